@@ -1,0 +1,93 @@
+/**
+ * Reading a byte range of a file as a stream, with the fastest API of the
+ * runtime: `Bun.file().slice().stream()` on Bun, `Deno.FsFile` with 1 MiB
+ * reads on Deno (its default 64 KiB `readable` is about 3× slower), and
+ * positional `node:fs` reads elsewhere.
+ *
+ * @module
+ */
+import { open } from "node:fs/promises";
+import { currentRuntime } from "./runtime.ts";
+import { bunReadRange } from "./bun.ts";
+import { denoReadRange } from "./deno.ts";
+
+/** Size of each read on runtimes where cistern chooses it (1 MiB). */
+export const READ_CHUNK_SIZE = 1 << 20;
+
+/**
+ * Reads bytes `[start, end)` of the file at `path`; the stream errors if the
+ * file is shorter than `end`.
+ */
+export type ReadRange = (
+  path: string,
+  start: number,
+  end: number,
+) => ReadableStream<Uint8Array>;
+
+/**
+ * Positional reads with `node:fs`, the portable fallback.
+ *
+ * @example
+ * ```ts
+ * import { nodeReadRange } from "./file_io.ts";
+ * const text = await new Response(nodeReadRange("deno.json", 0, 1)).text();
+ * console.log(text); // "{"
+ * ```
+ */
+export function nodeReadRange(
+  path: string,
+  start: number,
+  end: number,
+): ReadableStream<Uint8Array> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let position = start;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        handle ??= await open(path, "r");
+        const want = Math.min(READ_CHUNK_SIZE, end - position);
+        if (want <= 0) {
+          await handle.close();
+          controller.close();
+          return;
+        }
+        const buffer = new Uint8Array(want);
+        const { bytesRead } = await handle.read(buffer, 0, want, position);
+        if (bytesRead === 0) {
+          throw new RangeError(`${path} ends at ${position}, expected ${end}`);
+        }
+        position += bytesRead;
+        controller.enqueue(
+          bytesRead === want ? buffer : buffer.subarray(0, bytesRead),
+        );
+      } catch (error) {
+        await handle?.close().catch(() => {});
+        controller.error(error);
+      }
+    },
+    async cancel() {
+      await handle?.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * The fastest range reader for the current runtime.
+ *
+ * @example
+ * ```ts
+ * import { fastReadRange } from "./file_io.ts";
+ * const readRange = fastReadRange();
+ * const head = await new Response(readRange("deno.json", 0, 1)).text();
+ * ```
+ */
+export function fastReadRange(): ReadRange {
+  switch (currentRuntime()) {
+    case "bun":
+      return bunReadRange;
+    case "deno":
+      return denoReadRange;
+    default:
+      return nodeReadRange;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Time, injected. Everything in cistern that expires takes a {@link Clock},
+ * so tests move time forward instead of sleeping.
+ *
+ * @module
+ */
+import {
+  clearTimeout as clearTimer,
+  setTimeout as setTimer,
+} from "node:timers";
+
+/** A source of the current time and of timers. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `callback` once after `ms`; the timer never keeps the process alive. */
+  setTimeout(callback: () => unknown, ms: number): unknown;
+  /** Cancels a timer made by {@link Clock.setTimeout}. */
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * The real clock: `Date.now()` and unref'd timers.
+ *
+ * @example
+ * ```ts
+ * import { systemClock } from "./clock.ts";
+ * const started = systemClock.now();
+ * ```
+ */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(callback, ms) {
+    const timer = setTimer(callback, ms);
+    timer.unref();
+    return timer;
+  },
+  clearTimeout(handle) {
+    clearTimer(handle as ReturnType<typeof setTimer>);
+  },
+};
+
+/**
+ * A clock that moves only when told, for tests.
+ *
+ * @example
+ * ```ts
+ * import { ManualClock } from "./clock.ts";
+ * const clock = new ManualClock(0);
+ * clock.setTimeout(() => console.log("fired"), 1000);
+ * await clock.advance(1000); // prints "fired"
+ * ```
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #timers = new Map<number, { at: number; callback: () => unknown }>();
+  #nextId = 1;
+
+  /** Starts at `start` ms since the epoch (default 0). */
+  constructor(start = 0) {
+    this.#now = start;
+  }
+
+  /** The current (manual) time. */
+  now(): number {
+    return this.#now;
+  }
+
+  /** Registers a timer that fires when {@link ManualClock.advance} passes it. */
+  setTimeout(callback: () => unknown, ms: number): unknown {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), callback });
+    return id;
+  }
+
+  /** Cancels a timer. */
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /**
+   * Moves time forward by `ms`, firing due timers in order and awaiting what
+   * they return (so a timer that starts async work is finished afterwards).
+   */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      let next: [number, { at: number; callback: () => unknown }] | undefined;
+      for (const timer of this.#timers) {
+        if (timer[1].at <= target && (!next || timer[1].at < next[1].at)) {
+          next = timer;
+        }
+      }
+      if (!next) break;
+      this.#timers.delete(next[0]);
+      this.#now = Math.max(this.#now, next[1].at);
+      await next[1].callback();
+    }
+    this.#now = target;
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * `StreamCache`: a concurrent map of byte streams. The first `get` of a key
+ * receives the writer; every caller, before, during or after the write,
+ * receives a reader that follows it live.
+ *
+ * @module
+ */
+import { type Clock, systemClock } from "../clock.ts";
+import { Entry, type EntryReader, entryReader, entryWriter } from "./entry.ts";
+import { CacheClosedError } from "./errors.ts";
+import type { FileSystem } from "./fs.ts";
+import { diskFs, type DiskFsOptions } from "./fs_disk.ts";
+import {
+  combineReapers,
+  expiryReaper,
+  lruReaper,
+  type Reaper,
+} from "./reaper.ts";
+
+/** Options for {@link StreamCache}. */
+export interface StreamCacheOptions {
+  /** Where bytes live: `memoryFs()` or `diskFs(dir)`. */
+  fs: FileSystem;
+  /** Which entries to remove, and when. Default: none are removed. */
+  reaper?: Reaper;
+  /** Time source for last-read times and sweeps. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** What `get` returns: a reader always, the writer only to the first caller. */
+export interface CacheHandle {
+  /** Reads the entry; close it when done. */
+  reader: EntryReader;
+  /**
+   * Fills the entry, for exactly one caller per entry: close it to complete
+   * the entry, abort it to discard it. `undefined` for everyone else.
+   */
+  writer: WritableStream<Uint8Array> | undefined;
+}
+
+/**
+ * A concurrent cache of byte streams.
+ *
+ * @example
+ * ```ts
+ * import { memoryFs, StreamCache } from "../../mod.ts";
+ * const cache = new StreamCache({ fs: memoryFs() });
+ * const { reader, writer } = await cache.get("greeting");
+ * if (writer) {
+ *   const w = writer.getWriter();
+ *   await w.write(new TextEncoder().encode("hello"));
+ *   await w.close();
+ * }
+ * console.log(await new Response(reader.stream()).text()); // "hello"
+ * reader.close();
+ * ```
+ */
+export class StreamCache {
+  /** Resolves once entries kept by the storage have been reloaded. */
+  readonly ready: Promise<void>;
+  readonly #fs: FileSystem;
+  readonly #reaper: Reaper | undefined;
+  readonly #clock: Clock;
+  readonly #entries = new Map<string, Entry>();
+  #timer: unknown;
+  #closed = false;
+  #sweepQueued = false;
+  #loaded = false;
+  #sweeping: Promise<void> | undefined;
+  readonly #events = {
+    completed: () => {
+      if (this.#reaper?.bounded) this.#queueSweep();
+    },
+    failed: (entry: Entry) => {
+      if (this.#entries.get(entry.key) === entry) {
+        this.#entries.delete(entry.key);
+      }
+      void entry.free().catch(() => {});
+    },
+  };
+
+  /** Makes a cache; it reloads what `fs` kept in the background (see {@link StreamCache.ready}). */
+  constructor(options: StreamCacheOptions) {
+    this.#fs = options.fs;
+    this.#reaper = options.reaper;
+    this.#clock = options.clock ?? systemClock;
+    this.ready = this.#reload();
+  }
+
+  async #reload(): Promise<void> {
+    for (const file of await this.#fs.reload()) {
+      if (this.#entries.has(file.key)) continue;
+      this.#entries.set(
+        file.key,
+        new Entry(file.key, this.#clock, this.#events, file),
+      );
+    }
+    this.#loaded = true;
+    if (this.#reaper) {
+      await this.reap();
+      this.#schedule();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#closed || !this.#reaper) return;
+    this.#timer = this.#clock.setTimeout(async () => {
+      await this.reap();
+      this.#schedule();
+    }, this.#reaper.next());
+  }
+
+  #queueSweep(): void {
+    if (this.#sweepQueued) return;
+    this.#sweepQueued = true;
+    queueMicrotask(() => {
+      this.#sweepQueued = false;
+      void this.reap();
+    });
+  }
+
+  /**
+   * Opens the entry for `key`, creating it if it does not exist: then (and
+   * only then) the handle carries the writer.
+   */
+  async get(key: string): Promise<CacheHandle> {
+    if (typeof key !== "string") {
+      throw new TypeError(`key must be a string, got ${typeof key}`);
+    }
+    if (this.#closed) throw new CacheClosedError(key);
+    await this.ready;
+    if (this.#closed) throw new CacheClosedError(key);
+    const existing = this.#entries.get(key);
+    if (existing) return { reader: entryReader(existing), writer: undefined };
+
+    const entry = new Entry(key, this.#clock, this.#events);
+    this.#entries.set(key, entry);
+    const writer = entryWriter(entry);
+    const reader = entryReader(entry);
+    try {
+      entry.file = await this.#fs.create(key);
+    } catch (error) {
+      reader.close();
+      await writer.abort(error);
+      throw error;
+    }
+    return { reader, writer };
+  }
+
+  /** Whether an entry (complete or being written) exists for `key`. */
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  /** The keys of all entries, complete or being written. */
+  keys(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /**
+   * Removes `key` at once: the next `get` starts a fresh entry. Readers of the
+   * old entry keep reading it; its storage is freed when they and its writer
+   * are done, which is when the returned promise resolves.
+   */
+  async remove(key: string): Promise<void> {
+    // Once loaded, the key leaves the map before this returns its promise.
+    if (!this.#loaded) await this.ready;
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    await entry.free();
+  }
+
+  /** Removes every entry; resolves when all their storage is freed. */
+  async clean(): Promise<void> {
+    await this.ready;
+    await Promise.all(this.keys().map((key) => this.remove(key)));
+  }
+
+  /**
+   * Runs one sweep of the reaper now; entries in use are skipped. Timed and
+   * bound-triggered sweeps call this too.
+   */
+  reap(): Promise<void> {
+    // One sweep at a time; a request during a sweep waits for it.
+    this.#sweeping ??= this.#sweep().finally(() => {
+      this.#sweeping = undefined;
+    });
+    return this.#sweeping;
+  }
+
+  async #sweep(): Promise<void> {
+    const reaper = this.#reaper;
+    if (!reaper) return;
+    const all = [...this.#entries.values()];
+    reaper.start?.({
+      now: this.#clock.now(),
+      entries: all.length,
+      bytes: all.reduce((sum, entry) => sum + entry.size, 0),
+    });
+    const idle = all
+      .filter((entry) => entry.users === 0 && entry.isComplete)
+      .sort((a, b) => a.lastRead - b.lastRead);
+    const removals: Promise<void>[] = [];
+    for (const entry of idle) {
+      if (reaper.reap(entry.key, entry.lastRead, entry.lastWrite, entry.size)) {
+        if (this.#entries.get(entry.key) === entry) {
+          this.#entries.delete(entry.key);
+        }
+        removals.push(entry.free());
+      }
+    }
+    await Promise.all(removals);
+  }
+
+  /** Stops the reaper's timer and refuses new `get`s; open streams go on. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    await this.ready.catch(() => {});
+    await this.#sweeping;
+  }
+
+  /** Same as {@link StreamCache.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Options for {@link openCache}. */
+export interface OpenCacheOptions extends DiskFsOptions {
+  /** Remove entries not read for this many ms. Default: never. */
+  expiry?: number;
+  /** Keep at most this many entries (least recently read go first). */
+  maxEntries?: number;
+  /** Keep at most this many bytes (least recently read go first). */
+  maxBytes?: number;
+  /** Time source. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/**
+ * A disk cache in `dir` with an optional expiry and bounds, reloaded and
+ * ready: the one-line way to get a stream cache.
+ *
+ * @example
+ * ```ts
+ * import { openCache } from "../../mod.ts";
+ * const cache = await openCache("./.cache", { expiry: 3_600_000 });
+ * ```
+ */
+export async function openCache(
+  dir: string,
+  options: OpenCacheOptions = {},
+): Promise<StreamCache> {
+  const reapers: Reaper[] = [];
+  if (options.expiry !== undefined) reapers.push(expiryReaper(options.expiry));
+  if (options.maxEntries !== undefined || options.maxBytes !== undefined) {
+    reapers.push(
+      lruReaper({ maxEntries: options.maxEntries, maxBytes: options.maxBytes }),
+    );
+  }
+  const cache = new StreamCache({
+    fs: diskFs(dir, options),
+    reaper: reapers.length === 0
+      ? undefined
+      : reapers.length === 1
+      ? reapers[0]
+      : combineReapers(...reapers),
+    clock: options.clock,
+  });
+  await cache.ready;
+  return cache;
+}

@@ -1,0 +1,345 @@
+/**
+ * One entry of a stream cache: a single writer and any number of readers that
+ * follow it live. Readers read from the entry's storage, never from per-reader
+ * queues, so a slow reader holds back no one (this is not `tee()`), and a
+ * reader that arrives late still starts from byte 0.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import { EntryAbortedError } from "./errors.ts";
+import type { StoredFile } from "./fs.ts";
+
+/** How much of an entry is written. */
+export interface EntrySize {
+  /** Bytes written so far. */
+  size: number;
+  /** Whether the writer has finished. */
+  complete: boolean;
+}
+
+/**
+ * Reads one entry. Every caller of `cache.get` gets one, the writer too.
+ * Release it with `close()` (or `await using`); streams already opened from it
+ * keep the entry alive until they end.
+ */
+export interface EntryReader extends AsyncDisposable, Disposable {
+  /** The entry's key. */
+  readonly key: string;
+  /**
+   * Bytes `[start, end)` (end exclusive, as in `Blob.slice`): those already
+   * written, then more as the writer writes them, until it closes. A range past
+   * what is written waits for it; one past the final size ends at the final
+   * size. The stream errors if the writer aborts.
+   */
+  stream(start?: number, end?: number): ReadableStream<Uint8Array>;
+  /** Bytes written so far and whether the entry is complete. */
+  size(): EntrySize;
+  /** The final size, once the writer closes; rejects if it aborts. */
+  readonly complete: Promise<number>;
+  /** Releases the reader (idempotent). */
+  close(): void;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** What an entry tells its cache. */
+export interface EntryEvents {
+  /** The writer closed. */
+  completed(entry: Entry): void;
+  /** The writer aborted or storage failed; the entry must leave the cache. */
+  failed(entry: Entry): void;
+}
+
+/** The shared state of one entry. Internal to the stream cache. */
+export class Entry {
+  readonly key: string;
+  file: StoredFile | undefined;
+  /** Bytes written and readable. */
+  size = 0;
+  isComplete = false;
+  error: Error | undefined;
+  /** No longer in the cache's map; storage is freed when the last user leaves. */
+  removed = false;
+  /** Open readers, streams and the writer. */
+  users = 0;
+  lastRead: number;
+  lastWrite: number;
+  readonly #clock: Clock;
+  readonly #events: EntryEvents;
+  readonly #completed = deferred<number>();
+  #progress: Deferred<void> | undefined;
+  #freed: Deferred<void> | undefined;
+  #freeing: Promise<void> | undefined;
+
+  constructor(
+    key: string,
+    clock: Clock,
+    events: EntryEvents,
+    file?: StoredFile,
+  ) {
+    this.key = key;
+    this.#clock = clock;
+    this.#events = events;
+    this.lastRead = this.lastWrite = clock.now();
+    // Nobody may await `complete`; a rejection must not be reported unhandled.
+    this.#completed.promise.catch(() => {});
+    if (file) {
+      this.file = file;
+      this.size = file.size;
+      this.isComplete = true;
+      this.lastRead = this.lastWrite = file.modified;
+      this.#completed.resolve(file.size);
+    }
+  }
+
+  get completion(): Promise<number> {
+    return this.#completed.promise;
+  }
+
+  /** Resolves at the next write, completion or failure. */
+  progress(): Promise<void> {
+    return (this.#progress ??= deferred()).promise;
+  }
+
+  #notify(): void {
+    const progress = this.#progress;
+    this.#progress = undefined;
+    progress?.resolve();
+  }
+
+  acquire(): void {
+    this.users++;
+  }
+
+  release(): void {
+    this.users--;
+    if (this.users === 0 && this.removed) void this.free();
+  }
+
+  touchRead(): void {
+    this.lastRead = this.#clock.now();
+  }
+
+  /** Frees storage once no one uses the entry; resolves when it is freed. */
+  free(): Promise<void> {
+    this.removed = true;
+    this.#freed ??= deferred();
+    if (this.users === 0 && !this.#freeing) {
+      const freed = this.#freed;
+      this.#freeing = (this.file?.remove() ?? Promise.resolve()).then(
+        () => freed.resolve(),
+        (error) => freed.reject(error),
+      );
+    }
+    return this.#freed.promise;
+  }
+
+  append(chunk: Uint8Array): void {
+    this.size += chunk.byteLength;
+    this.lastWrite = this.#clock.now();
+    this.#notify();
+  }
+
+  finish(): void {
+    this.isComplete = true;
+    this.lastWrite = this.#clock.now();
+    this.#completed.resolve(this.size);
+    this.#notify();
+    this.#events.completed(this);
+  }
+
+  fail(reason: unknown): void {
+    if (this.isComplete || this.error) return;
+    this.error = reason instanceof Error
+      ? reason
+      : new EntryAbortedError(this.key, reason);
+    this.#completed.reject(this.error);
+    this.#notify();
+    void this.file?.abandon().catch(() => {});
+    this.#events.failed(this);
+  }
+}
+
+/** Makes the single writer of an entry. */
+export function entryWriter(entry: Entry): WritableStream<Uint8Array> {
+  entry.acquire();
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    entry.release();
+  };
+  const failWith = (error: unknown) => {
+    entry.fail(error);
+    release();
+    return error;
+  };
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      // Other views (a DataView, an Int16Array) are taken as their bytes.
+      const value: unknown = chunk;
+      if (!(value instanceof Uint8Array)) {
+        if (!ArrayBuffer.isView(value)) {
+          throw failWith(
+            new TypeError(
+              `entry ${JSON.stringify(entry.key)} takes Uint8Array chunks`,
+            ),
+          );
+        }
+        chunk = new Uint8Array(
+          value.buffer,
+          value.byteOffset,
+          value.byteLength,
+        );
+      }
+      if (chunk.byteLength === 0) return;
+      if (entry.error) throw entry.error;
+      try {
+        await entry.file!.write(chunk);
+      } catch (error) {
+        throw failWith(error);
+      }
+      entry.append(chunk);
+    },
+    async close() {
+      if (entry.error) throw entry.error;
+      try {
+        // A removed entry is finished for its readers but never marked
+        // complete in storage, so a restart cannot bring it back.
+        if (!entry.removed) await entry.file!.commit();
+      } catch (error) {
+        throw failWith(error);
+      }
+      entry.finish();
+      release();
+    },
+    abort(reason) {
+      failWith(reason);
+    },
+  });
+}
+
+function checkRange(start: number, end: number | undefined): void {
+  if (!Number.isSafeInteger(start) || start < 0) {
+    throw new RangeError(`start must be an integer >= 0, got ${start}`);
+  }
+  if (end !== undefined && (!Number.isSafeInteger(end) || end < start)) {
+    throw new RangeError(
+      `end must be an integer >= start (${start}), got ${end}`,
+    );
+  }
+}
+
+type Source = ReadableStreamDefaultReader<Uint8Array> | Iterator<Uint8Array>;
+
+/** Makes a reader of an entry. */
+export function entryReader(entry: Entry): EntryReader {
+  entry.acquire();
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    entry.release();
+  };
+  return {
+    key: entry.key,
+    complete: entry.completion,
+    size: () => ({ size: entry.size, complete: entry.isComplete }),
+    close,
+    [Symbol.dispose]: close,
+    [Symbol.asyncDispose]: () => Promise.resolve(close()),
+    stream(start = 0, end?: number) {
+      checkRange(start, end);
+      if (closed) {
+        throw new Error(`reader of ${JSON.stringify(entry.key)} is closed`);
+      }
+      return followEntry(entry, start, end);
+    },
+  };
+}
+
+/** The live-following byte stream of `[start, end)`. */
+function followEntry(
+  entry: Entry,
+  start: number,
+  end: number | undefined,
+): ReadableStream<Uint8Array> {
+  entry.acquire();
+  entry.touchRead();
+  let position = start;
+  let source: Source | undefined;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    entry.touchRead();
+    entry.release();
+  };
+  const dropSource = async (reason?: unknown) => {
+    const current = source;
+    source = undefined;
+    if (current && "cancel" in current) {
+      await current.cancel(reason).catch(() => {});
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        for (;;) {
+          if (entry.error) throw entry.error;
+          if (source) {
+            const next = "cancel" in source
+              ? await source.read()
+              : source.next();
+            if (!next.done) {
+              position += next.value.byteLength;
+              controller.enqueue(next.value);
+              return;
+            }
+            source = undefined;
+            continue;
+          }
+          const limit = end === undefined
+            ? entry.size
+            : Math.min(end, entry.size);
+          if (position < limit) {
+            const bytes = entry.file!.read(position, limit);
+            source = Symbol.iterator in bytes
+              ? bytes[Symbol.iterator]()
+              : bytes.getReader();
+            continue;
+          }
+          if (entry.isComplete || (end !== undefined && position >= end)) {
+            release();
+            controller.close();
+            return;
+          }
+          await entry.progress();
+        }
+      } catch (error) {
+        await dropSource(error);
+        release();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      await dropSource(reason);
+      release();
+    },
+  }, { highWaterMark: 0 });
+}

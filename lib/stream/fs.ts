@@ -1,0 +1,51 @@
+/**
+ * Where a stream cache keeps its bytes: the {@link FileSystem} interface.
+ * `memoryFs()` and `diskFs()` implement it; anything that can append, read a
+ * range and mark a file complete can.
+ *
+ * @module
+ */
+
+/**
+ * Storage for entries. Each `create` makes a new, independent file, so an
+ * entry that was removed while readers still read it never shares storage
+ * with the key's next entry.
+ */
+export interface FileSystem {
+  /** Makes empty storage for a new entry of `key`. */
+  create(key: string): Promise<StoredFile>;
+  /**
+   * Returns the complete files kept by an earlier cache on the same storage,
+   * and deletes incomplete ones (a writer that never finished).
+   */
+  reload(): Promise<StoredFile[]>;
+}
+
+/** The bytes of one entry. */
+export interface StoredFile {
+  /** The entry's key. */
+  readonly key: string;
+  /** Bytes written so far. */
+  readonly size: number;
+  /** When it was last written, in ms since the epoch (for reloaded files). */
+  readonly modified: number;
+  /** Appends a chunk; resolves once readers can read it. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Marks the file complete, so that `reload()` finds it. */
+  commit(): Promise<void>;
+  /**
+   * Stops writing for good (the writer failed): releases what writing holds.
+   * What was written stays readable until `remove()`.
+   */
+  abandon(): Promise<void>;
+  /**
+   * Bytes `[start, end)`, all already written, as a stream or (for storage
+   * that has them at hand) an iterable of chunks.
+   */
+  read(
+    start: number,
+    end: number,
+  ): ReadableStream<Uint8Array> | Iterable<Uint8Array>;
+  /** Frees the storage. */
+  remove(): Promise<void>;
+}

@@ -1,0 +1,304 @@
+/**
+ * On-disk storage for a stream cache that survives restarts.
+ *
+ * Each entry is one file, named after a hash of its key (so any key is safe)
+ * plus a random suffix (so a removed entry still being read never shares a
+ * file with the key's next entry). The file starts with a header holding the
+ * key and a completion flag; the flag is set only after the last byte is
+ * written, so a process killed mid-write leaves a file that `reload()`
+ * deletes instead of serving.
+ *
+ * ```
+ * 0  "CST1"  magic and format version
+ * 4  u8      state: 0 writing, 1 complete
+ * 8  u64     body size (set on commit)
+ * 16 u32     key length n
+ * 20 n bytes key (UTF-8), then the body
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { fastReadRange, type ReadRange } from "../adapters/file_io.ts";
+import type { FileSystem, StoredFile } from "./fs.ts";
+
+const MAGIC = [0x43, 0x53, 0x54, 0x31]; // "CST1"
+const FIXED_HEADER = 20;
+const STATE_OFFSET = 4;
+const SUFFIX = ".cst";
+
+/** Options for {@link diskFs}. */
+export interface DiskFsOptions {
+  /** Permission bits of entry files; folders get the matching `x` bits. Default `0o600`. */
+  mode?: number;
+  /**
+   * Flush each file to the device (`fsync`) before marking it complete, so a
+   * power loss cannot leave a complete-marked file with missing bytes. Costs
+   * one sync per entry. Default `false` (a killed process is safe either way).
+   */
+  durable?: boolean;
+  /** How ranges are read back. Default: the runtime's fastest file API. */
+  readRange?: ReadRange;
+  /**
+   * While an entry is being written, its most recent bytes are also kept in
+   * memory, up to this many, so live readers that keep up with the writer
+   * never wait on the disk. Dropped when the entry completes. Default 4 MiB.
+   */
+  liveTail?: number;
+}
+
+type Handle = Awaited<ReturnType<typeof open>>;
+
+class DiskFile implements StoredFile {
+  readonly key: string;
+  readonly path: string;
+  size: number;
+  modified: number;
+  readonly #bodyOffset: number;
+  readonly #readRange: ReadRange;
+  readonly #durable: boolean;
+  readonly #liveTail: number;
+  #handle: Handle | undefined;
+  /** Copies of the last writes, from entry offset `#tailStart` to `size`. */
+  #tail: Uint8Array[] = [];
+  #tailStart = 0;
+
+  constructor(
+    key: string,
+    path: string,
+    bodyOffset: number,
+    size: number,
+    modified: number,
+    handle: Handle | undefined,
+    options: { readRange: ReadRange; durable: boolean; liveTail: number },
+  ) {
+    this.key = key;
+    this.path = path;
+    this.#bodyOffset = bodyOffset;
+    this.size = size;
+    this.modified = modified;
+    this.#handle = handle;
+    this.#readRange = options.readRange;
+    this.#durable = options.durable;
+    this.#liveTail = options.liveTail;
+    this.#tailStart = size;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (!this.#handle) throw new Error(`${this.path} is not open for writing`);
+    let done = 0;
+    while (done < chunk.byteLength) {
+      const { bytesWritten } = await this.#handle.write(
+        chunk,
+        done,
+        chunk.byteLength - done,
+        this.#bodyOffset + this.size + done,
+      );
+      done += bytesWritten;
+    }
+    this.size += chunk.byteLength;
+    this.modified = Date.now();
+    if (this.#liveTail > 0) {
+      this.#tail.push(chunk.slice());
+      while (
+        this.size - this.#tailStart - this.#tail[0].byteLength >= this.#liveTail
+      ) {
+        this.#tailStart += this.#tail.shift()!.byteLength;
+      }
+    }
+  }
+
+  async commit(): Promise<void> {
+    const handle = this.#handle;
+    if (!handle) throw new Error(`${this.path} is not open for writing`);
+    if (this.#durable) await handle.sync();
+    const marker = new Uint8Array(12);
+    const view = new DataView(marker.buffer);
+    view.setUint8(0, 1);
+    view.setBigUint64(4, BigInt(this.size), true);
+    await handle.write(marker, 0, marker.byteLength, STATE_OFFSET);
+    if (this.#durable) await handle.sync();
+    await handle.close();
+    this.#handle = undefined;
+    this.#tail = [];
+    this.#tailStart = this.size;
+  }
+
+  read(
+    start: number,
+    end: number,
+  ): ReadableStream<Uint8Array> | Iterable<Uint8Array> {
+    if (start >= this.#tailStart && this.#tail.length > 0) {
+      return this.#fromTail(start, end);
+    }
+    return this.#readRange(
+      this.path,
+      this.#bodyOffset + start,
+      this.#bodyOffset + end,
+    );
+  }
+
+  /** Views of `[start, end)` in the tail, taken now: later writes shift it. */
+  #fromTail(start: number, end: number): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    let offset = this.#tailStart;
+    for (const chunk of this.#tail) {
+      const from = Math.max(0, start - offset);
+      const to = Math.min(chunk.byteLength, end - offset);
+      if (to > from) views.push(chunk.subarray(from, to));
+      offset += chunk.byteLength;
+      if (offset >= end) break;
+    }
+    return views;
+  }
+
+  async abandon(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close().catch(() => {});
+  }
+
+  async remove(): Promise<void> {
+    this.#tail = [];
+    await this.abandon();
+    await unlink(this.path).catch((error) => {
+      if (error?.code !== "ENOENT") throw error;
+    });
+  }
+}
+
+/** The first 40 hex digits of SHA-256(key): a safe, fixed-length file name. */
+function keyHash(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 40);
+}
+
+function randomSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Reads and checks a file's header; `undefined` when it is not a complete entry. */
+async function readHeader(
+  path: string,
+): Promise<
+  | { key: string; bodyOffset: number; size: number; modified: number }
+  | undefined
+> {
+  const handle = await open(path, "r");
+  try {
+    const info = await handle.stat();
+    const fixed = new Uint8Array(FIXED_HEADER);
+    const { bytesRead } = await handle.read(fixed, 0, FIXED_HEADER, 0);
+    if (bytesRead < FIXED_HEADER) return undefined;
+    if (MAGIC.some((byte, i) => fixed[i] !== byte)) return undefined;
+    const view = new DataView(fixed.buffer);
+    if (view.getUint8(STATE_OFFSET) !== 1) return undefined;
+    const size = Number(view.getBigUint64(8, true));
+    const keyLength = view.getUint32(16, true);
+    const bodyOffset = FIXED_HEADER + keyLength;
+    if (info.size !== bodyOffset + size) return undefined;
+    const keyBytes = new Uint8Array(keyLength);
+    const read = await handle.read(keyBytes, 0, keyLength, FIXED_HEADER);
+    if (read.bytesRead !== keyLength) return undefined;
+    const key = new TextDecoder("utf-8", { fatal: true }).decode(keyBytes);
+    return { key, bodyOffset, size, modified: info.mtimeMs };
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Storage in a folder, which a later cache on the same folder reloads.
+ *
+ * @example
+ * ```ts
+ * import { diskFs, StreamCache } from "../../mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const cache = new StreamCache({ fs: diskFs(dir, { mode: 0o600 }) });
+ * await cache.ready;
+ * ```
+ */
+export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
+  const mode = options.mode ?? 0o600;
+  const dirMode = mode | ((mode & 0o444) >> 2);
+  const fileOptions = {
+    readRange: options.readRange ?? fastReadRange(),
+    durable: options.durable ?? false,
+    liveTail: options.liveTail ?? 4 << 20,
+  };
+
+  return {
+    async create(key: string): Promise<StoredFile> {
+      if (typeof key !== "string") throw new TypeError("key must be a string");
+      const hash = keyHash(key);
+      const folder = join(dir, hash.slice(0, 2));
+      await mkdir(folder, { recursive: true, mode: dirMode });
+      const path = join(folder, `${hash}-${randomSuffix()}${SUFFIX}`);
+      const keyBytes = new TextEncoder().encode(key);
+      const header = new Uint8Array(FIXED_HEADER + keyBytes.byteLength);
+      header.set(MAGIC, 0);
+      new DataView(header.buffer).setUint32(16, keyBytes.byteLength, true);
+      header.set(keyBytes, FIXED_HEADER);
+      const handle = await open(path, "wx", mode);
+      try {
+        await handle.write(header, 0, header.byteLength, 0);
+      } catch (error) {
+        await handle.close().catch(() => {});
+        await unlink(path).catch(() => {});
+        throw error;
+      }
+      return new DiskFile(
+        key,
+        path,
+        header.byteLength,
+        0,
+        Date.now(),
+        handle,
+        fileOptions,
+      );
+    },
+
+    async reload(): Promise<StoredFile[]> {
+      await mkdir(dir, { recursive: true, mode: dirMode });
+      const newest = new Map<string, DiskFile>();
+      const stale: string[] = [];
+      for (const folder of await readdir(dir)) {
+        if (!/^[0-9a-f]{2}$/.test(folder)) continue;
+        const folderPath = join(dir, folder);
+        if (!(await stat(folderPath)).isDirectory()) continue;
+        for (const name of await readdir(folderPath)) {
+          if (!name.endsWith(SUFFIX)) continue;
+          const path = join(folderPath, name);
+          const header = await readHeader(path);
+          if (!header) {
+            stale.push(path);
+            continue;
+          }
+          const file = new DiskFile(
+            header.key,
+            path,
+            header.bodyOffset,
+            header.size,
+            header.modified,
+            undefined,
+            fileOptions,
+          );
+          const other = newest.get(header.key);
+          // Two complete files for one key: a crash between committing the
+          // new entry and deleting the removed one. The newer one wins.
+          if (other && other.modified >= file.modified) stale.push(path);
+          else {
+            if (other) stale.push(other.path);
+            newest.set(header.key, file);
+          }
+        }
+      }
+      await Promise.all(stale.map((path) => unlink(path).catch(() => {})));
+      return [...newest.values()];
+    },
+  };
+}

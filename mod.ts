@@ -1,0 +1,20 @@
+/**
+ * cistern: an HTTP caching toolkit for Deno and Bun, on web standards.
+ *
+ * - a concurrent stream cache ({@link StreamCache}): the first `get` of a key
+ *   writes, every other caller reads live while it is written;
+ * - runtime adapters ({@link serve});
+ *
+ * @example
+ * ```ts
+ * import { memoryFs, StreamCache } from "./mod.ts";
+ * const cache = new StreamCache({ fs: memoryFs() });
+ * const { reader, writer } = await cache.get("k");
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/stream/mod.ts";
+export { type Clock, ManualClock, systemClock } from "./lib/clock.ts";
+export type { Handler, Middleware } from "./lib/types.ts";
+export { serve, type ServeOptions, type Server } from "./lib/adapters/serve.ts";

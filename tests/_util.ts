@@ -1,0 +1,79 @@
+/**
+ * Small helpers shared by the suites.
+ *
+ * @module
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** `n` deterministic pseudo-random bytes (same seed, same bytes). */
+export function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Reads a whole stream into one array. */
+export async function collect(
+  stream: ReadableStream<Uint8Array>,
+): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/**
+ * Reads a stream and checks it equals `expected`, chunk by chunk, without
+ * keeping it (so a thousand readers of megabytes stay small).
+ */
+export async function assertStreamEquals(
+  stream: ReadableStream<Uint8Array>,
+  expected: Uint8Array,
+): Promise<void> {
+  let offset = 0;
+  for await (const chunk of stream) {
+    const want = expected.subarray(offset, offset + chunk.byteLength);
+    if (
+      chunk.byteLength > want.byteLength || Buffer.compare(chunk, want) !== 0
+    ) {
+      throw new Error(
+        `bytes differ in ${offset}..${offset + chunk.byteLength}`,
+      );
+    }
+    offset += chunk.byteLength;
+  }
+  if (offset !== expected.byteLength) {
+    throw new Error(`got ${offset} bytes, expected ${expected.byteLength}`);
+  }
+}
+
+/** A fresh temporary folder and a function that deletes it. */
+export async function tempDir(): Promise<
+  { dir: string; cleanup(): Promise<void> }
+> {
+  const dir = await mkdtemp(join(tmpdir(), "cistern-test-"));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Lets pending promise callbacks and I/O run. */
+export function tick(ms = 0): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The command that runs a TypeScript file with the current runtime. */
+export function runtimeCommand(
+  script: string,
+  args: string[] = [],
+): [string, string[]] {
+  return "Deno" in globalThis
+    ? [process.execPath, ["run", "-A", script, ...args]]
+    : [process.execPath, [script, ...args]];
+}
+
+/** Both storages, for suites that must hold for each. */
+export const RUNTIME = "Bun" in globalThis ? "bun" : "deno";

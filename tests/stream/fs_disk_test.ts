@@ -1,0 +1,221 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { diskFs, memoryFs, openCache, StreamCache } from "../../mod.ts";
+import { bytes, collect, runtimeCommand, tempDir } from "../_util.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  await Promise.all(cleanups.map((cleanup) => cleanup()));
+});
+
+async function freshDir(): Promise<string> {
+  const { dir, cleanup } = await tempDir();
+  cleanups.push(cleanup);
+  return dir;
+}
+
+async function put(cache: StreamCache, key: string, data: Uint8Array) {
+  const { writer, reader } = await cache.get(key);
+  assert.ok(writer, `${key} is new`);
+  const w = writer.getWriter();
+  await w.write(data);
+  await w.close();
+  reader.close();
+}
+
+async function read(cache: StreamCache, key: string): Promise<Uint8Array> {
+  const { writer, reader } = await cache.get(key);
+  assert.equal(writer, undefined, `${key} exists`);
+  try {
+    return await collect(reader.stream());
+  } finally {
+    reader.close();
+  }
+}
+
+/** Every entry file under the cache folder. */
+async function entryFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const sub of await readdir(dir)) {
+    for (const name of await readdir(join(dir, sub))) {
+      files.push(join(dir, sub, name));
+    }
+  }
+  return files;
+}
+
+describe("diskFs", () => {
+  it("reloads every complete entry in a new cache on the same folder", async () => {
+    const dir = await freshDir();
+    const first = await openCache(dir);
+    const a = bytes(100_000, 1);
+    const b = bytes(3, 2);
+    await put(first, "a", a);
+    await put(first, "b", b);
+    await put(first, "empty", new Uint8Array(0));
+    await first.close();
+
+    const second = await openCache(dir);
+    assert.deepEqual(second.keys().sort(), ["a", "b", "empty"]);
+    assert.deepEqual(await read(second, "a"), a);
+    assert.deepEqual(await read(second, "b"), b);
+    assert.equal((await read(second, "empty")).byteLength, 0);
+    const { reader } = await second.get("a");
+    assert.deepEqual(await collect(reader.stream(10, 20)), a.slice(10, 20));
+    assert.deepEqual(reader.size(), { size: a.byteLength, complete: true });
+    reader.close();
+    await second.close();
+  });
+
+  it("keeps any key safe and recovers it after a restart", async () => {
+    const dir = await freshDir();
+    const keys = [
+      "../x",
+      "../../etc/passwd",
+      "a\0b",
+      "/absolute/path",
+      "k".repeat(10_000),
+      "ключ 🔑 鍵",
+      "",
+      "with\nnewline",
+      "C:\\windows",
+    ];
+    const cache = await openCache(dir);
+    for (const [i, key] of keys.entries()) {
+      await put(cache, key, bytes(100 + i, i + 1));
+    }
+    await cache.close();
+    // Nothing escaped the folder: only two-hex-digit subfolders, fixed-length names.
+    for (const sub of await readdir(dir)) assert.match(sub, /^[0-9a-f]{2}$/);
+    for (const file of await entryFiles(dir)) {
+      assert.match(
+        file.slice(dir.length),
+        /^\/[0-9a-f]{2}\/[0-9a-f]{40}-[0-9a-f]{12}\.cst$/,
+      );
+    }
+    const again = await openCache(dir);
+    assert.deepEqual(again.keys().sort(), [...keys].sort());
+    for (const [i, key] of keys.entries()) {
+      assert.deepEqual(await read(again, key), bytes(100 + i, i + 1));
+    }
+    await again.close();
+  });
+
+  it("discards an entry whose writer was killed mid-write, never serving it", async () => {
+    const dir = await freshDir();
+    const script =
+      new URL("./fixtures/crash_writer.ts", import.meta.url).pathname;
+    const [cmd, args] = runtimeCommand(script, [dir]);
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (data) => {
+        out += data;
+        if (out.includes("ready")) resolve();
+      });
+      child.once(
+        "exit",
+        (code) => reject(new Error(`child exited early (${code})`)),
+      );
+    });
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    assert.equal((await entryFiles(dir)).length, 2, "both files are on disk");
+
+    const cache = await openCache(dir);
+    assert.deepEqual(cache.keys(), ["done"]);
+    assert.deepEqual(await read(cache, "done"), bytes(300_000, 1));
+    assert.equal(cache.has("partial"), false);
+    assert.equal(
+      (await entryFiles(dir)).length,
+      1,
+      "the partial file is deleted",
+    );
+    const { writer, reader } = await cache.get("partial");
+    assert.ok(writer, "the key starts fresh");
+    await writer.abort();
+    reader.close();
+    await cache.close();
+  });
+
+  it("discards truncated, foreign and corrupt files on reload", async () => {
+    const dir = await freshDir();
+    const cache = await openCache(dir);
+    await put(cache, "ok", bytes(1000));
+    await put(cache, "cut", bytes(1000, 9));
+    await cache.close();
+    const files = await entryFiles(dir);
+    const hash = createHash("sha256").update("cut").digest("hex").slice(0, 40);
+    const cut = files.find((f) => f.includes(hash))!;
+    const content = await readFile(cut);
+    await writeFile(cut, content.subarray(0, content.byteLength - 10));
+    await mkdir(join(dir, "ab"), { recursive: true });
+    await writeFile(join(dir, "ab", "junk.cst"), "not an entry");
+    const again = await openCache(dir);
+    assert.deepEqual(again.keys(), ["ok"]);
+    assert.equal((await entryFiles(dir)).length, 1);
+    await again.close();
+  });
+
+  it("writes files with the given mode", async () => {
+    const dir = await freshDir();
+    const cache = await openCache(dir, { mode: 0o640 });
+    await put(cache, "m", bytes(10));
+    const [file] = await entryFiles(dir);
+    assert.equal((await stat(file)).mode & 0o777, 0o640);
+    await cache.close();
+  });
+
+  it("frees the file of a removed entry only after its reader finishes", async () => {
+    const dir = await freshDir();
+    const cache = await openCache(dir);
+    await put(cache, "r", bytes(50_000));
+    const { reader } = await cache.get("r");
+    const removal = cache.remove("r");
+    await put(cache, "r", bytes(10, 2));
+    assert.equal((await entryFiles(dir)).length, 2, "old file kept while read");
+    assert.deepEqual(await collect(reader.stream()), bytes(50_000));
+    reader.close();
+    await removal;
+    assert.equal((await entryFiles(dir)).length, 1);
+    await cache.close();
+    const again = await openCache(dir);
+    assert.deepEqual(
+      await read(again, "r"),
+      bytes(10, 2),
+      "the newer entry survives",
+    );
+    await again.close();
+  });
+
+  it("durable mode syncs and still reloads", async () => {
+    const dir = await freshDir();
+    const cache = new StreamCache({ fs: diskFs(dir, { durable: true }) });
+    await put(cache, "d", bytes(1234));
+    await cache.close();
+    const again = await openCache(dir);
+    assert.deepEqual(await read(again, "d"), bytes(1234));
+    await again.close();
+  });
+});
+
+describe("memoryFs", () => {
+  it("lets a new cache on the same storage find committed entries only", async () => {
+    const fs = memoryFs();
+    const first = new StreamCache({ fs });
+    await put(first, "kept", bytes(70_000));
+    const open = await first.get("open");
+    await open.writer!.getWriter().write(bytes(5));
+    await first.close();
+    const second = new StreamCache({ fs });
+    await second.ready;
+    assert.deepEqual(second.keys(), ["kept"]);
+    assert.deepEqual(await read(second, "kept"), bytes(70_000));
+    await second.close();
+    open.reader.close();
+  });
+});
