@@ -1,0 +1,147 @@
+/**
+ * The policy language, after Rack::Cache's VCL-style configuration: handlers
+ * for the events `receive`, `hit`, `miss`, `fetch`, `store`, `deliver`,
+ * `pass` and `error`, each answering with a transition. Handlers for one event
+ * run last-registered first until one returns a transition; returning nothing
+ * hands over to the next. The default policy is registered first, so it runs
+ * last and always answers.
+ *
+ * @module
+ */
+import type { CacheContext } from "./context.ts";
+
+/** The points in a request's life where policy decides. */
+export type CacheEvent =
+  | "receive"
+  | "hit"
+  | "miss"
+  | "fetch"
+  | "store"
+  | "deliver"
+  | "pass"
+  | "error";
+
+/** What a handler can decide. */
+export type TransitionName =
+  | "pass"
+  | "lookup"
+  | "fetch"
+  | "store"
+  | "deliver"
+  | "finish"
+  | "error";
+
+/** A decision, made with the context's methods (`ctx.lookup()`, …). */
+export interface Transition {
+  /** Which transition. */
+  readonly name: TransitionName;
+  /** For `error`: the status of the response to send. */
+  readonly status?: number;
+  /** For `error`: its headers. */
+  readonly headers?: HeadersInit;
+  /** For `error`: its body. */
+  readonly body?: BodyInit | null;
+}
+
+/** The legal transitions out of each event. */
+export const LEGAL_TRANSITIONS: Readonly<
+  Record<CacheEvent, readonly TransitionName[]>
+> = {
+  receive: ["pass", "lookup", "error"],
+  hit: ["deliver", "pass", "error"],
+  miss: ["fetch", "pass", "error"],
+  fetch: ["store", "deliver", "error"],
+  store: ["deliver", "error"],
+  deliver: ["finish", "error"],
+  pass: ["deliver", "error"],
+  error: ["finish"],
+};
+
+/** A handler for one event: a transition, or nothing to hand over. */
+export type EventHandler = (
+  ctx: CacheContext,
+) => Transition | void | Promise<Transition | void>;
+
+/** Something handlers can be registered on. */
+export interface PolicyTarget {
+  /** Registers `handler` for `event`; it runs before those registered earlier. */
+  on(event: CacheEvent, handler: EventHandler): this;
+}
+
+/**
+ * A reusable policy: a function that registers handlers.
+ *
+ * @example
+ * ```ts
+ * import type { PolicyModule } from "./config.ts";
+ * const noAdmin: PolicyModule = (cache) => {
+ *   cache.on("receive", (ctx) => {
+ *     if (new URL(ctx.request.url).pathname.startsWith("/admin")) return ctx.pass();
+ *   });
+ * };
+ * ```
+ */
+export type PolicyModule = (cache: PolicyTarget) => void;
+
+/**
+ * Thrown when a handler answers an event with a transition it does not allow.
+ *
+ * @example
+ * ```ts
+ * import { IllegalTransitionError } from "./config.ts";
+ * const error = new IllegalTransitionError("hit", "store");
+ * error.message; // 'illegal transition "store" from event "hit" (allowed: deliver, pass, error)'
+ * ```
+ */
+export class IllegalTransitionError extends Error {
+  /** The event being handled. */
+  readonly event: CacheEvent;
+  /** The transition that was returned. */
+  readonly transition: string;
+  /** Makes the error. */
+  constructor(event: CacheEvent, transition: string) {
+    super(
+      `illegal transition ${JSON.stringify(transition)} from event ${
+        JSON.stringify(event)
+      } ` +
+        `(allowed: ${LEGAL_TRANSITIONS[event].join(", ")})`,
+    );
+    this.name = "IllegalTransitionError";
+    this.event = event;
+    this.transition = transition;
+  }
+}
+
+/** Handlers by event; runs them in the policy language's order. */
+export class Policy implements PolicyTarget {
+  readonly #handlers = new Map<CacheEvent, EventHandler[]>();
+
+  /** Registers `handler` for `event`. */
+  on(event: CacheEvent, handler: EventHandler): this {
+    if (!(event in LEGAL_TRANSITIONS)) {
+      throw new TypeError(
+        `unknown event ${JSON.stringify(event)} (events: ${
+          Object.keys(LEGAL_TRANSITIONS).join(", ")
+        })`,
+      );
+    }
+    const list = this.#handlers.get(event) ?? [];
+    list.push(handler);
+    this.#handlers.set(event, list);
+    return this;
+  }
+
+  /** Runs `event`'s handlers, newest first, until one returns a legal transition. */
+  async run(event: CacheEvent, ctx: CacheContext): Promise<Transition> {
+    const handlers = this.#handlers.get(event) ?? [];
+    for (let i = handlers.length - 1; i >= 0; i--) {
+      const transition = await handlers[i](ctx);
+      if (!transition) continue;
+      if (!LEGAL_TRANSITIONS[event].includes(transition.name)) {
+        throw new IllegalTransitionError(event, transition.name);
+      }
+      return transition;
+    }
+    throw new Error(`no handler answered event ${JSON.stringify(event)}`);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The context of one request through the shared cache: what policy handlers
+ * read and change (the request, the response, its TTL, the chosen stores),
+ * and the transitions they answer with.
+ *
+ * @module
+ */
+import type { Transition } from "./config.ts";
+import type { EntityStore } from "./entitystore.ts";
+import type { MetaStore, StoredResponse } from "./metastore.ts";
+
+/**
+ * One request's state as it moves through the events.
+ *
+ * @example
+ * ```ts
+ * import { SharedCache } from "./shared_cache.ts";
+ * const cache = new SharedCache({ origin: () => new Response("hi") });
+ * cache.on("deliver", (ctx) => {
+ *   ctx.response?.headers.set("x-served-by", "cistern");
+ *   ctx.trace("tagged");
+ * });
+ * ```
+ */
+export class CacheContext {
+  /** The request; handlers may replace it (in `receive`, before the key is taken). */
+  request: Request;
+  /**
+   * The response so far: the origin's in `fetch` and `pass`, the one to send
+   * in `store`, `deliver` and `error`. Its headers are mutable.
+   */
+  response: Response | undefined;
+  /**
+   * Freshness lifetime in seconds to store the response with, overriding its
+   * headers' (set it in `fetch` or `store`). `undefined`: from the headers.
+   */
+  ttl: number | undefined;
+  /** The meta store for this request (change it in `receive`). */
+  metastore: MetaStore;
+  /** The entity store for this request (change it in `receive`). */
+  entitystore: EntityStore;
+  /** The stored response the lookup found (fresh or stale), if any. */
+  stored: StoredResponse | undefined;
+  /** Ask for a full reload at lookup: skip stored responses, fetch and store anew. */
+  reload = false;
+  /**
+   * Whether RFC 9111 and the cache's options let the fetched response be
+   * stored; set before the `fetch` event (the default policy stores when true).
+   */
+  storable = false;
+  /** What happened, in order; sent in the trace header. */
+  readonly traces: string[] = [];
+  readonly #log: (message: string) => void;
+  readonly #keyOf: (request: Request) => string;
+  #key: string | undefined;
+
+  /** Makes the context of `request`. */
+  constructor(
+    request: Request,
+    stores: { metastore: MetaStore; entitystore: EntityStore },
+    keyOf: (request: Request) => string,
+    log: (message: string) => void,
+  ) {
+    this.request = request;
+    this.metastore = stores.metastore;
+    this.entitystore = stores.entitystore;
+    this.#keyOf = keyOf;
+    this.#log = log;
+  }
+
+  /** The cache key of the request, taken when first asked (after `receive`). */
+  get key(): string {
+    return this.#key ??= this.#keyOf(this.request);
+  }
+
+  /** Records what happened, for the trace header and the log. */
+  trace(...words: string[]): void {
+    for (const word of words) {
+      if (this.traces[this.traces.length - 1] !== word) this.traces.push(word);
+    }
+  }
+
+  /** Writes a line to the cache's log (its `verbose` option). */
+  log(message: string): void {
+    this.#log(message);
+  }
+
+  /** Forward to the origin without caching. */
+  pass(): Transition {
+    return { name: "pass" };
+  }
+
+  /** Look the request up in the cache. */
+  lookup(): Transition {
+    return { name: "lookup" };
+  }
+
+  /** Fetch from the origin (validating a stale stored response if there is one). */
+  fetch(): Transition {
+    return { name: "fetch" };
+  }
+
+  /** Store the fetched response. */
+  store(): Transition {
+    return { name: "store" };
+  }
+
+  /** Send the response. */
+  deliver(): Transition {
+    return { name: "deliver" };
+  }
+
+  /** Done: the response goes to the client as it is. */
+  finish(): Transition {
+    return { name: "finish" };
+  }
+
+  /**
+   * Answer with an error response instead.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", (ctx) =>
+   *   ctx.request.headers.has("x-banned") ? ctx.error(403, {}, "no") : undefined
+   * );
+   * ```
+   */
+  error(
+    status: number,
+    headers?: HeadersInit,
+    body?: BodyInit | null,
+  ): Transition {
+    return { name: "error", status, headers, body };
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The entity store: response bodies, on a {@link StreamCache}, so a body
+ * being stored is read live by every client waiting for it (one origin fetch
+ * per miss) and a body that fails mid-way is never kept.
+ *
+ * @module
+ */
+import { StreamCache } from "../stream/cache.ts";
+import { diskFs } from "../stream/fs_disk.ts";
+import { memoryFs } from "../stream/fs_memory.ts";
+import {
+  combineReapers,
+  expiryReaper,
+  lruReaper,
+  type Reaper,
+} from "../stream/reaper.ts";
+import {
+  numberParam,
+  parseStoreUri,
+  type StoreUri,
+  StoreUriError,
+} from "./store_uri.ts";
+
+/** Keeps bodies by id. */
+export interface EntityStore {
+  /** The stream cache holding the bodies; `undefined` for a store that keeps none. */
+  readonly cache: StreamCache | undefined;
+}
+
+/**
+ * An entity store from a URI: `heap:` (memory; `?maxBytes=N`, default
+ * 256 MiB), `file:PATH` (disk, survives restarts; `?maxBytes=N`, no bound by
+ * default) or `noop:` (keeps no bodies: only headers are stored, which still
+ * lets the cache answer conditional requests and revalidate). Both take
+ * `?maxEntries=N` and `?expiry=MS`. An object that already is an entity store
+ * is returned as is.
+ *
+ * @example
+ * ```ts
+ * import { entityStoreFrom } from "./entitystore.ts";
+ * const bodies = entityStoreFrom("heap:?maxBytes=67108864");
+ * ```
+ */
+export function entityStoreFrom(spec: string | EntityStore): EntityStore {
+  if (typeof spec !== "string") return spec;
+  const uri = parseStoreUri(spec);
+  switch (uri.scheme) {
+    case "heap":
+      return {
+        cache: new StreamCache({
+          fs: memoryFs(),
+          reaper: reaperFor(uri, 256 << 20),
+        }),
+      };
+    case "file":
+      if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
+      return {
+        cache: new StreamCache({
+          fs: diskFs(uri.path),
+          reaper: reaperFor(uri),
+        }),
+      };
+    case "noop":
+      return { cache: undefined };
+    default:
+      throw new StoreUriError(
+        spec,
+        "unknown entity store (heap:, file:PATH, noop:)",
+      );
+  }
+}
+
+function reaperFor(
+  uri: StoreUri,
+  defaultMaxBytes?: number,
+): Reaper | undefined {
+  const reapers: Reaper[] = [];
+  const maxBytes = numberParam(uri, "maxBytes") ?? defaultMaxBytes;
+  const maxEntries = numberParam(uri, "maxEntries");
+  const expiry = numberParam(uri, "expiry");
+  if (maxBytes !== undefined || maxEntries !== undefined) {
+    reapers.push(lruReaper({ maxBytes, maxEntries }));
+  }
+  if (expiry) reapers.push(expiryReaper(expiry));
+  return reapers.length === 0 ? undefined : combineReapers(...reapers);
+}

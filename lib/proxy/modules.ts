@@ -1,0 +1,70 @@
+/**
+ * Reusable policies to `cache.use(...)`, as Rack::Cache shipped them.
+ *
+ * @module
+ */
+import type { PolicyModule } from "./config.ts";
+import { requestCacheControl } from "./policy.ts";
+
+/** Options for {@link cacheBusters}. */
+export interface CacheBustersOptions {
+  /** Freshness in seconds for versioned URLs. Default one year (`31536000`). */
+  ttl?: number;
+  /**
+   * Which URLs carry a version. Default: a `v`, `ver`, `version` or `_`
+   * query parameter, or a bare numeric query such as Rails' `?1700000000`.
+   */
+  pattern?: RegExp;
+}
+
+/**
+ * Stores successful responses to versioned URLs (`/app.js?v=3`) for a long
+ * time, whatever their headers say: a new version is a new URL.
+ *
+ * @example
+ * ```ts
+ * import { cacheBusters } from "./modules.ts";
+ * import { SharedCache } from "./shared_cache.ts";
+ * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" }).use(cacheBusters());
+ * ```
+ */
+export function cacheBusters(options: CacheBustersOptions = {}): PolicyModule {
+  const ttl = options.ttl ?? 31_536_000;
+  const pattern = options.pattern ?? /[?&](v|ver|version|_)=[^&]+|\?\d{6,}$/;
+  return (cache) => {
+    cache.on("fetch", (ctx) => {
+      const response = ctx.response;
+      if (!response || response.status !== 200) return;
+      if (ctx.request.method !== "GET" && ctx.request.method !== "HEAD") return;
+      if (!pattern.test(new URL(ctx.request.url).search)) return;
+      if (response.headers.has("set-cookie")) return;
+      ctx.ttl = ttl;
+      ctx.trace("busted");
+      return ctx.store();
+    });
+  };
+}
+
+/**
+ * Treats a client's `Cache-Control: no-cache` (or `Pragma: no-cache`) as a
+ * full reload: the stored response is skipped, and the fresh one stored.
+ *
+ * @example
+ * ```ts
+ * import { honourClientNoCache } from "./modules.ts";
+ * import { SharedCache } from "./shared_cache.ts";
+ * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" }).use(honourClientNoCache());
+ * ```
+ */
+export function honourClientNoCache(): PolicyModule {
+  return (cache) => {
+    cache.on("receive", (ctx) => {
+      const method = ctx.request.method.toUpperCase();
+      if (method !== "GET" && method !== "HEAD") return;
+      if (requestCacheControl(ctx.request.headers).noCache) {
+        ctx.reload = true;
+        return ctx.lookup();
+      }
+    });
+  };
+}

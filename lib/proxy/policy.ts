@@ -1,0 +1,346 @@
+/**
+ * The rules of RFC 9111 for a shared cache, as pure functions: what may be
+ * stored, for how long it is fresh, how old it is, and whether a stored
+ * response may answer a request. No I/O here; the shared cache decides with
+ * these and the stores only keep.
+ *
+ * @module
+ */
+import { type CacheControl, parseCacheControl } from "../http/cache_control.ts";
+import { parseHttpDate } from "../http/http_date.ts";
+
+/** Status codes a cache may store with heuristic freshness (RFC 9110 §15.1). */
+export const HEURISTICALLY_CACHEABLE = new Set([
+  200,
+  203,
+  204,
+  206,
+  300,
+  301,
+  308,
+  404,
+  405,
+  410,
+  414,
+  501,
+]);
+
+/** Status codes whose semantics this cache understands (for `must-understand`). */
+const UNDERSTOOD = new Set([
+  200,
+  203,
+  204,
+  300,
+  301,
+  302,
+  303,
+  307,
+  308,
+  404,
+  405,
+  410,
+  414,
+  501,
+]);
+
+/** Request fields whose presence makes a response private unless it says otherwise. */
+export const DEFAULT_PRIVATE_HEADERS = ["authorization", "cookie"];
+
+/** The header a 5xx or network failure can be answered with stale content for. */
+export const ERROR_STATUSES = new Set([500, 502, 503, 504]);
+
+/** Options the rules depend on. */
+export interface PolicyOptions {
+  /** Request fields that make a response private unless it is explicitly shareable. */
+  privateHeaders: string[];
+  /** Whether responses carrying `Set-Cookie` may be stored. */
+  storeSetCookie: boolean;
+  /** Freshness in seconds for storable responses with none of their own. */
+  defaultTtl: number;
+  /** Upper bound of heuristic freshness, in seconds. */
+  heuristicMaxTtl: number;
+  /**
+   * Targeted Cache-Control fields (RFC 9213) this cache obeys, highest
+   * priority first, e.g. `["cdn-cache-control"]`.
+   */
+  targetedFields: string[];
+}
+
+/**
+ * The Cache-Control that governs this cache for a response: the first
+ * targeted field present (RFC 9213), else `Cache-Control`.
+ *
+ * @example
+ * ```ts
+ * import { responseCacheControl } from "./policy.ts";
+ * const headers = new Headers({ "cache-control": "max-age=5", "cdn-cache-control": "max-age=60" });
+ * responseCacheControl(headers, ["cdn-cache-control"]).maxAge; // 60
+ * ```
+ */
+export function responseCacheControl(
+  headers: Headers,
+  targetedFields: string[],
+): CacheControl {
+  for (const field of targetedFields) {
+    const value = headers.get(field);
+    if (value !== null) return parseCacheControl(value);
+  }
+  return parseCacheControl(headers.get("cache-control"));
+}
+
+/**
+ * The request's Cache-Control, with `Pragma: no-cache` read as `no-cache`
+ * when there is no Cache-Control (RFC 9111 §5.4).
+ *
+ * @example
+ * ```ts
+ * import { requestCacheControl } from "./policy.ts";
+ * requestCacheControl(new Headers({ pragma: "no-cache" })).noCache; // true
+ * ```
+ */
+export function requestCacheControl(headers: Headers): CacheControl {
+  const value = headers.get("cache-control");
+  if (
+    value === null &&
+    /(^|,)\s*no-cache\s*(,|$)/i.test(headers.get("pragma") ?? "")
+  ) {
+    return { noCache: true };
+  }
+  return parseCacheControl(value);
+}
+
+/** Why a response may not be stored, or `undefined` when it may. */
+export type NotStorableReason =
+  | "method"
+  | "status"
+  | "no-store"
+  | "private"
+  | "authorization"
+  | "set-cookie"
+  | "vary-star"
+  | "no-freshness";
+
+/**
+ * Decides whether a shared cache may store `response` to `request`
+ * (RFC 9111 §3, §3.5), given the response's governing Cache-Control.
+ *
+ * @example
+ * ```ts
+ * import { notStorableReason } from "./policy.ts";
+ * const request = new Request("http://x/");
+ * const response = new Response("hi", { headers: { "cache-control": "private" } });
+ * notStorableReason(request, response, {
+ *   privateHeaders: ["authorization"], storeSetCookie: false,
+ *   defaultTtl: 0, heuristicMaxTtl: 86400, targetedFields: [],
+ * }); // "private"
+ * ```
+ */
+export function notStorableReason(
+  request: Request,
+  response: Response,
+  options: PolicyOptions,
+): NotStorableReason | undefined {
+  if (request.method !== "GET") return "method";
+  const status = response.status;
+  const cc = responseCacheControl(response.headers, options.targetedFields);
+  const requestCc = requestCacheControl(request.headers);
+  // 206 and 304 are never stored whole: ranges are answered from full 200s.
+  if (status === 206 || status === 304 || status < 200) return "status";
+  if (cc.mustUnderstand) {
+    if (!UNDERSTOOD.has(status)) return "status";
+  } else if (cc.noStore) return "no-store";
+  if (requestCc.noStore) return "no-store";
+  if (cc.private === true) return "private";
+  if (response.headers.get("vary")?.split(",").some((v) => v.trim() === "*")) {
+    return "vary-star";
+  }
+  const shareable = cc.public || cc.sMaxAge !== undefined || cc.mustRevalidate;
+  const hasPrivateHeader = options.privateHeaders.some((name) =>
+    request.headers.has(name)
+  );
+  if (hasPrivateHeader && !shareable) return "authorization";
+  if (response.headers.has("set-cookie") && !options.storeSetCookie) {
+    return "set-cookie";
+  }
+  const explicit = cc.maxAge !== undefined || cc.sMaxAge !== undefined ||
+    response.headers.has("expires");
+  if (!explicit && !cc.public && !HEURISTICALLY_CACHEABLE.has(status)) {
+    return "status";
+  }
+  const lifetime = freshnessLifetime(response.headers, cc, options, status);
+  const validators = response.headers.has("etag") ||
+    response.headers.has("last-modified");
+  if (lifetime <= 0 && !validators) return "no-freshness";
+  return undefined;
+}
+
+/**
+ * The freshness lifetime in seconds (RFC 9111 §4.2.1): `s-maxage`, then
+ * `max-age`, then `Expires` minus `Date`, then a heuristic of 10% of the time
+ * since `Last-Modified` (at most `heuristicMaxTtl`) for heuristically cacheable
+ * statuses, then `defaultTtl`.
+ *
+ * @example
+ * ```ts
+ * import { freshnessLifetime } from "./policy.ts";
+ * const headers = new Headers({ "cache-control": "max-age=60, s-maxage=600" });
+ * freshnessLifetime(headers, undefined, { defaultTtl: 0, heuristicMaxTtl: 86400, targetedFields: [] }, 200); // 600
+ * ```
+ */
+export function freshnessLifetime(
+  headers: Headers,
+  cc: CacheControl | undefined,
+  options: Pick<
+    PolicyOptions,
+    "defaultTtl" | "heuristicMaxTtl" | "targetedFields"
+  >,
+  status: number,
+): number {
+  cc ??= responseCacheControl(headers, options.targetedFields);
+  if (cc.sMaxAge !== undefined) return cc.sMaxAge;
+  if (cc.maxAge !== undefined) return cc.maxAge;
+  const expiresHeader = headers.get("expires");
+  if (expiresHeader !== null) {
+    const expires = parseHttpDate(expiresHeader);
+    // An invalid Expires (e.g. "0") means already expired (RFC 9111 §5.3).
+    if (expires === undefined) return 0;
+    const date = parseHttpDate(headers.get("date")) ?? Date.now();
+    return Math.max(0, Math.floor((expires - date) / 1000));
+  }
+  const lastModified = parseHttpDate(headers.get("last-modified"));
+  if (lastModified !== undefined && HEURISTICALLY_CACHEABLE.has(status)) {
+    const date = parseHttpDate(headers.get("date")) ?? Date.now();
+    const heuristic = Math.floor(Math.max(0, date - lastModified) / 10_000);
+    if (heuristic > 0) return Math.min(heuristic, options.heuristicMaxTtl);
+  }
+  return options.defaultTtl;
+}
+
+/** The times a cache keeps with a stored response to compute its age. */
+export interface AgeClock {
+  /** When the request that produced it was sent (ms). */
+  requestTime: number;
+  /** When its response was received (ms). */
+  responseTime: number;
+}
+
+/**
+ * The current age in seconds (RFC 9111 §4.2.3).
+ *
+ * @example
+ * ```ts
+ * import { currentAge } from "./policy.ts";
+ * const headers = new Headers({ age: "10" });
+ * currentAge(headers, { requestTime: 0, responseTime: 1000 }, 5000); // 15
+ * ```
+ */
+export function currentAge(
+  headers: Headers,
+  times: AgeClock,
+  now: number,
+): number {
+  const ageHeader = headers.get("age");
+  const ageValue = ageHeader !== null && /^\s*\d+\s*$/.test(ageHeader)
+    ? Number(ageHeader)
+    : 0;
+  const date = parseHttpDate(headers.get("date")) ?? times.responseTime;
+  const apparentAge = Math.max(0, times.responseTime - date) / 1000;
+  const responseDelay = Math.max(0, times.responseTime - times.requestTime) /
+    1000;
+  const correctedAgeValue = ageValue + responseDelay;
+  const correctedInitialAge = Math.max(apparentAge, correctedAgeValue);
+  const residentTime = Math.max(0, now - times.responseTime) / 1000;
+  return Math.floor(correctedInitialAge + residentTime);
+}
+
+/** How a stored response relates to a request. */
+export type Usability =
+  | { use: "fresh" }
+  | { use: "stale-ok" }
+  | { use: "stale-while-revalidate" }
+  | { use: "validate" };
+
+/** What {@link usability} needs to know about the stored response. */
+export interface StoredFreshness {
+  /** Current age in seconds. */
+  age: number;
+  /** Freshness lifetime in seconds. */
+  lifetime: number;
+  /** The stored response's governing Cache-Control. */
+  cc: CacheControl;
+}
+
+/**
+ * Whether a stored response can answer a request as it is, only after
+ * validation, or stale while a background revalidation runs
+ * (RFC 9111 §4.2, §5.2.1, RFC 5861).
+ *
+ * @example
+ * ```ts
+ * import { usability } from "./policy.ts";
+ * usability({ age: 5, lifetime: 60, cc: {} }, {}).use; // "fresh"
+ * usability({ age: 61, lifetime: 60, cc: {} }, { maxStale: true }).use; // "stale-ok"
+ * ```
+ */
+export function usability(
+  stored: StoredFreshness,
+  requestCc: CacheControl,
+): Usability {
+  const { age, lifetime, cc } = stored;
+  // Response no-cache (bare) always needs validation; with field names the
+  // named fields are dropped from the stored copy instead.
+  if (cc.noCache === true) return { use: "validate" };
+  if (requestCc.noCache) return { use: "validate" };
+  if (requestCc.maxAge !== undefined && age > requestCc.maxAge) {
+    return { use: "validate" };
+  }
+  const remaining = lifetime - age;
+  if (requestCc.minFresh !== undefined && remaining < requestCc.minFresh) {
+    return { use: "validate" };
+  }
+  if (remaining > 0) return { use: "fresh" };
+  const staleness = -remaining;
+  // s-maxage implies proxy-revalidate for shared caches (RFC 9111 §5.2.2.10).
+  const mustRevalidate = cc.mustRevalidate || cc.proxyRevalidate ||
+    cc.sMaxAge !== undefined;
+  if (mustRevalidate) return { use: "validate" };
+  if (
+    requestCc.maxStale === true ||
+    (typeof requestCc.maxStale === "number" && staleness <= requestCc.maxStale)
+  ) {
+    return { use: "stale-ok" };
+  }
+  if (
+    cc.staleWhileRevalidate !== undefined &&
+    staleness <= cc.staleWhileRevalidate
+  ) {
+    return { use: "stale-while-revalidate" };
+  }
+  return { use: "validate" };
+}
+
+/**
+ * Whether a stale response may answer a request when the origin failed
+ * (RFC 5861 `stale-if-error`, in the response or the request).
+ *
+ * @example
+ * ```ts
+ * import { staleIfErrorAllows } from "./policy.ts";
+ * staleIfErrorAllows({ age: 70, lifetime: 60, cc: { staleIfError: 30 } }, {}); // true
+ * ```
+ */
+export function staleIfErrorAllows(
+  stored: StoredFreshness,
+  requestCc: CacheControl,
+): boolean {
+  const { cc } = stored;
+  if (
+    cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge !== undefined ||
+    cc.noCache === true
+  ) {
+    return false;
+  }
+  const staleness = stored.age - stored.lifetime;
+  const allowed = Math.max(cc.staleIfError ?? -1, requestCc.staleIfError ?? -1);
+  return staleness <= allowed;
+}

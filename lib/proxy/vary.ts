@@ -1,0 +1,76 @@
+/**
+ * `Vary` (RFC 9111 §4.1): which request fields select a stored variant.
+ *
+ * @module
+ */
+
+/** The lowercased field names a response's `Vary` nominates (`*` included as is). */
+export function varyFields(headers: Headers): string[] {
+  const value = headers.get("vary");
+  if (value === null) return [];
+  return value.split(",").map((name) => name.trim().toLowerCase()).filter(
+    Boolean,
+  );
+}
+
+/** A field value normalized for comparison: whitespace runs folded, ends trimmed. */
+function normalize(value: string | null): string | null {
+  return value === null ? null : value.replace(/\s+/g, " ").trim();
+}
+
+/**
+ * The request's values of the fields `responseHeaders`' `Vary` nominates.
+ *
+ * @example
+ * ```ts
+ * import { varyValues } from "./vary.ts";
+ * varyValues(new Headers({ vary: "Accept-Encoding" }), new Headers({ "accept-encoding": "gzip" }));
+ * // { "accept-encoding": "gzip" }
+ * ```
+ */
+export function varyValues(
+  responseHeaders: Headers,
+  requestHeaders: Headers,
+): Record<string, string | null> {
+  const values: Record<string, string | null> = {};
+  for (const field of varyFields(responseHeaders)) {
+    if (field !== "*") values[field] = normalize(requestHeaders.get(field));
+  }
+  return values;
+}
+
+/**
+ * Whether a stored variant was selected by request fields equal to these
+ * (`Vary: *` never matches).
+ *
+ * @example
+ * ```ts
+ * import { varyMatches } from "./vary.ts";
+ * const stored = { headers: [["vary", "accept"]] as [string, string][], vary: { accept: "text/html" } };
+ * varyMatches(stored, new Headers({ accept: "text/html" })); // true
+ * ```
+ */
+export function varyMatches(
+  stored: { headers: [string, string][]; vary: Record<string, string | null> },
+  requestHeaders: Headers,
+): boolean {
+  for (const field of varyFields(new Headers(stored.headers))) {
+    if (field === "*") return false;
+    if ((stored.vary[field] ?? null) !== normalize(requestHeaders.get(field))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Whether two variants were selected by the same request field values. */
+export function sameVary(
+  a: { vary: Record<string, string | null> },
+  b: { vary: Record<string, string | null> },
+): boolean {
+  const names = new Set([...Object.keys(a.vary), ...Object.keys(b.vary)]);
+  for (const name of names) {
+    if ((a.vary[name] ?? null) !== (b.vary[name] ?? null)) return false;
+  }
+  return true;
+}
