@@ -3,6 +3,12 @@
  *
  * - a concurrent stream cache ({@link StreamCache}): the first `get` of a key
  *   writes, every other caller reads live while it is written;
+ * - HTTP caching helpers: conditional GET ({@link freshWhen}, {@link etagFor}),
+ *   Cache-Control ({@link expiresIn}), files and ranges ({@link sendFile},
+ *   {@link rangeResponse}), streaming ({@link stream}, {@link liveStream},
+ *   {@link serverSentEvents});
+ * - an RFC 9111 shared cache ({@link SharedCache}, {@link sharedCache}) with a
+ *   policy language of events and transitions;
  * - runtime adapters ({@link serve});
  *
  * @example
@@ -15,6 +21,8 @@
  * @module
  */
 export * from "./lib/stream/mod.ts";
+export * from "./lib/http/mod.ts";
+export * from "./lib/proxy/mod.ts";
 export { type Clock, ManualClock, systemClock } from "./lib/clock.ts";
 export type { Handler, Middleware } from "./lib/types.ts";
 export { serve, type ServeOptions, type Server } from "./lib/adapters/serve.ts";

@@ -8,14 +8,48 @@
  *
  * @module
  */
+import { open } from "node:fs/promises";
 import type { Handler } from "../types.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 
-const READ_SIZE = 1 << 20;
+/** Size of each read (2 MiB). */
+const READ_SIZE = 2 << 20;
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+/** Fills `buffer` from `position`; a file that ends first is an error. */
+async function readAt(
+  path: string,
+  file: FileHandle,
+  buffer: Uint8Array,
+  position: number,
+): Promise<Uint8Array> {
+  let filled = 0;
+  while (filled < buffer.byteLength) {
+    const { bytesRead } = await file.read(
+      buffer,
+      filled,
+      buffer.byteLength - filled,
+      position + filled,
+    );
+    if (bytesRead === 0) {
+      throw new RangeError(
+        `${path} ends at ${position + filled}, expected ${
+          position + buffer.byteLength
+        }`,
+      );
+    }
+    filled += bytesRead;
+  }
+  return buffer;
+}
 
 /**
- * Reads bytes `[start, end)` of a file with 1 MiB reads (Deno's `readable`
- * uses 64 KiB and is about 3× slower).
+ * Reads bytes `[start, end)` of a file with 2 MiB positional reads, one
+ * always in flight ahead of the consumer, so the next read runs on Deno's
+ * thread pool while this chunk is handed over (about 2× the throughput of
+ * one read at a time here, and 3-4× that of `FsFile.readable`, which reads
+ * 64 KiB at a time). Every chunk is a fresh buffer the consumer may keep.
  *
  * @example
  * ```ts
@@ -28,36 +62,45 @@ export function denoReadRange(
   start: number,
   end: number,
 ): ReadableStream<Uint8Array> {
-  let file: Deno.FsFile | undefined;
-  let position = start;
-  const release = () => {
-    try {
-      file?.close();
-    } catch { /* already closed */ }
+  let file: FileHandle | undefined;
+  /** Offset of the next read to start. */
+  let next = start;
+  /** The read in flight, for the next chunk. */
+  let ahead: Promise<Uint8Array> | undefined;
+  const readAhead = () => {
+    ahead = undefined;
+    if (!file || next >= end) return;
+    const want = Math.min(READ_SIZE, end - next);
+    ahead = readAt(path, file, new Uint8Array(want), next);
+    // Its failure is reported when the chunk is pulled, or dropped on cancel.
+    ahead.catch(() => {});
+    next += want;
+  };
+  const release = async () => {
+    const current = file;
+    const pending = ahead;
     file = undefined;
+    ahead = undefined;
+    await pending?.catch(() => {});
+    await current?.close().catch(() => {});
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         if (!file) {
-          file = await Deno.open(path, { read: true });
-          if (start > 0) await file.seek(start, Deno.SeekMode.Start);
+          file = await open(path, "r");
+          readAhead();
         }
-        const want = Math.min(READ_SIZE, end - position);
-        if (want <= 0) {
-          release();
+        const current = ahead;
+        if (!current) {
+          await release();
           controller.close();
           return;
         }
-        const buffer = new Uint8Array(want);
-        const read = await file.read(buffer);
-        if (read === null || read === 0) {
-          throw new RangeError(`${path} ends at ${position}, expected ${end}`);
-        }
-        position += read;
-        controller.enqueue(read === want ? buffer : buffer.subarray(0, read));
+        readAhead();
+        controller.enqueue(await current);
       } catch (error) {
-        release();
+        await release();
         controller.error(error);
       }
     },

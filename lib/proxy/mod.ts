@@ -44,10 +44,16 @@ export {
 } from "./shared_cache.ts";
 export { parseStoreUri, type StoreUri, StoreUriError } from "./store_uri.ts";
 export {
+  type AgeClock,
   currentAge,
   freshnessLifetime,
   type NotStorableReason,
   notStorableReason,
+  type PolicyOptions,
+  requestCacheControl,
+  responseCacheControl,
+  staleIfErrorAllows,
+  type StoredFreshness,
   type Usability,
   usability,
 } from "./policy.ts";

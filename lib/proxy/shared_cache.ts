@@ -845,7 +845,7 @@ export class SharedCache implements PolicyTarget {
     });
   }
 
-  async #error(
+  #error(
     ctx: CacheContext,
     state: RequestState,
     transition: Transition,

@@ -83,6 +83,7 @@ export class Entry {
   readonly #events: EntryEvents;
   readonly #completed = deferred<number>();
   #progress: Deferred<void> | undefined;
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined;
   #freed: Deferred<void> | undefined;
   #freeing: Promise<void> | undefined;
 
@@ -117,6 +118,10 @@ export class Entry {
   }
 
   #notify(): void {
+    if (this.#wakeTimer !== undefined) {
+      clearTimeout(this.#wakeTimer);
+      this.#wakeTimer = undefined;
+    }
     const progress = this.#progress;
     this.#progress = undefined;
     progress?.resolve();
@@ -152,7 +157,16 @@ export class Entry {
   append(chunk: Uint8Array): void {
     this.size += chunk.byteLength;
     this.lastWrite = this.#clock.now();
-    this.#notify();
+    // Waiting readers are woken from a timer, not at once: the writes of one
+    // turn of the event loop reach them together, as one view each, and a
+    // writer that writes without waiting runs ahead of them instead of taking
+    // turns with each of them on every chunk.
+    if (this.#progress && this.#wakeTimer === undefined) {
+      this.#wakeTimer = setTimeout(() => {
+        this.#wakeTimer = undefined;
+        this.#notify();
+      }, 0);
+    }
   }
 
   finish(): void {

@@ -23,6 +23,7 @@ import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fastReadRange, type ReadRange } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
+import { _Blocks } from "./fs_memory.ts";
 
 const MAGIC = [0x43, 0x53, 0x54, 0x31]; // "CST1"
 const FIXED_HEADER = 20;
@@ -44,7 +45,8 @@ export interface DiskFsOptions {
   /**
    * While an entry is being written, its most recent bytes are also kept in
    * memory, up to this many, so live readers that keep up with the writer
-   * never wait on the disk. Dropped when the entry completes. Default 4 MiB.
+   * never wait on the disk. Dropped when the entry completes. Kept in blocks
+   * of up to 1 MiB, so it may hold up to one block more. Default 4 MiB.
    */
   liveTail?: number;
 }
@@ -61,9 +63,8 @@ class DiskFile implements StoredFile {
   readonly #durable: boolean;
   readonly #liveTail: number;
   #handle: Handle | undefined;
-  /** Copies of the last writes, from entry offset `#tailStart` to `size`. */
-  #tail: Uint8Array[] = [];
-  #tailStart = 0;
+  /** Copies of the last writes, up to `size`. */
+  #tail: _Blocks;
 
   constructor(
     key: string,
@@ -83,7 +84,7 @@ class DiskFile implements StoredFile {
     this.#readRange = options.readRange;
     this.#durable = options.durable;
     this.#liveTail = options.liveTail;
-    this.#tailStart = size;
+    this.#tail = new _Blocks(size);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -101,12 +102,8 @@ class DiskFile implements StoredFile {
     this.size += chunk.byteLength;
     this.modified = Date.now();
     if (this.#liveTail > 0) {
-      this.#tail.push(chunk.slice());
-      while (
-        this.size - this.#tailStart - this.#tail[0].byteLength >= this.#liveTail
-      ) {
-        this.#tailStart += this.#tail.shift()!.byteLength;
-      }
+      this.#tail.append(chunk);
+      this.#tail.trim(this.#liveTail);
     }
   }
 
@@ -122,36 +119,21 @@ class DiskFile implements StoredFile {
     if (this.#durable) await handle.sync();
     await handle.close();
     this.#handle = undefined;
-    this.#tail = [];
-    this.#tailStart = this.size;
+    this.#tail = new _Blocks(this.size);
   }
 
   read(
     start: number,
     end: number,
   ): ReadableStream<Uint8Array> | Iterable<Uint8Array> {
-    if (start >= this.#tailStart && this.#tail.length > 0) {
-      return this.#fromTail(start, end);
+    if (start >= this.#tail.start && start < this.#tail.end) {
+      return this.#tail.views(start, end);
     }
     return this.#readRange(
       this.path,
       this.#bodyOffset + start,
       this.#bodyOffset + end,
     );
-  }
-
-  /** Views of `[start, end)` in the tail, taken now: later writes shift it. */
-  #fromTail(start: number, end: number): Uint8Array[] {
-    const views: Uint8Array[] = [];
-    let offset = this.#tailStart;
-    for (const chunk of this.#tail) {
-      const from = Math.max(0, start - offset);
-      const to = Math.min(chunk.byteLength, end - offset);
-      if (to > from) views.push(chunk.subarray(from, to));
-      offset += chunk.byteLength;
-      if (offset >= end) break;
-    }
-    return views;
   }
 
   async abandon(): Promise<void> {
@@ -161,7 +143,7 @@ class DiskFile implements StoredFile {
   }
 
   async remove(): Promise<void> {
-    this.#tail = [];
+    this.#tail.clear();
     await this.abandon();
     await unlink(this.path).catch((error) => {
       if (error?.code !== "ENOENT") throw error;

@@ -6,27 +6,39 @@
  */
 import type { FileSystem, StoredFile } from "./fs.ts";
 
-/** Small writes are gathered into blocks of this size (64 KiB). */
-const BLOCK_SIZE = 64 * 1024;
+/** The first block of a file holds at least this much (64 KiB). */
+const MIN_BLOCK = 64 * 1024;
+/** Blocks double in size up to this (1 MiB), so big files are few views. */
+const MAX_BLOCK = 1 << 20;
 
-class MemoryFile implements StoredFile {
-  readonly key: string;
-  size = 0;
-  modified: number;
-  readonly #committed: Set<MemoryFile>;
-  /** Blocks in order; `#starts[i]` is the entry offset of `#blocks[i][0]`. */
+/**
+ * Bytes copied into blocks that are only ever appended to: a view of written
+ * bytes stays valid and unchanged however much is written after it. Blocks
+ * start at 64 KiB and double up to 1 MiB (a bigger chunk gets a block of its
+ * own size), so a small file costs little and a big one reads as few large
+ * views. Shared with the disk storage's live tail. Internal.
+ */
+export class _Blocks {
+  /** Blocks in order; `#starts[i]` is the file offset of `#blocks[i][0]`. */
   readonly #blocks: Uint8Array[] = [];
   readonly #starts: number[] = [];
   /** Bytes used in the last block (it may have room left). */
   #lastUsed = 0;
+  /** The file offset just past the last byte held. */
+  end: number;
 
-  constructor(key: string, committed: Set<MemoryFile>) {
-    this.key = key;
-    this.modified = Date.now();
-    this.#committed = committed;
+  /** Blocks for bytes from file offset `start` on. */
+  constructor(start = 0) {
+    this.end = start;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
+  /** File offset of the first byte held. */
+  get start(): number {
+    return this.#starts.length > 0 ? this.#starts[0] : this.end;
+  }
+
+  /** Copies `chunk` in at the end. */
+  append(chunk: Uint8Array): void {
     let offset = 0;
     const last = this.#blocks[this.#blocks.length - 1];
     if (last && this.#lastUsed < last.byteLength) {
@@ -36,12 +48,70 @@ class MemoryFile implements StoredFile {
     }
     if (offset < chunk.byteLength) {
       const rest = chunk.byteLength - offset;
-      const block = new Uint8Array(Math.max(rest, BLOCK_SIZE));
+      const grown = last
+        ? Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, last.byteLength * 2))
+        : MIN_BLOCK;
+      const block = new Uint8Array(Math.max(rest, grown));
       block.set(chunk.subarray(offset));
-      this.#starts.push(this.size + offset);
+      this.#starts.push(this.end + offset);
       this.#blocks.push(block);
       this.#lastUsed = rest;
     }
+    this.end += chunk.byteLength;
+  }
+
+  /** Drops whole blocks from the front while at least `keep` bytes remain. */
+  trim(keep: number): void {
+    while (this.#starts.length > 1 && this.end - this.#starts[1] >= keep) {
+      this.#starts.shift();
+      this.#blocks.shift();
+    }
+  }
+
+  /** Drops every block. */
+  clear(): void {
+    this.#blocks.length = 0;
+    this.#starts.length = 0;
+    this.#lastUsed = 0;
+  }
+
+  /** Views of `[start, end)`, which must lie within `[this.start, this.end)`. */
+  views(start: number, end: number): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    // Binary search for the block holding `start`.
+    let low = 0;
+    let high = this.#starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (this.#starts[mid] <= start) low = mid;
+      else high = mid - 1;
+    }
+    for (let i = low; i < this.#blocks.length; i++) {
+      const blockStart = this.#starts[i];
+      if (blockStart >= end) break;
+      const from = Math.max(0, start - blockStart);
+      const to = Math.min(this.#blocks[i].byteLength, end - blockStart);
+      if (to > from) views.push(this.#blocks[i].subarray(from, to));
+    }
+    return views;
+  }
+}
+
+class MemoryFile implements StoredFile {
+  readonly key: string;
+  size = 0;
+  modified: number;
+  readonly #committed: Set<MemoryFile>;
+  readonly #bytes = new _Blocks();
+
+  constructor(key: string, committed: Set<MemoryFile>) {
+    this.key = key;
+    this.modified = Date.now();
+    this.#committed = committed;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    this.#bytes.append(chunk);
     this.size += chunk.byteLength;
     this.modified = Date.now();
     return Promise.resolve();
@@ -56,28 +126,13 @@ class MemoryFile implements StoredFile {
     return Promise.resolve();
   }
 
-  *read(start: number, end: number): Iterable<Uint8Array> {
-    // Binary search for the block holding `start`.
-    let low = 0;
-    let high = this.#starts.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if (this.#starts[mid] <= start) low = mid;
-      else high = mid - 1;
-    }
-    for (let i = low; i < this.#blocks.length; i++) {
-      const blockStart = this.#starts[i];
-      if (blockStart >= end) return;
-      const from = Math.max(0, start - blockStart);
-      const to = Math.min(this.#blocks[i].byteLength, end - blockStart);
-      if (to > from) yield this.#blocks[i].subarray(from, to);
-    }
+  read(start: number, end: number): Iterable<Uint8Array> {
+    return this.#bytes.views(start, end);
   }
 
   remove(): Promise<void> {
     this.#committed.delete(this);
-    this.#blocks.length = 0;
-    this.#starts.length = 0;
+    this.#bytes.clear();
     return Promise.resolve();
   }
 }

@@ -1,0 +1,217 @@
+#!/usr/bin/env bun
+/**
+ * The `cistern` command.
+ *
+ * ```sh
+ * deno run -A lib/cli.ts proxy --origin http://127.0.0.1:8081
+ * bun lib/cli.ts proxy --origin http://127.0.0.1:8081 --store heap:
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { serve, type Server } from "./adapters/serve.ts";
+import { SharedCache } from "./proxy/shared_cache.ts";
+import { StoreUriError } from "./proxy/store_uri.ts";
+
+const HELP = `cistern: HTTP caching toolkit
+
+Usage:
+  cistern proxy --origin URL [options]   a caching reverse proxy (RFC 9111)
+  cistern --help
+
+proxy options:
+  --origin URL          the origin server to cache, e.g. http://127.0.0.1:8081 (required)
+  --listen HOST:PORT    where to listen (default 127.0.0.1:8080; a bare PORT binds 127.0.0.1)
+  --store URI           where to keep responses: file:./.cistern (default, on disk,
+                        survives restarts) or heap: (memory, bounded to 256 MiB of bodies)
+  --default-ttl S       seconds of freshness for storable responses that state none (default 0)
+  --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
+  --trace-header NAME   response header listing what the cache did (default x-cache)
+  --no-trace            send no trace header
+  --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
+  --verbose             log one line per request
+  -h, --help            this help
+`;
+
+/** Options of {@link startProxy}, as the command line gives them. */
+export interface ProxyCommandOptions {
+  /** Origin base URL. */
+  origin: string;
+  /** `HOST:PORT` or `PORT`. Default `127.0.0.1:8080`. */
+  listen?: string;
+  /** `file:PATH` (meta in PATH/meta, bodies in PATH/body) or `heap:`. Default `file:./.cistern`. */
+  store?: string;
+  /** Default TTL in seconds. Default `0`. */
+  defaultTtl?: number;
+  /** See {@link SharedCacheOptions.maxEntrySize}. */
+  maxEntrySize?: number;
+  /** Trace header name, or `false`. Default `"x-cache"`. */
+  traceHeader?: string | false;
+  /** Via name. */
+  via?: string;
+  /** Log each request. */
+  verbose?: boolean;
+}
+
+/** Thrown for a command line that cannot be run, with the message to print. */
+export class UsageError extends Error {
+  /** Makes the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+function parseListen(listen: string): { hostname: string; port: number } {
+  const match = /^(?:(.+):)?(\d{1,5})$/.exec(listen);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new UsageError(
+      `--listen must be HOST:PORT or PORT, got ${JSON.stringify(listen)}`,
+    );
+  }
+  return {
+    hostname: (match[1] ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1"),
+    port,
+  };
+}
+
+function storesFor(store: string): { metastore: string; entitystore: string } {
+  if (store === "heap:" || store.startsWith("heap:?")) {
+    return { metastore: "heap:", entitystore: store };
+  }
+  const match = /^file:(.+)$/.exec(store);
+  if (!match) {
+    throw new UsageError(
+      `--store must be file:PATH or heap:, got ${JSON.stringify(store)}`,
+    );
+  }
+  const path = match[1].replace(/\/$/, "");
+  return { metastore: `file:${path}/meta`, entitystore: `file:${path}/body` };
+}
+
+/**
+ * Starts a caching reverse proxy; resolves with the running server.
+ *
+ * @example
+ * ```ts
+ * import { startProxy } from "./cli.ts";
+ * const { server } = startProxy({ origin: "http://127.0.0.1:8081", listen: "0", store: "heap:" });
+ * await server.shutdown();
+ * ```
+ */
+export function startProxy(
+  options: ProxyCommandOptions,
+): { server: Server; cache: SharedCache } {
+  const { hostname, port } = parseListen(options.listen ?? "127.0.0.1:8080");
+  let cache: SharedCache;
+  try {
+    cache = new SharedCache({
+      origin: options.origin,
+      ...storesFor(options.store ?? "file:./.cistern"),
+      defaultTtl: options.defaultTtl,
+      maxEntrySize: options.maxEntrySize,
+      traceHeader: options.traceHeader,
+      via: options.via ?? false,
+      verbose: options.verbose,
+    });
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof StoreUriError) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
+  let server: Server;
+  try {
+    server = serve(cache.fetch, { hostname, port });
+  } catch (error) {
+    const text = String((error as Error)?.message ?? error);
+    if (
+      /in use|EADDRINUSE|AddrInUse/i.test(text) ||
+      (error as Error)?.name === "AddrInUse"
+    ) {
+      throw new UsageError(
+        `${hostname}:${port} is already in use; pick another with --listen`,
+      );
+    }
+    throw error;
+  }
+  return { server, cache };
+}
+
+function numberFlag(
+  value: string | undefined,
+  flag: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0) {
+    throw new UsageError(
+      `${flag} must be a number >= 0, got ${JSON.stringify(value)}`,
+    );
+  }
+  return number;
+}
+
+/**
+ * Runs the command line `args`; resolves with the exit code once the command
+ * is done (a proxy runs until the process is stopped).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * await main(["--help"]); // prints the usage, returns 0
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        origin: { type: "string" },
+        listen: { type: "string" },
+        store: { type: "string" },
+        "default-ttl": { type: "string" },
+        "max-entry-size": { type: "string" },
+        "trace-header": { type: "string" },
+        "no-trace": { type: "boolean" },
+        via: { type: "string" },
+        verbose: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    if (values.help || positionals.length === 0) {
+      console.log(HELP);
+      return values.help ? 0 : 2;
+    }
+    if (positionals[0] !== "proxy" || positionals.length > 1) {
+      throw new UsageError(
+        `unknown command ${JSON.stringify(positionals.join(" "))}`,
+      );
+    }
+    if (!values.origin) throw new UsageError("proxy needs --origin URL");
+    const { server } = startProxy({
+      origin: values.origin,
+      listen: values.listen,
+      store: values.store,
+      defaultTtl: numberFlag(values["default-ttl"], "--default-ttl"),
+      maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
+      traceHeader: values["no-trace"] ? false : values["trace-header"],
+      via: values.via,
+      verbose: values.verbose,
+    });
+    console.log(`cistern: caching ${values.origin} at ${server.url}`);
+    await server.finished;
+    return 0;
+  } catch (error) {
+    const usage = error instanceof UsageError ||
+      (error as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
+    console.error(`cistern: ${(error as Error)?.message ?? error}`);
+    if (usage) console.error("run `cistern --help` for usage");
+    return usage ? 2 : 1;
+  }
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

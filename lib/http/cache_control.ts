@@ -1,0 +1,433 @@
+/**
+ * Cache-Control (RFC 9111 §5.2): a typed parse / format pair that a shared
+ * cache can make decisions on, and the `expiresIn` / `expiresNow` / `noStore`
+ * helpers that application code puts on its responses.
+ *
+ * Parsing is total: any string (or `null`) yields a {@link CacheControl} and
+ * nothing throws. The choices made where the RFC leaves room:
+ *
+ * - **Invalid delta-seconds** (`max-age=abc`, `max-age=-1`, `max-age=` with no
+ *   value, `s-maxage=1.5`) become `0`, so the response is treated as stale,
+ *   as RFC 9111 §4.2.1 encourages. This applies to `max-age`, `s-maxage`,
+ *   `stale-while-revalidate`, `stale-if-error` and `min-fresh`; an invalid
+ *   `max-stale` value is read as plain `max-stale` would be too permissive, so
+ *   it becomes `0` as well.
+ * - **Huge delta-seconds** are capped at 2147483648 (2^31, RFC 9111 §1.2.2).
+ * - **Quoted values** (`max-age="60"`) are accepted like tokens.
+ * - **Duplicates** keep the most restrictive value (RFC 9111 §4.2.1): the
+ *   smallest `max-age`, `s-maxage`, `max-stale`, `stale-while-revalidate` and
+ *   `stale-if-error`, the largest `min-fresh`; a bare `no-cache` / `private`
+ *   beats a field-name list, and field-name lists are merged. Duplicate
+ *   extensions keep their first value.
+ * - **Names** are case-insensitive and stored lowercased; junk between
+ *   directives is skipped up to the next comma outside a quoted string.
+ *
+ * @module
+ */
+
+/** The largest delta-seconds a recipient has to represent (RFC 9111 §1.2.2). */
+export const MAX_DELTA_SECONDS = 2147483648;
+
+/**
+ * Parsed Cache-Control directives, request and response ones alike
+ * (RFC 9111 §5.2). Absent directives are `undefined`.
+ */
+export interface CacheControl {
+  /** `max-age`: seconds the response stays fresh / the oldest the client accepts. */
+  maxAge?: number;
+  /** `s-maxage`: `max-age` for shared caches only (response). */
+  sMaxAge?: number;
+  /**
+   * `no-cache`: `true` when bare (revalidate before every reuse), or the
+   * lowercased field names that must not be sent without revalidation.
+   */
+  noCache?: true | string[];
+  /** `no-store`: do not store any part of the request or response. */
+  noStore?: boolean;
+  /**
+   * `private`: `true` when bare (a shared cache must not store it), or the
+   * lowercased field names a shared cache must not store (response).
+   */
+  private?: true | string[];
+  /** `public`: a shared cache may store it even when it normally would not. */
+  public?: boolean;
+  /** `must-revalidate`: never serve stale without validating (response). */
+  mustRevalidate?: boolean;
+  /** `proxy-revalidate`: `must-revalidate` for shared caches (response). */
+  proxyRevalidate?: boolean;
+  /** `must-understand`: store only if the status code is understood (response). */
+  mustUnderstand?: boolean;
+  /** `no-transform`: intermediaries must not transform the content. */
+  noTransform?: boolean;
+  /** `immutable` (RFC 8246): the content never changes while fresh (response). */
+  immutable?: boolean;
+  /**
+   * `max-stale` (request): `true` when bare (any staleness is acceptable), or
+   * the number of seconds of staleness the client accepts.
+   */
+  maxStale?: true | number;
+  /** `min-fresh` (request): seconds the response must stay fresh for. */
+  minFresh?: number;
+  /** `only-if-cached` (request): answer from the cache or with 504. */
+  onlyIfCached?: boolean;
+  /** `stale-while-revalidate` (RFC 5861): seconds stale may be served while revalidating. */
+  staleWhileRevalidate?: number;
+  /** `stale-if-error` (RFC 5861): seconds stale may be served when the origin fails. */
+  staleIfError?: number;
+  /**
+   * Directives this module does not know, by lowercased name: `true` when
+   * bare, else the (unquoted) argument. Kept so a cache can pass them on.
+   */
+  extensions?: Record<string, string | true>;
+}
+
+type DeltaField =
+  | "maxAge"
+  | "sMaxAge"
+  | "minFresh"
+  | "staleWhileRevalidate"
+  | "staleIfError";
+type FlagField =
+  | "noStore"
+  | "public"
+  | "mustRevalidate"
+  | "proxyRevalidate"
+  | "mustUnderstand"
+  | "noTransform"
+  | "immutable"
+  | "onlyIfCached";
+
+const DELTA: Record<string, DeltaField> = {
+  "max-age": "maxAge",
+  "s-maxage": "sMaxAge",
+  "min-fresh": "minFresh",
+  "stale-while-revalidate": "staleWhileRevalidate",
+  "stale-if-error": "staleIfError",
+};
+const FLAG: Record<string, FlagField> = {
+  "no-store": "noStore",
+  "public": "public",
+  "must-revalidate": "mustRevalidate",
+  "proxy-revalidate": "proxyRevalidate",
+  "must-understand": "mustUnderstand",
+  "no-transform": "noTransform",
+  "immutable": "immutable",
+  "only-if-cached": "onlyIfCached",
+};
+
+const TCHAR = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i;
+
+function isTchar(code: number): boolean {
+  // ALPHA / DIGIT / "!#$%&'*+-.^_`|~" (RFC 9110 §5.6.2)
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) ||
+    (code >= 0x61 && code <= 0x7a) || "!#$%&'*+-.^_`|~".includes(
+      String.fromCharCode(code),
+    );
+}
+
+/** Reads delta-seconds; `0` (stale) when invalid, capped at 2^31. */
+function parseDelta(argument: string | undefined): number {
+  if (argument === undefined || !/^\d+$/.test(argument)) return 0;
+  const digits = argument.replace(/^0+(?=\d)/, "");
+  if (digits.length > 10) return MAX_DELTA_SECONDS;
+  return Math.min(Number(digits), MAX_DELTA_SECONDS);
+}
+
+function parseFieldNames(argument: string): string[] {
+  return argument.split(",").map((name) => name.trim().toLowerCase())
+    .filter((name) => TCHAR.test(name));
+}
+
+function mergeNames(
+  previous: true | string[] | undefined,
+  argument: string | undefined,
+): true | string[] {
+  if (previous === true || argument === undefined) return true;
+  const names = parseFieldNames(argument);
+  // `no-cache=""` names nothing; read it as bare, the restrictive reading.
+  if (names.length === 0) return true;
+  return [...new Set([...(previous ?? []), ...names])];
+}
+
+/**
+ * Parses a Cache-Control header value. Never throws; see the module
+ * documentation for how malformed and duplicate directives are read.
+ *
+ * @example
+ * ```ts
+ * import { parseCacheControl } from "./cache_control.ts";
+ * const cc = parseCacheControl('max-age=60, no-cache="set-cookie", x-y=1');
+ * cc.maxAge; // 60
+ * cc.noCache; // ["set-cookie"]
+ * cc.extensions; // { "x-y": "1" }
+ * ```
+ */
+export function parseCacheControl(
+  value: string | null | undefined,
+): CacheControl {
+  const cc: CacheControl = {};
+  if (!value) return cc;
+  const text = String(value);
+  const length = text.length;
+  let i = 0;
+  while (i < length) {
+    // Skip separators and whitespace before a directive name.
+    let code = text.charCodeAt(i);
+    if (code === 0x2c || code === 0x20 || code === 0x09) {
+      i++;
+      continue;
+    }
+    const nameStart = i;
+    while (i < length && isTchar(text.charCodeAt(i))) i++;
+    const name = text.slice(nameStart, i).toLowerCase();
+    while (i < length && (text[i] === " " || text[i] === "\t")) i++;
+    let argument: string | undefined;
+    let valid = name.length > 0;
+    if (valid && text[i] === "=") {
+      i++;
+      while (i < length && (text[i] === " " || text[i] === "\t")) i++;
+      if (text[i] === '"') {
+        // quoted-string with backslash escapes; an unclosed quote runs to the end
+        let out = "";
+        i++;
+        while (i < length && text[i] !== '"') {
+          if (text[i] === "\\" && i + 1 < length) i++;
+          out += text[i++];
+        }
+        i++;
+        argument = out;
+      } else {
+        const start = i;
+        while (i < length && isTchar(text.charCodeAt(i))) i++;
+        argument = text.slice(start, i);
+      }
+    }
+    // Anything else before the next comma is junk: the directive is dropped.
+    while (i < length && (text[i] === " " || text[i] === "\t")) i++;
+    if (i < length && text[i] !== ",") {
+      valid = false;
+      let quoted = false;
+      while (i < length && (quoted || text[i] !== ",")) {
+        code = text.charCodeAt(i);
+        if (code === 0x22) quoted = !quoted;
+        else if (code === 0x5c && quoted) i++;
+        i++;
+      }
+    }
+    if (valid) applyDirective(cc, name, argument);
+  }
+  return cc;
+}
+
+function applyDirective(
+  cc: CacheControl,
+  name: string,
+  argument: string | undefined,
+): void {
+  const delta = DELTA[name];
+  if (delta !== undefined && Object.hasOwn(DELTA, name)) {
+    const seconds = parseDelta(argument);
+    const previous = cc[delta];
+    cc[delta] = previous === undefined
+      ? seconds
+      : delta === "minFresh"
+      ? Math.max(previous, seconds)
+      : Math.min(previous, seconds);
+    return;
+  }
+  const flag = FLAG[name];
+  if (flag !== undefined && Object.hasOwn(FLAG, name)) {
+    cc[flag] = true;
+    return;
+  }
+  switch (name) {
+    case "no-cache":
+      cc.noCache = mergeNames(cc.noCache, argument);
+      return;
+    case "private":
+      cc.private = mergeNames(cc.private, argument);
+      return;
+    case "max-stale": {
+      const seconds = argument === undefined ? true : parseDelta(argument);
+      const previous = cc.maxStale;
+      cc.maxStale = previous === undefined || previous === true
+        ? seconds
+        : seconds === true
+        ? previous
+        : Math.min(previous, seconds);
+      return;
+    }
+  }
+  cc.extensions ??= {};
+  if (!Object.hasOwn(cc.extensions, name)) {
+    // defineProperty, so a directive named `__proto__` stays a plain key.
+    Object.defineProperty(cc.extensions, name, {
+      value: argument ?? true,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
+/** Thrown by {@link formatCacheControl} for values that cannot be sent. */
+export class InvalidCacheControlError extends TypeError {
+  /** The directive that could not be formatted. */
+  readonly directive: string;
+  /** The offending value. */
+  readonly value: unknown;
+  /** Describes which directive had which bad value. */
+  constructor(directive: string, value: unknown, reason: string) {
+    super(`Cache-Control ${directive}: ${reason} (got ${String(value)})`);
+    this.name = "InvalidCacheControlError";
+    this.directive = directive;
+    this.value = value;
+  }
+}
+
+function formatDelta(directive: string, seconds: number): string {
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw new InvalidCacheControlError(
+      directive,
+      seconds,
+      "delta-seconds must be a non-negative integer",
+    );
+  }
+  return `${directive}=${Math.min(seconds, MAX_DELTA_SECONDS)}`;
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+function formatNames(directive: string, value: true | string[]): string {
+  if (value === true) return directive;
+  for (const name of value) {
+    if (!TCHAR.test(name)) {
+      throw new InvalidCacheControlError(directive, name, "not a field name");
+    }
+  }
+  return value.length === 0
+    ? directive
+    : `${directive}=${quote(value.join(", "))}`;
+}
+
+/**
+ * Formats directives as a Cache-Control value, in a fixed order (`max-age`
+ * first, then `public` / `private`, then the rest, extensions last). For any
+ * `cc` it accepts, `parseCacheControl(formatCacheControl(cc))` equals `cc`
+ * (with names lowercased and empty lists read back as bare directives).
+ *
+ * @throws {InvalidCacheControlError} for negative or fractional seconds and
+ * names that are not tokens.
+ *
+ * @example
+ * ```ts
+ * import { formatCacheControl } from "./cache_control.ts";
+ * formatCacheControl({ maxAge: 60, public: true, immutable: true });
+ * // "max-age=60, public, immutable"
+ * ```
+ */
+export function formatCacheControl(cc: CacheControl): string {
+  const parts: string[] = [];
+  if (cc.maxAge !== undefined) parts.push(formatDelta("max-age", cc.maxAge));
+  if (cc.sMaxAge !== undefined) parts.push(formatDelta("s-maxage", cc.sMaxAge));
+  if (cc.public) parts.push("public");
+  if (cc.private) parts.push(formatNames("private", cc.private));
+  if (cc.noCache) parts.push(formatNames("no-cache", cc.noCache));
+  if (cc.noStore) parts.push("no-store");
+  if (cc.mustRevalidate) parts.push("must-revalidate");
+  if (cc.proxyRevalidate) parts.push("proxy-revalidate");
+  if (cc.mustUnderstand) parts.push("must-understand");
+  if (cc.noTransform) parts.push("no-transform");
+  if (cc.immutable) parts.push("immutable");
+  if (cc.staleWhileRevalidate !== undefined) {
+    parts.push(formatDelta("stale-while-revalidate", cc.staleWhileRevalidate));
+  }
+  if (cc.staleIfError !== undefined) {
+    parts.push(formatDelta("stale-if-error", cc.staleIfError));
+  }
+  if (cc.maxStale === true) parts.push("max-stale");
+  else if (cc.maxStale !== undefined) {
+    parts.push(formatDelta("max-stale", cc.maxStale));
+  }
+  if (cc.minFresh !== undefined) {
+    parts.push(formatDelta("min-fresh", cc.minFresh));
+  }
+  if (cc.onlyIfCached) parts.push("only-if-cached");
+  for (const [name, value] of Object.entries(cc.extensions ?? {})) {
+    if (!TCHAR.test(name)) {
+      throw new InvalidCacheControlError(name, value, "not a directive name");
+    }
+    if (value === true) parts.push(name.toLowerCase());
+    else {
+      parts.push(
+        `${name.toLowerCase()}=${TCHAR.test(value) ? value : quote(value)}`,
+      );
+    }
+  }
+  return parts.join(", ");
+}
+
+/** Options for {@link expiresIn}: any directive beside `max-age`. */
+export interface ExpiresInOptions
+  extends Omit<CacheControl, "maxAge" | "public" | "private" | "noStore"> {
+  /** `public` instead of `private`, so shared caches may store it. Default `false`. */
+  public?: boolean;
+}
+
+/**
+ * A Cache-Control value that lets clients reuse the response for `seconds`:
+ * `max-age=N, private` by default, `public` on request, plus any other
+ * directive (`mustRevalidate`, `staleWhileRevalidate`, `staleIfError`,
+ * `immutable`, `sMaxAge`, `extensions`, …).
+ *
+ * @throws {InvalidCacheControlError} when `seconds` is negative or fractional.
+ *
+ * @example
+ * ```ts
+ * import { expiresIn } from "./cache_control.ts";
+ * new Response("hi", { headers: { "cache-control": expiresIn(60) } });
+ * expiresIn(3600, { public: true, staleWhileRevalidate: 30 });
+ * // "max-age=3600, public, stale-while-revalidate=30"
+ * ```
+ */
+export function expiresIn(
+  seconds: number,
+  options: ExpiresInOptions = {},
+): string {
+  const { public: isPublic = false, ...rest } = options;
+  return formatCacheControl({
+    ...rest,
+    maxAge: seconds,
+    ...(isPublic ? { public: true } : { private: true }),
+  });
+}
+
+/**
+ * A Cache-Control value that makes clients revalidate before every reuse:
+ * `no-cache`, like Rails' `expires_now`. Validators still allow 304s.
+ *
+ * @example
+ * ```ts
+ * import { expiresNow } from "./cache_control.ts";
+ * new Response("hi", { headers: { "cache-control": expiresNow() } });
+ * ```
+ */
+export function expiresNow(): string {
+  return "no-cache";
+}
+
+/**
+ * A Cache-Control value that forbids storing the response anywhere:
+ * `no-store`.
+ *
+ * @example
+ * ```ts
+ * import { noStore } from "./cache_control.ts";
+ * new Response("secret", { headers: { "cache-control": noStore() } });
+ * ```
+ */
+export function noStore(): string {
+  return "no-store";
+}

@@ -1,0 +1,258 @@
+/**
+ * `rangeResponse`: serve any sized source (bytes, a `Blob`, or anything that
+ * can stream a byte range, like a stream-cache entry or a file) with
+ * conditional GET, `Range`, `If-Range`, multipart/byteranges and HEAD
+ * handled. `sendFile`, the stream-cache handler and the shared cache all
+ * answer through it, so range and validator rules live in one place.
+ *
+ * @module
+ */
+import {
+  type ByteRange,
+  DEFAULT_MAX_RANGES,
+  formatContentRange,
+  ifRangeMatches,
+  parseRange,
+} from "./range.ts";
+import { evaluatePreconditions } from "./preconditions.ts";
+
+/**
+ * A source that knows its size and can stream any byte range of itself:
+ * `stream(start, end)` yields bytes `[start, end)` (end exclusive).
+ */
+export interface RangeSource {
+  /** Total size in bytes. */
+  readonly size: number;
+  /** Streams bytes `[start, end)`. */
+  stream(start: number, end: number): ReadableStream<Uint8Array>;
+}
+
+/** What {@link rangeResponse} can serve. */
+export type ByteSource = Uint8Array | Blob | RangeSource;
+
+/** The full response's status and headers, and range-handling options. */
+export interface RangeResponseInit {
+  /**
+   * Status of the full response. Only a 200 is turned into 206 / 416 / 304;
+   * any other status is sent as is, with the whole source. Default `200`.
+   */
+  status?: number;
+  /** Status text of the full response. Default: the runtime's. */
+  statusText?: string;
+  /**
+   * Headers of the full response. Its `ETag` and `Last-Modified` drive
+   * conditional GET and `If-Range`; its `Content-Type` is repeated in each
+   * part of a multipart answer. Default: none.
+   */
+  headers?: HeadersInit;
+  /** See {@link ParseRangeOptions.maxRanges}. Default `50`. */
+  maxRanges?: number;
+  /**
+   * Answer `If-None-Match` / `If-Modified-Since` with 304 and `If-Match` /
+   * `If-Unmodified-Since` with 412 before looking at `Range`. Turn it off
+   * when the caller has already evaluated preconditions. Default `true`.
+   */
+  conditional?: boolean;
+}
+
+/** The header fields a 304 repeats from the 200 (RFC 9110 §15.4.5). */
+const NOT_MODIFIED_FIELDS = [
+  "cache-control",
+  "content-location",
+  "date",
+  "etag",
+  "expires",
+  "last-modified",
+  "vary",
+];
+
+const encoder = new TextEncoder();
+
+function sizeOf(source: ByteSource): number {
+  return source instanceof Uint8Array ? source.byteLength : source.size;
+}
+
+/** The body for bytes `[start, end)` of a source, as cheaply as the source allows. */
+function slice(
+  source: ByteSource,
+  start: number,
+  end: number,
+): Uint8Array | Blob | ReadableStream<Uint8Array> {
+  if (source instanceof Uint8Array) return source.subarray(start, end);
+  if (source instanceof Blob) {
+    return start === 0 && end === source.size
+      ? source
+      : source.slice(start, end);
+  }
+  return source.stream(start, end);
+}
+
+/** Streams the parts of a multipart/byteranges body one after another, on demand. */
+function multipartBody(
+  source: ByteSource,
+  ranges: ByteRange[],
+  heads: Uint8Array[],
+  tail: Uint8Array,
+): ReadableStream<Uint8Array> {
+  let part = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (reader) {
+          const { value, done } = await reader.read();
+          if (!done) {
+            if (value.byteLength > 0) {
+              controller.enqueue(value);
+              return;
+            }
+            continue;
+          }
+          reader = undefined;
+        }
+        if (part === ranges.length) {
+          controller.enqueue(tail);
+          controller.close();
+          return;
+        }
+        const { start, end } = ranges[part];
+        controller.enqueue(heads[part++]);
+        const body = slice(source, start, end);
+        if (body instanceof Uint8Array) controller.enqueue(body);
+        else {
+          reader = (body instanceof Blob ? body.stream() : body).getReader();
+        }
+        return;
+      }
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function randomBoundary(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Answers `request` from `source`, the selected representation:
+ *
+ * - preconditions first (304 / 412, unless `conditional: false`);
+ * - then, for GET and HEAD of a 200 whose `If-Range` (if any) matches, the
+ *   `Range` header: one range → `206` with `Content-Range`; several →
+ *   `206 multipart/byteranges`; none satisfiable → `416` with
+ *   `Content-Range: bytes` asterisk `/size`; ignored → the full `200`;
+ * - `Accept-Ranges: bytes` and an exact `Content-Length` on 200 and 206;
+ * - HEAD gets the same status and headers and no body.
+ *
+ * Nothing is read from `source` until the body is consumed, and only the
+ * ranges asked for are read. See {@link parseRange} for which headers are
+ * ignored, dropped or merged.
+ *
+ * @example
+ * ```ts
+ * import { rangeResponse } from "./range_response.ts";
+ * const bytes = new TextEncoder().encode("hello, world");
+ * const request = new Request("http://x/", { headers: { range: "bytes=0-4" } });
+ * const response = rangeResponse(request, bytes, {
+ *   headers: { "content-type": "text/plain", etag: '"v1"' },
+ * });
+ * response.status; // 206
+ * await response.text(); // "hello"
+ * ```
+ */
+export function rangeResponse(
+  request: Request,
+  source: ByteSource,
+  init: RangeResponseInit = {},
+): Response {
+  const status = init.status ?? 200;
+  const headers = new Headers(init.headers);
+  const method = request.method.toUpperCase();
+  const head = method === "HEAD";
+  const size = sizeOf(source);
+  const full = (): Response => {
+    headers.set("content-length", String(size));
+    return new Response(head ? null : slice(source, 0, size) as BodyInit, {
+      status,
+      statusText: init.statusText,
+      headers,
+    });
+  };
+  if (status !== 200) return full();
+
+  if (init.conditional ?? true) {
+    const precondition = evaluatePreconditions(request, headers);
+    if (precondition === "not-modified") {
+      const kept = new Headers();
+      for (const name of NOT_MODIFIED_FIELDS) {
+        const value = headers.get(name);
+        if (value !== null) kept.set(name, value);
+      }
+      return new Response(null, { status: 304, headers: kept });
+    }
+    if (precondition === "precondition-failed") {
+      return new Response(null, { status: 412 });
+    }
+  }
+
+  headers.set("accept-ranges", "bytes");
+  const rangeHeader = request.headers.get("range");
+  if (
+    rangeHeader === null || (method !== "GET" && !head) ||
+    !ifRangeMatches(request, headers)
+  ) {
+    return full();
+  }
+  const result = parseRange(rangeHeader, size, {
+    maxRanges: init.maxRanges ?? DEFAULT_MAX_RANGES,
+  });
+  if (result.type === "none" || result.type === "ignored") return full();
+  if (result.type === "unsatisfiable") {
+    return new Response(null, {
+      status: 416,
+      headers: {
+        "accept-ranges": "bytes",
+        "content-range": formatContentRange(size),
+        "content-length": "0",
+      },
+    });
+  }
+
+  const { ranges } = result;
+  if (ranges.length === 1) {
+    const [range] = ranges;
+    headers.set("content-range", formatContentRange(size, range));
+    headers.set("content-length", String(range.end - range.start));
+    return new Response(
+      head ? null : slice(source, range.start, range.end) as BodyInit,
+      {
+        status: 206,
+        headers,
+      },
+    );
+  }
+
+  const boundary = randomBoundary();
+  const contentType = headers.get("content-type");
+  const heads = ranges.map((range, i) =>
+    encoder.encode(
+      `${i === 0 ? "" : "\r\n"}--${boundary}\r\n` +
+        (contentType === null ? "" : `content-type: ${contentType}\r\n`) +
+        `content-range: ${formatContentRange(size, range)}\r\n\r\n`,
+    )
+  );
+  const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
+  let length = tail.byteLength;
+  for (let i = 0; i < ranges.length; i++) {
+    length += heads[i].byteLength + ranges[i].end - ranges[i].start;
+  }
+  headers.set("content-type", `multipart/byteranges; boundary=${boundary}`);
+  headers.set("content-length", String(length));
+  return new Response(
+    head ? null : multipartBody(source, ranges, heads, tail),
+    { status: 206, headers },
+  );
+}

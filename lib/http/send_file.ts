@@ -1,0 +1,249 @@
+/**
+ * `sendFile`: a file as an HTTP response, streamed from disk with
+ * validators, conditional GET, ranges and HEAD handled (by
+ * {@link rangeResponse}), and with request paths kept inside a root.
+ *
+ * The file is never read whole: bytes come from the runtime's fastest range
+ * reader (`fastReadRange()`, see `lib/adapters/file_io.ts`), and only the
+ * ranges asked for are read. cistern answers ranges itself rather than
+ * leaving it to Bun's `Bun.file` responses, so both runtimes behave alike.
+ *
+ * @module
+ */
+import { realpath, stat } from "node:fs/promises";
+import { basename, join, resolve, sep } from "node:path";
+import { fastReadRange } from "../adapters/file_io.ts";
+import { formatHttpDate } from "./http_date.ts";
+import { contentTypeFor } from "./mime.ts";
+import { rangeResponse } from "./range_response.ts";
+
+/** Why {@link resolveFilePath} refused a request path. */
+export class ForbiddenPathError extends Error {
+  /** The request path as given. */
+  readonly path: string;
+  /** The status to answer with: 403 for escapes, 404 for hidden files. */
+  readonly status: 403 | 404;
+  /** Describes which path was refused and why. */
+  constructor(path: string, reason: string, status: 403 | 404 = 403) {
+    super(`refused path ${JSON.stringify(path)}: ${reason}`);
+    this.name = "ForbiddenPathError";
+    this.path = path;
+    this.status = status;
+  }
+}
+
+/** Options for {@link resolveFilePath}. */
+export interface ResolveFilePathOptions {
+  /**
+   * Dotfiles (any segment starting with `.`, like `.env` or `.git/config`):
+   * `"deny"` refuses them with a 404-status error, `"allow"` serves them.
+   * Default `"deny"`.
+   */
+  dotfiles?: "deny" | "allow";
+}
+
+/**
+ * Resolves a URL path (percent-encoded, `/`-separated) to a file path inside
+ * `root`, refusing what could escape it: `..` segments (also encoded, as
+ * `%2e%2e` or `..%2f`), NUL bytes, backslashes, malformed encodings and
+ * symbolic links that lead outside `root`. Decodes exactly once, so `%252e`
+ * is a file named `%2e`, not a way out.
+ *
+ * @throws {ForbiddenPathError} when the path is refused.
+ *
+ * @example
+ * ```ts
+ * import { resolveFilePath } from "./send_file.ts";
+ * await resolveFilePath("./public", "/css/site.css"); // "/…/public/css/site.css"
+ * await resolveFilePath("./public", "/%2e%2e/secret").catch((e) => e.status); // 403
+ * ```
+ */
+export async function resolveFilePath(
+  root: string,
+  urlPath: string,
+  options: ResolveFilePathOptions = {},
+): Promise<string> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    throw new ForbiddenPathError(urlPath, "malformed percent-encoding");
+  }
+  if (decoded.includes("\0")) {
+    throw new ForbiddenPathError(urlPath, "NUL byte");
+  }
+  if (decoded.includes("\\")) {
+    throw new ForbiddenPathError(urlPath, "backslash");
+  }
+  const segments = decoded.split("/");
+  if (segments.includes("..")) {
+    throw new ForbiddenPathError(urlPath, "parent segment");
+  }
+  if (
+    (options.dotfiles ?? "deny") === "deny" &&
+    segments.some((s) => s.startsWith(".") && s !== ".")
+  ) {
+    throw new ForbiddenPathError(urlPath, "hidden file", 404);
+  }
+  const base = resolve(root);
+  const file = join(base, decoded);
+  if (file !== base && !file.startsWith(base + sep)) {
+    throw new ForbiddenPathError(urlPath, "outside the root");
+  }
+  // A symlink inside the root may point outside it: compare real paths.
+  let real: string;
+  try {
+    real = await realpath(file);
+  } catch {
+    return file; // missing: the caller's stat answers 404
+  }
+  const realBase = await realpath(base).catch(() => base);
+  if (real !== realBase && !real.startsWith(realBase + sep)) {
+    throw new ForbiddenPathError(urlPath, "symbolic link outside the root");
+  }
+  return file;
+}
+
+/** Options for {@link sendFile}. */
+export interface SendFileOptions extends ResolveFilePathOptions {
+  /**
+   * Serve only inside this directory. `path` is then a URL path (for example
+   * `new URL(request.url).pathname`), percent-decoded once and checked by
+   * {@link resolveFilePath}. Without `root`, `path` is a file system path
+   * used as is: never pass request input without a root. Default: none.
+   */
+  root?: string;
+  /** Content-Type. Default: from the extension, `application/octet-stream` if unknown. */
+  contentType?: string;
+  /**
+   * ETag, or `false` for none. Default: a strong tag from size and
+   * modification time (`"<size>-<mtime ms>"`, base 36), as nginx does; it
+   * changes whenever the file is rewritten with a new mtime, and being
+   * strong it lets `If-Range` resume downloads.
+   */
+  etag?: string | false;
+  /** Last-Modified, or `false` for none. Default: the file's modification time. */
+  lastModified?: Date | number | false;
+  /**
+   * Cache-Control. Default `"no-cache"`: clients may store the file but
+   * revalidate each time, which the validators make a cheap 304.
+   */
+  cacheControl?: string;
+  /**
+   * Content-Disposition: `"inline"`, `"attachment"` (named after the file),
+   * or a type with a download name. Default: none sent.
+   */
+  disposition?:
+    | "inline"
+    | "attachment"
+    | { type: "inline" | "attachment"; filename: string };
+  /** Most ranges one request may ask for before it gets the whole file. Default `50`. */
+  maxRanges?: number;
+  /** Further response headers. Default: none. */
+  headers?: HeadersInit;
+  /**
+   * Reads bytes `[start, end)` of a file as a stream that errors if the file
+   * is shorter. Default: `fastReadRange()`, the runtime's fastest reader.
+   */
+  readRange?: (
+    path: string,
+    start: number,
+    end: number,
+  ) => ReadableStream<Uint8Array>;
+}
+
+/** `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), safe for any name. */
+function contentDisposition(type: string, filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\%]/g, "_");
+  const encoded = encodeURIComponent(filename).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `${type}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+function plain(status: number, text: string, headers?: HeadersInit): Response {
+  const response = new Response(text, { status, headers });
+  response.headers.set("content-type", "text/plain; charset=utf-8");
+  return response;
+}
+
+/**
+ * Sends a file: `200` with the whole file, `206` for one range or several
+ * (multipart/byteranges), `416` for unsatisfiable ranges, `304` / `412` for
+ * conditional requests, HEAD without a body. `404` when the file is missing
+ * or is a directory (or another non-regular file), `403` for a path refused
+ * by {@link resolveFilePath} or a file that cannot be read, `405` for methods
+ * other than GET and HEAD.
+ *
+ * @example
+ * ```ts
+ * import { sendFile } from "./send_file.ts";
+ * const handler = (request: Request) =>
+ *   sendFile(request, new URL(request.url).pathname, { root: "./public" });
+ * ```
+ */
+export async function sendFile(
+  request: Request,
+  path: string,
+  options: SendFileOptions = {},
+): Promise<Response> {
+  const method = request.method.toUpperCase();
+  if (method !== "GET" && method !== "HEAD") {
+    return plain(405, "Method Not Allowed", { allow: "GET, HEAD" });
+  }
+  let file = path;
+  if (options.root !== undefined) {
+    try {
+      file = await resolveFilePath(options.root, path, options);
+    } catch (error) {
+      if (!(error instanceof ForbiddenPathError)) throw error;
+      return error.status === 404
+        ? plain(404, "Not Found")
+        : plain(403, "Forbidden");
+    }
+  }
+  let info;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === "EACCES" || code === "EPERM"
+      ? plain(403, "Forbidden")
+      : plain(404, "Not Found");
+  }
+  if (!info.isFile()) return plain(404, "Not Found");
+
+  const headers = new Headers(options.headers);
+  headers.set("content-type", options.contentType ?? contentTypeFor(file));
+  if (options.etag !== false) {
+    headers.set(
+      "etag",
+      options.etag ??
+        `"${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}"`,
+    );
+  }
+  if (options.lastModified !== false) {
+    headers.set(
+      "last-modified",
+      formatHttpDate(options.lastModified ?? info.mtimeMs),
+    );
+  }
+  headers.set("cache-control", options.cacheControl ?? "no-cache");
+  const disposition = options.disposition;
+  if (disposition !== undefined) {
+    headers.set(
+      "content-disposition",
+      typeof disposition === "object"
+        ? contentDisposition(disposition.type, disposition.filename)
+        : disposition === "attachment"
+        ? contentDisposition("attachment", basename(file))
+        : "inline",
+    );
+  }
+  const readRange = options.readRange ?? fastReadRange();
+  return rangeResponse(request, {
+    size: info.size,
+    stream: (start, end) => readRange(file, start, end),
+  }, { headers, maxRanges: options.maxRanges });
+}
