@@ -38,6 +38,7 @@ export {
   honourClientNoCache,
 } from "./modules.ts";
 export {
+  proxyTo,
   SharedCache,
   sharedCache,
   type SharedCacheOptions,

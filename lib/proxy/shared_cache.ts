@@ -142,8 +142,20 @@ function contentLengthOf(headers: Headers): number | undefined {
     : undefined;
 }
 
-/** Builds the origin handler for a base URL, with a clear error for a bad one. */
-function urlOrigin(base: string): Handler {
+/**
+ * A handler that forwards requests to the origin at `base` (path and query
+ * appended to its path), bodies streamed both ways and never decoded; the
+ * reverse proxy's origin. Throws a `TypeError` for a base that is not an
+ * http(s) URL.
+ *
+ * @example
+ * ```ts
+ * import { proxyTo } from "./shared_cache.ts";
+ * const forward = proxyTo("http://127.0.0.1:8081/api");
+ * // forward(new Request("http://me/users?id=1")) asks http://127.0.0.1:8081/api/users?id=1
+ * ```
+ */
+export function proxyTo(base: string): Handler {
   let url: URL;
   try {
     url = new URL(base);
@@ -251,7 +263,7 @@ export class SharedCache implements PolicyTarget {
   constructor(options: SharedCacheOptions) {
     this.#options = options;
     this.#origin = typeof options.origin === "string"
-      ? urlOrigin(options.origin)
+      ? proxyTo(options.origin)
       : options.origin;
     if (typeof this.#origin !== "function") {
       throw new TypeError("origin must be a fetch handler or an http(s) URL");

@@ -1,0 +1,125 @@
+/**
+ * A real origin on loopback that counts requests per path, and the shared
+ * cache served in front of it, for the proxy suites.
+ *
+ * @module
+ */
+import { serve } from "../../lib/adapters/serve.ts";
+import { ManualClock } from "../../lib/clock.ts";
+import {
+  proxyTo,
+  SharedCache,
+  type SharedCacheOptions,
+} from "../../lib/proxy/shared_cache.ts";
+
+/** A route: answers the request; `n` is how many times the path was asked for, this one included. */
+export type Route = (
+  request: Request,
+  n: number,
+) => Response | Promise<Response>;
+
+/** What a test drives. */
+export interface Harness {
+  /** The proxy's base URL. */
+  url: string;
+  /** The origin's base URL. */
+  originUrl: string;
+  /** The cache (to add policy handlers). */
+  cache: SharedCache;
+  /** The cache's clock, starting at the real time. */
+  clock: ManualClock;
+  /** Requests the origin received, in order (headers copied). */
+  seen: { method: string; path: string; headers: Headers; body: string }[];
+  /** How many requests the origin received for `path`. */
+  count(path: string): number;
+  /** GET (or `init`) through the proxy. */
+  get(path: string, init?: RequestInit): Promise<Response>;
+  /** Stops both servers and the cache. */
+  close(): Promise<void>;
+}
+
+/** Starts an origin with `routes` and a cache in front of it. */
+export function harness(
+  routes: Record<string, Route>,
+  options: Partial<SharedCacheOptions> = {},
+): Harness {
+  const clock = new ManualClock(Date.now());
+  const counts = new Map<string, number>();
+  const seen: Harness["seen"] = [];
+  const origin = serve(async (request) => {
+    const url = new URL(request.url);
+    const path = url.pathname + url.search;
+    const n = (counts.get(url.pathname) ?? 0) + 1;
+    counts.set(url.pathname, n);
+    const route = routes[path] ?? routes[url.pathname];
+    const bodyless = ["GET", "HEAD"].includes(request.method);
+    const body = bodyless ? "" : await request.text();
+    seen.push({
+      method: request.method,
+      path,
+      headers: new Headers(request.headers),
+      body,
+    });
+    const routed = new Request(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: bodyless ? null : body,
+    });
+    const response = route
+      ? await route(routed, n)
+      : new Response("no route\n", { status: 404 });
+    // Real servers share a clock; this one's is the cache's manual clock. The
+    // server stamps its own Date, so the intended one travels in a marker.
+    if (!response.headers.has("date")) {
+      response.headers.set("x-test-date", new Date(clock.now()).toUTCString());
+    }
+    return response;
+  }, { port: 0 });
+  const forward = proxyTo(origin.url);
+  const stampDate = async (request: Request) => {
+    const response = await forward(request);
+    const date = response.headers.get("x-test-date");
+    if (date === null) return response;
+    const headers = new Headers(response.headers);
+    headers.set("date", date);
+    headers.delete("x-test-date");
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
+  };
+  const cache = new SharedCache({ origin: stampDate, clock, ...options });
+  const proxy = serve(cache.fetch, { port: 0 });
+  return {
+    url: proxy.url,
+    originUrl: origin.url,
+    cache,
+    clock,
+    seen,
+    count: (path) => counts.get(path) ?? 0,
+    get: (path, init) => fetch(proxy.url + path, init),
+    async close() {
+      await proxy.shutdown();
+      await origin.shutdown();
+      await cache.close();
+    },
+  };
+}
+
+/** Fetches and returns status, trace and body text. */
+export async function visit(
+  h: Harness,
+  path: string,
+  init?: RequestInit,
+): Promise<
+  { status: number; trace: string | null; body: string; headers: Headers }
+> {
+  const response = await h.get(path, init);
+  return {
+    status: response.status,
+    trace: response.headers.get("x-cache"),
+    body: await response.text(),
+    headers: response.headers,
+  };
+}

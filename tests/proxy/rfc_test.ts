@@ -1,0 +1,993 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { harness, visit } from "./_harness.ts";
+
+const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
+  new Response(body, { status, headers });
+
+describe("shared cache: a faithful intermediary", () => {
+  it("forwards every method, streams request bodies and passes statuses and headers", async () => {
+    const h = harness({
+      "/echo": async (request) =>
+        new Response(`${request.method} ${await request.text()}`, {
+          headers: {
+            "x-origin": "yes",
+            "x-got": request.headers.get("x-client") ?? "",
+          },
+        }),
+      "/none": () =>
+        new Response(null, { status: 204, headers: { "x-empty": "1" } }),
+      "/moved": () =>
+        new Response(null, {
+          status: 301,
+          headers: { location: "/elsewhere" },
+        }),
+      "/boom": text("broken", {}, 500),
+      "/teapot": text("short and stout", {}, 418),
+    });
+    try {
+      for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+        const r = await visit(h, "/echo", {
+          method,
+          body: "payload",
+          headers: { "x-client": "c1" },
+        });
+        assert.equal(r.body, `${method} payload`);
+        assert.equal(r.headers.get("x-origin"), "yes");
+        assert.equal(
+          r.headers.get("x-got"),
+          "c1",
+          "request headers reach the origin",
+        );
+        assert.match(r.trace!, /pass/);
+      }
+      const big = "x".repeat(3 << 20);
+      const echoed = await visit(h, "/echo", { method: "POST", body: big });
+      assert.equal(
+        echoed.body.length,
+        big.length + 5,
+        "a 3 MiB request body streams through",
+      );
+      const none = await visit(h, "/none");
+      assert.equal(none.status, 204);
+      assert.equal(none.headers.get("x-empty"), "1");
+      const moved = await h.get("/moved", { redirect: "manual" });
+      assert.equal(moved.status, 301, "redirects come back, not followed");
+      assert.equal(moved.headers.get("location"), "/elsewhere");
+      await moved.body?.cancel();
+      assert.equal((await visit(h, "/boom")).status, 500);
+      assert.equal((await visit(h, "/teapot")).status, 418);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("removes hop-by-hop fields, including those Connection names", async () => {
+    const h = harness({
+      "/hop": () =>
+        new Response("ok", {
+          headers: {
+            connection: "x-hop",
+            "x-hop": "1",
+            "x-end": "2",
+            "keep-alive": "timeout=5",
+          },
+        }),
+    });
+    try {
+      const r = await visit(h, "/hop", {
+        headers: { connection: "x-secret", "x-secret": "s", "x-kept": "k" },
+      });
+      assert.equal(r.headers.get("x-hop"), null);
+      assert.equal(r.headers.get("x-end"), "2");
+      const forwarded = h.seen[0].headers;
+      assert.equal(
+        forwarded.get("x-secret"),
+        null,
+        "a field Connection names is not forwarded",
+      );
+      assert.equal(forwarded.get("x-kept"), "k");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("answers 502 with a short body when the origin is unreachable", async () => {
+    const h = harness({});
+    const { SharedCache } = await import("../../lib/proxy/shared_cache.ts");
+    const { serve } = await import("../../lib/adapters/serve.ts");
+    const dead = new SharedCache({ origin: "http://127.0.0.1:9" });
+    const proxy = serve(dead.fetch, { port: 0 });
+    try {
+      const response = await fetch(`${proxy.url}/x`);
+      assert.equal(response.status, 502);
+      assert.match(await response.text(), /Bad Gateway/);
+    } finally {
+      await proxy.shutdown();
+      await dead.close();
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: storing and freshness", () => {
+  it("stores a max-age response once and serves hits with Age and Date", async () => {
+    const h = harness({ "/a": text("A", { "cache-control": "max-age=60" }) });
+    try {
+      const first = await visit(h, "/a");
+      assert.equal(first.trace, "miss, store");
+      const date = first.headers.get("date");
+      await h.clock.advance(10_000);
+      const second = await visit(h, "/a");
+      assert.equal(second.trace, "fresh");
+      assert.equal(second.body, "A");
+      const age = Number(second.headers.get("age"));
+      assert.ok(age >= 10 && age <= 11, `age ${age}`);
+      assert.equal(second.headers.get("date"), date, "Date is kept");
+      assert.equal(h.count("/a"), 1);
+      await h.clock.advance(51_000);
+      assert.equal((await visit(h, "/a")).trace, "stale, invalid, store");
+      assert.equal(h.count("/a"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("prefers s-maxage to max-age, and max-age to Expires", async () => {
+    const inAnHour = new Date(Date.now() + 3_600_000).toUTCString();
+    const h = harness({
+      "/s": text("s", { "cache-control": "max-age=1, s-maxage=100" }),
+      "/m": text("m", { "cache-control": "max-age=1", expires: inAnHour }),
+      "/e": text("e", { expires: inAnHour }),
+      "/bad-expires": text("b", { expires: "0" }),
+    });
+    try {
+      for (const path of ["/s", "/m", "/e", "/bad-expires"]) {
+        await visit(h, path);
+      }
+      await h.clock.advance(5_000);
+      assert.equal((await visit(h, "/s")).trace, "fresh");
+      assert.match((await visit(h, "/m")).trace!, /^stale/);
+      assert.equal((await visit(h, "/e")).trace, "fresh");
+      assert.equal(h.count("/bad-expires"), 1);
+      assert.match(
+        (await visit(h, "/bad-expires")).trace!,
+        /^miss|^stale/,
+        "invalid Expires is already expired",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("uses heuristic freshness for heuristically cacheable statuses with Last-Modified", async () => {
+    const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000).toUTCString();
+    const h = harness({
+      "/lm": text("lm", { "last-modified": tenDaysAgo }),
+      "/gone": text("gone", { "last-modified": tenDaysAgo }, 410),
+      "/created": text("c", { "last-modified": tenDaysAgo }, 201),
+    });
+    try {
+      for (const path of ["/lm", "/gone", "/created"]) await visit(h, path);
+      await h.clock.advance(3_600_000); // 1 h < 10% of 10 days
+      assert.equal((await visit(h, "/lm")).trace, "fresh");
+      assert.equal((await visit(h, "/gone")).trace, "fresh");
+      assert.equal(
+        (await visit(h, "/created")).trace,
+        "miss",
+        "201 is not heuristically cacheable",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("applies defaultTtl to storable responses without freshness", async () => {
+    const h = harness({ "/plain": text("p") }, { defaultTtl: 30 });
+    try {
+      assert.equal((await visit(h, "/plain")).trace, "miss, store");
+      await h.clock.advance(20_000);
+      assert.equal((await visit(h, "/plain")).trace, "fresh");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("stores nothing for no-store (either side), private, or a plain response without freshness", async () => {
+    const h = harness({
+      "/ns": text("ns", { "cache-control": "no-store, max-age=60" }),
+      "/priv": text("p", { "cache-control": "private, max-age=60" }),
+      "/plain": text("plain"),
+      "/ok": text("ok", { "cache-control": "max-age=60" }),
+      "/unknown": text("u", {
+        "cache-control": "max-age=60, x-fancy=1, no-cheese",
+      }),
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await visit(h, "/ns")).trace, "miss");
+        assert.equal((await visit(h, "/priv")).trace, "miss");
+        assert.equal((await visit(h, "/plain")).trace, "miss");
+        assert.equal(
+          (await visit(h, "/ok", { headers: { "cache-control": "no-store" } }))
+            .trace,
+          "miss",
+        );
+      }
+      await visit(h, "/unknown");
+      assert.equal(
+        (await visit(h, "/unknown")).trace,
+        "fresh",
+        "unknown directives are ignored",
+      );
+      assert.equal(h.count("/ns"), 2);
+      assert.equal(h.count("/priv"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("treats a malformed max-age as stale", async () => {
+    const h = harness({
+      "/m": text("m", { "cache-control": "max-age=soon", etag: '"m"' }),
+    });
+    try {
+      await visit(h, "/m");
+      assert.match((await visit(h, "/m")).trace!, /^stale/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("stores responses to Authorization only when they say they may be shared", async () => {
+    const auth = { headers: { authorization: "Bearer secret" } };
+    const h = harness({
+      "/mine": text("mine", { "cache-control": "max-age=60" }),
+      "/public": text("pub", { "cache-control": "public, max-age=60" }),
+      "/smax": text("s", { "cache-control": "s-maxage=60" }),
+      "/must": text("m", { "cache-control": "max-age=60, must-revalidate" }),
+    });
+    try {
+      await visit(h, "/mine", auth);
+      assert.equal((await visit(h, "/mine", auth)).trace, "miss");
+      for (const path of ["/public", "/smax", "/must"]) {
+        await visit(h, path, auth);
+        assert.equal((await visit(h, path)).trace, "fresh", path);
+      }
+      // Cookie is a private header too (Rack::Cache's default).
+      await visit(h, "/mine", { headers: { cookie: "session=1" } });
+      assert.equal(
+        (await visit(h, "/mine", { headers: { cookie: "session=1" } })).trace,
+        "miss",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("never stores Set-Cookie responses unless configured, and then strips the cookie", async () => {
+    const routes = {
+      "/c": text("c", { "cache-control": "max-age=60", "set-cookie": "s=1" }),
+    };
+    const plain = harness(routes);
+    try {
+      await visit(plain, "/c");
+      const again = await visit(plain, "/c");
+      assert.equal(again.trace, "miss");
+      assert.equal(again.headers.get("set-cookie"), "s=1");
+    } finally {
+      await plain.close();
+    }
+    const storing = harness(routes, { storeSetCookie: true });
+    try {
+      const first = await visit(storing, "/c");
+      assert.equal(
+        first.headers.get("set-cookie"),
+        "s=1",
+        "the client that fetched it gets its cookie",
+      );
+      const hit = await visit(storing, "/c");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.headers.get("set-cookie"), null, "no one else gets it");
+    } finally {
+      await storing.close();
+    }
+  });
+
+  it("strips fields named by private= and no-cache= from the stored copy", async () => {
+    const h = harness({
+      "/f": text("f", {
+        "cache-control": 'max-age=60, private="x-user", no-cache="x-token"',
+        "x-user": "alice",
+        "x-token": "t",
+        "x-public": "p",
+      }),
+    });
+    try {
+      await visit(h, "/f");
+      const hit = await visit(h, "/f");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.headers.get("x-user"), null);
+      assert.equal(hit.headers.get("x-token"), null);
+      assert.equal(hit.headers.get("x-public"), "p");
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: request directives", () => {
+  it("honours max-age, min-fresh, max-stale and no-cache from the client", async () => {
+    const h = harness({
+      "/r": text("r", { "cache-control": "max-age=60", etag: '"r1"' }),
+    });
+    try {
+      await visit(h, "/r");
+      await h.clock.advance(30_000);
+      assert.equal(
+        (await visit(h, "/r", { headers: { "cache-control": "max-age=100" } }))
+          .trace,
+        "fresh",
+      );
+      assert.match(
+        (await visit(h, "/r", { headers: { "cache-control": "max-age=10" } }))
+          .trace!,
+        /^stale/,
+      );
+      await h.clock.advance(30_000);
+      assert.match(
+        (await visit(h, "/r", { headers: { "cache-control": "min-fresh=50" } }))
+          .trace!,
+        /^stale/,
+      );
+      assert.match(
+        (await visit(h, "/r", { headers: { "cache-control": "no-cache" } }))
+          .trace!,
+        /valid/,
+      );
+      assert.match(
+        (await visit(h, "/r", { headers: { pragma: "no-cache" } })).trace!,
+        /valid/,
+      );
+      await h.clock.advance(70_000);
+      assert.equal(
+        (await visit(h, "/r", {
+          headers: { "cache-control": "max-stale=100" },
+        })).trace,
+        "stale",
+      );
+      assert.equal(
+        (await visit(h, "/r", { headers: { "cache-control": "max-stale" } }))
+          .trace,
+        "stale",
+      );
+      assert.match(
+        (await visit(h, "/r", { headers: { "cache-control": "max-stale=5" } }))
+          .trace!,
+        /valid/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("ignores client max-age and no-cache when allowRevalidate is off", async () => {
+    const h = harness({ "/r": text("r", { "cache-control": "max-age=60" }) }, {
+      allowRevalidate: false,
+    });
+    try {
+      await visit(h, "/r");
+      assert.equal(
+        (await visit(h, "/r", {
+          headers: { "cache-control": "no-cache, max-age=0" },
+        })).trace,
+        "fresh",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("reloads on a client no-cache when allowReload is on", async () => {
+    const h = harness({ "/r": text("r", { "cache-control": "max-age=60" }) }, {
+      allowReload: true,
+    });
+    try {
+      await visit(h, "/r");
+      assert.equal(
+        (await visit(h, "/r", { headers: { "cache-control": "no-cache" } }))
+          .trace,
+        "reload, store",
+      );
+      assert.equal(h.count("/r"), 2);
+      assert.equal(
+        h.seen[1].headers.get("if-none-match"),
+        null,
+        "a reload is unconditional",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("answers only-if-cached from the cache or with 504", async () => {
+    const h = harness({ "/o": text("o", { "cache-control": "max-age=60" }) });
+    try {
+      const missing = await visit(h, "/o", {
+        headers: { "cache-control": "only-if-cached" },
+      });
+      assert.equal(missing.status, 504);
+      assert.equal(h.count("/o"), 0, "the origin is not asked");
+      await visit(h, "/o");
+      const cached = await visit(h, "/o", {
+        headers: { "cache-control": "only-if-cached" },
+      });
+      assert.equal(cached.status, 200);
+      assert.equal(cached.trace, "fresh");
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: validation", () => {
+  it("revalidates a stale entry with its validators and merges the 304's fields", async () => {
+    const lastModified = new Date(Date.now() - 86_400_000).toUTCString();
+    const h = harness({
+      "/v": (request, n) =>
+        request.headers.get("if-none-match") === '"v1"'
+          ? new Response(null, {
+            status: 304,
+            headers: {
+              etag: '"v1"',
+              "x-version": `${n}`,
+              "cache-control": "max-age=10",
+            },
+          })
+          : new Response("body", {
+            headers: {
+              etag: '"v1"',
+              "last-modified": lastModified,
+              "cache-control": "max-age=10",
+              "x-version": "1",
+            },
+          }),
+    });
+    try {
+      await visit(h, "/v");
+      await h.clock.advance(20_000);
+      const revalidated = await visit(h, "/v");
+      assert.equal(revalidated.trace, "stale, valid, store");
+      assert.equal(revalidated.body, "body");
+      assert.equal(
+        revalidated.headers.get("x-version"),
+        "2",
+        "the 304's fields update the stored ones",
+      );
+      const sent = h.seen[1].headers;
+      assert.equal(sent.get("if-none-match"), '"v1"');
+      assert.equal(sent.get("if-modified-since"), lastModified);
+      const hit = await visit(h, "/v");
+      assert.equal(hit.trace, "fresh", "the entry is fresh again");
+      assert.equal(hit.headers.get("x-version"), "2");
+      assert.equal(h.count("/v"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("always revalidates a response with no-cache", async () => {
+    const h = harness({
+      "/nc": (request) =>
+        request.headers.get("if-none-match") === '"n"'
+          ? new Response(null, { status: 304, headers: { etag: '"n"' } })
+          : new Response("nc", {
+            headers: { "cache-control": "no-cache", etag: '"n"' },
+          }),
+    });
+    try {
+      assert.equal((await visit(h, "/nc")).trace, "miss, store");
+      const again = await visit(h, "/nc");
+      assert.equal(again.trace, "stale, valid, store");
+      assert.equal(again.body, "nc");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("answers a client's conditional request with 304, If-None-Match before If-Modified-Since", async () => {
+    const lastModified = new Date(Date.now() - 86_400_000).toUTCString();
+    const h = harness({
+      "/c": text("c", {
+        "cache-control": "max-age=60",
+        etag: '"c1"',
+        "last-modified": lastModified,
+      }),
+    });
+    try {
+      await visit(h, "/c");
+      const weak = await h.get("/c", {
+        headers: { "if-none-match": 'W/"c1"' },
+      });
+      assert.equal(weak.status, 304, "If-None-Match compares weakly");
+      assert.equal(weak.headers.get("etag"), '"c1"');
+      const list = await h.get("/c", {
+        headers: { "if-none-match": '"x", "c1"' },
+      });
+      assert.equal(list.status, 304);
+      const other = await h.get("/c", {
+        headers: {
+          "if-none-match": '"other"',
+          "if-modified-since": new Date().toUTCString(),
+        },
+      });
+      assert.equal(
+        other.status,
+        200,
+        "If-Modified-Since is ignored when If-None-Match is present",
+      );
+      await other.body?.cancel();
+      const since = await h.get("/c", {
+        headers: { "if-modified-since": new Date().toUTCString() },
+      });
+      assert.equal(since.status, 304);
+      const junk = await h.get("/c", {
+        headers: { "if-modified-since": "yesterday-ish" },
+      });
+      assert.equal(junk.status, 200, "an unparseable date is ignored");
+      await junk.body?.cancel();
+      assert.equal(h.count("/c"), 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("serves stale while one background revalidation runs (stale-while-revalidate)", async () => {
+    const h = harness({
+      "/swr": (_request, n) =>
+        new Response(`v${n}`, {
+          headers: { "cache-control": "max-age=10, stale-while-revalidate=60" },
+        }),
+    });
+    try {
+      await visit(h, "/swr");
+      await h.clock.advance(20_000);
+      const answers = await Promise.all([
+        visit(h, "/swr"),
+        visit(h, "/swr"),
+        visit(h, "/swr"),
+      ]);
+      for (const answer of answers) {
+        assert.equal(answer.body, "v1", "stale content at once");
+        assert.equal(answer.trace, "stale");
+      }
+      for (let i = 0; i < 50 && (await visit(h, "/swr")).body !== "v2"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(h.count("/swr"), 2, "one background revalidation");
+      const after = await visit(h, "/swr");
+      assert.equal(after.trace, "fresh");
+      assert.equal(after.body, "v2");
+      await h.clock.advance(100_000);
+      assert.match(
+        (await visit(h, "/swr")).trace!,
+        /^stale, invalid/,
+        "beyond the window: validate first",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("serves stale when the origin fails or answers 5xx (stale-if-error)", async () => {
+    let broken = false;
+    const h = harness({
+      "/sie": () =>
+        broken ? new Response("down", { status: 503 }) : new Response("good", {
+          headers: { "cache-control": "max-age=10, stale-if-error=60" },
+        }),
+      "/strict": () =>
+        broken
+          ? new Response("down", { status: 503 })
+          : new Response("strict", {
+            headers: {
+              "cache-control": "max-age=10, must-revalidate, stale-if-error=60",
+            },
+          }),
+    });
+    try {
+      await visit(h, "/sie");
+      await visit(h, "/strict");
+      broken = true;
+      await h.clock.advance(20_000);
+      const stale = await visit(h, "/sie");
+      assert.equal(stale.status, 200);
+      assert.equal(stale.body, "good");
+      assert.match(stale.trace!, /stale-if-error/);
+      assert.equal(
+        (await visit(h, "/strict")).status,
+        503,
+        "must-revalidate wins over stale-if-error",
+      );
+      await h.clock.advance(100_000);
+      assert.equal(
+        (await visit(h, "/sie")).status,
+        503,
+        "beyond the window the error goes through",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("serves stale on any origin failure when faultTolerant", async () => {
+    let broken = false;
+    const h = harness({
+      "/ft": () =>
+        broken
+          ? new Response("down", { status: 500 })
+          : text("ok", { "cache-control": "max-age=1" })(),
+    }, { faultTolerant: true });
+    try {
+      await visit(h, "/ft");
+      broken = true;
+      await h.clock.advance(60_000);
+      const answer = await visit(h, "/ft");
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body, "ok");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("never serves a must-revalidate response stale, even to max-stale", async () => {
+    const h = harness({
+      "/mr": (_request, n) =>
+        new Response(`mr${n}`, {
+          headers: { "cache-control": "max-age=1, must-revalidate" },
+        }),
+      "/sm": (_request, n) =>
+        new Response(`sm${n}`, { headers: { "cache-control": "s-maxage=1" } }),
+    });
+    try {
+      await visit(h, "/mr");
+      await visit(h, "/sm");
+      await h.clock.advance(10_000);
+      const mr = await visit(h, "/mr", {
+        headers: { "cache-control": "max-stale=1000" },
+      });
+      assert.equal(mr.body, "mr2");
+      const sm = await visit(h, "/sm", {
+        headers: { "cache-control": "max-stale=1000" },
+      });
+      assert.equal(sm.body, "sm2", "s-maxage implies proxy-revalidate");
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: Vary", () => {
+  it("keeps one variant per nominated request value, and never matches Vary: *", async () => {
+    const h = harness({
+      "/lang": (request) =>
+        new Response(
+          `hello in ${request.headers.get("x-lang") ?? "none"}`,
+          {
+            headers: { "cache-control": "max-age=60", vary: "X-Lang" },
+          },
+        ),
+      "/star": text("star", { "cache-control": "max-age=60", vary: "*" }),
+    });
+    try {
+      const en = { headers: { "x-lang": "en" } };
+      const fr = { headers: { "x-lang": "fr" } };
+      assert.equal((await visit(h, "/lang", en)).trace, "miss, store");
+      assert.equal((await visit(h, "/lang", fr)).trace, "miss, store");
+      const enHit = await visit(h, "/lang", en);
+      assert.equal(enHit.trace, "fresh");
+      assert.equal(enHit.body, "hello in en");
+      const frHit = await visit(h, "/lang", {
+        headers: { "x-lang": "fr  " },
+      });
+      assert.equal(frHit.body, "hello in fr", "values compare after trimming");
+      assert.equal((await visit(h, "/lang")).body, "hello in none");
+      assert.equal(h.count("/lang"), 3);
+      await visit(h, "/star");
+      assert.equal((await visit(h, "/star")).trace, "miss");
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: invalidation", () => {
+  it("invalidates the target, Location and Content-Location of a successful unsafe request", async () => {
+    const h = harness({
+      "/a": (request) =>
+        request.method === "POST"
+          ? new Response("made", {
+            status: 201,
+            headers: { location: "/b", "content-location": "/c" },
+          })
+          : text("a", { "cache-control": "max-age=60" })(),
+      "/b": text("b", { "cache-control": "max-age=60" }),
+      "/c": text("c", { "cache-control": "max-age=60" }),
+      "/d": (request) =>
+        request.method === "DELETE"
+          ? new Response("no", { status: 403 })
+          : text("d", { "cache-control": "max-age=60" })(),
+      "/e": (request) =>
+        request.method === "PUT"
+          ? new Response("ok", {
+            headers: { location: "http://elsewhere.example/b" },
+          })
+          : text("e", { "cache-control": "max-age=60" })(),
+    });
+    try {
+      for (const path of ["/a", "/b", "/c", "/d", "/e"]) await visit(h, path);
+      const post = await visit(h, "/a", { method: "POST", body: "x" });
+      assert.equal(post.trace, "invalidate, pass");
+      for (const path of ["/a", "/b", "/c"]) {
+        assert.equal((await visit(h, path)).trace, "miss, store", path);
+      }
+      assert.equal(
+        (await visit(h, "/d", { method: "DELETE" })).trace,
+        "pass",
+        "an error does not invalidate",
+      );
+      assert.equal((await visit(h, "/d")).trace, "fresh");
+      await visit(h, "/e", { method: "PUT", body: "y" });
+      assert.equal(
+        (await visit(h, "/b")).trace,
+        "fresh",
+        "another origin's Location is left alone",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: HEAD and ranges", () => {
+  it("answers HEAD from a stored GET, and a HEAD miss stores the GET", async () => {
+    const h = harness({
+      "/h": text("head me", {
+        "cache-control": "max-age=60",
+        "content-type": "text/plain",
+      }),
+    });
+    try {
+      const head = await h.get("/h", { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("content-length"), "7");
+      assert.equal(await head.text(), "");
+      assert.equal(h.seen[0].method, "GET", "a HEAD miss is fetched with GET");
+      const hit = await visit(h, "/h");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.body, "head me");
+      const head2 = await h.get("/h", { method: "HEAD" });
+      assert.equal(head2.headers.get("x-cache"), "fresh");
+      assert.equal(await head2.text(), "");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("answers single, multiple, unsatisfiable and If-Range requests from a stored 200", async () => {
+    const body = "0123456789abcdefghij";
+    const h = harness({
+      "/r": text(body, {
+        "cache-control": "max-age=60",
+        etag: '"r"',
+        "content-type": "text/plain",
+      }),
+    });
+    try {
+      const miss = await h.get("/r", { headers: { range: "bytes=2-4" } });
+      assert.equal(
+        miss.status,
+        206,
+        "a miss is stored whole and the range answered from it",
+      );
+      assert.equal(await miss.text(), "234");
+      assert.equal(
+        h.seen[0].headers.get("range"),
+        null,
+        "the origin is asked for the whole body",
+      );
+      const single = await h.get("/r", { headers: { range: "bytes=-3" } });
+      assert.equal(single.status, 206);
+      assert.equal(single.headers.get("content-range"), "bytes 17-19/20");
+      assert.equal(await single.text(), "hij");
+      const multi = await h.get("/r", { headers: { range: "bytes=0-1, 5-6" } });
+      assert.equal(multi.status, 206);
+      assert.match(
+        multi.headers.get("content-type")!,
+        /^multipart\/byteranges; boundary=/,
+      );
+      const parts = await multi.text();
+      assert.match(parts, /content-range: bytes 0-1\/20\r\n\r\n01\r\n/);
+      assert.match(parts, /content-range: bytes 5-6\/20\r\n\r\n56\r\n/);
+      const none = await h.get("/r", { headers: { range: "bytes=50-60" } });
+      assert.equal(none.status, 416);
+      assert.equal(none.headers.get("content-range"), "bytes */20");
+      await none.body?.cancel();
+      const stale = await h.get("/r", {
+        headers: { range: "bytes=0-1", "if-range": '"old"' },
+      });
+      assert.equal(
+        stale.status,
+        200,
+        "If-Range that does not match gets the whole body",
+      );
+      assert.equal(await stale.text(), body);
+      const matching = await h.get("/r", {
+        headers: { range: "bytes=0-1", "if-range": '"r"' },
+      });
+      assert.equal(matching.status, 206);
+      assert.equal(await matching.text(), "01");
+      assert.equal(h.count("/r"), 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: targeted cache control and keys", () => {
+  it("obeys CDN-Cache-Control ahead of Cache-Control, and can hide it from clients", async () => {
+    const routes = {
+      "/t": text("t", {
+        "cache-control": "no-store",
+        "cdn-cache-control": "max-age=60",
+      }),
+      "/own": text("o", {
+        "cache-control": "max-age=60",
+        "cdn-cache-control": "max-age=60",
+        "x-edge-cc": "no-store",
+      }),
+    };
+    const h = harness(routes);
+    try {
+      await visit(h, "/t");
+      const hit = await visit(h, "/t");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(
+        hit.headers.get("cdn-cache-control"),
+        "max-age=60",
+        "forwarded by default",
+      );
+    } finally {
+      await h.close();
+    }
+    const own = harness(routes, {
+      targetedFields: ["x-edge-cc", "cdn-cache-control"],
+      forwardTargetedFields: false,
+    });
+    try {
+      await visit(own, "/own");
+      const again = await visit(own, "/own");
+      assert.equal(again.trace, "miss", "the operator's own field comes first");
+      await visit(own, "/t");
+      const hit = await visit(own, "/t");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(
+        hit.headers.get("cdn-cache-control"),
+        null,
+        "not forwarded when configured so",
+      );
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("keys on scheme, host and the full URL, or on a cacheKey function", async () => {
+    const { SharedCache } = await import("../../lib/proxy/shared_cache.ts");
+    let calls = 0;
+    const origin = (request: Request) => {
+      calls++;
+      return new Response(new URL(request.url).host, {
+        headers: { "cache-control": "max-age=60" },
+      });
+    };
+    const cache = new SharedCache({ origin });
+    try {
+      for (
+        const url of [
+          "http://a.test/x",
+          "http://b.test/x",
+          "https://a.test/x",
+          "http://a.test/x?q=1",
+          "http://a.test/x",
+        ]
+      ) {
+        await (await cache.fetch(new Request(url))).text();
+      }
+      assert.equal(calls, 4);
+    } finally {
+      await cache.close();
+    }
+    const keyed = new SharedCache({
+      origin,
+      cacheKey: (request) => new URL(request.url).pathname,
+    });
+    try {
+      calls = 0;
+      await (await keyed.fetch(new Request("http://a.test/y"))).text();
+      const other = await keyed.fetch(new Request("http://b.test/y"));
+      assert.equal(await other.text(), "a.test");
+      assert.equal(calls, 1);
+    } finally {
+      await keyed.close();
+    }
+  });
+
+  it("names its trace header as configured, or sends none", async () => {
+    const named = harness({
+      "/n": text("n", { "cache-control": "max-age=60" }),
+    }, { traceHeader: "x-trace" });
+    try {
+      const response = await named.get("/n");
+      assert.equal(response.headers.get("x-trace"), "miss, store");
+      assert.equal(response.headers.get("x-cache"), null);
+      await response.body?.cancel();
+    } finally {
+      await named.close();
+    }
+    const off = harness({ "/n": text("n") }, {
+      traceHeader: false,
+      via: "cistern",
+    });
+    try {
+      const response = await off.get("/n");
+      assert.equal(response.headers.get("x-cache"), null);
+      assert.equal(response.headers.get("via"), "1.1 cistern");
+      assert.equal(
+        off.seen[0].headers.get("via"),
+        "1.1 cistern",
+        "forwarded requests carry Via too",
+      );
+      await response.body?.cancel();
+    } finally {
+      await off.close();
+    }
+  });
+
+  it("passes bodies larger than maxEntrySize without storing them", async () => {
+    const h = harness({
+      "/big": text("x".repeat(5000), { "cache-control": "max-age=60" }),
+      "/small": text("x".repeat(50), { "cache-control": "max-age=60" }),
+      "/chunked": () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new Uint8Array(3000));
+              controller.enqueue(new Uint8Array(3000));
+              controller.close();
+            },
+          }),
+          { headers: { "cache-control": "max-age=60" } },
+        ),
+    }, { maxEntrySize: 1000 });
+    try {
+      assert.equal((await visit(h, "/big")).body.length, 5000);
+      assert.equal((await visit(h, "/big")).trace, "miss");
+      await visit(h, "/small");
+      assert.equal((await visit(h, "/small")).trace, "fresh");
+      const chunked = await h.get("/chunked");
+      assert.equal(
+        (await chunked.arrayBuffer()).byteLength,
+        6000,
+        "a body that outgrows the limit still arrives whole",
+      );
+      assert.match(
+        (await visit(h, "/chunked")).trace!,
+        /^miss/,
+        "but is not kept",
+      );
+      assert.equal(h.count("/chunked"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+});
