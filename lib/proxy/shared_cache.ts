@@ -365,7 +365,10 @@ export class SharedCache implements PolicyTarget {
     cache: StreamCache | undefined,
     entity: string,
   ): Promise<EntryReader | undefined> {
-    if (!cache?.has(entity)) return undefined;
+    if (!cache) return undefined;
+    // A disk store reloads in the background; until then has() knows nothing.
+    await cache.ready;
+    if (!cache.has(entity)) return undefined;
     const { reader, writer } = await cache.get(entity);
     if (!writer) return reader;
     // It went between has() and get(): drop the empty entry this made.

@@ -1,0 +1,177 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { harness } from "./_harness.ts";
+
+/** A body that arrives in `parts` pieces, `pause` ms apart; `fail` makes it die after half. */
+function slowBody(
+  parts: number,
+  pause: number,
+  fail = false,
+): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      if (fail && sent === parts / 2) {
+        controller.error(new Error("origin died"));
+        return;
+      }
+      if (sent === parts) return controller.close();
+      controller.enqueue(new TextEncoder().encode(`part ${sent++}\n`));
+    },
+  }, { highWaterMark: 0 });
+}
+
+const expected = Array.from({ length: 10 }, (_, i) => `part ${i}\n`).join("");
+
+describe("shared cache: request coalescing", () => {
+  it("makes one origin request for 100 concurrent misses, all streaming the body live", async () => {
+    const h = harness({
+      "/slow": () =>
+        new Response(slowBody(10, 30), {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    });
+    try {
+      const started = Date.now();
+      let firstByteAt = 0;
+      const clients = Array.from({ length: 100 }, async (_, i) => {
+        const response = await h.get("/slow");
+        const reader = response.body!.getReader();
+        let text = "";
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (i === 0 && !firstByteAt) firstByteAt = Date.now() - started;
+          text += new TextDecoder().decode(value);
+        }
+        return { text, trace: response.headers.get("x-cache") };
+      });
+      const results = await Promise.all(clients);
+      const total = Date.now() - started;
+      assert.equal(h.count("/slow"), 1, "one origin request");
+      for (const { text } of results) assert.equal(text, expected);
+      const traces = new Set(results.map((r) => r.trace));
+      assert.ok(traces.has("miss, store"));
+      assert.ok(traces.has("miss, collapsed"), [...traces].join(" | "));
+      assert.ok(
+        firstByteAt < total - 100,
+        `first byte at ${firstByteAt} ms of ${total} ms: streamed live`,
+      );
+      const later = await h.get("/slow");
+      assert.equal(later.headers.get("x-cache"), "fresh");
+      assert.equal(await later.text(), expected);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("gives clients a terminated body and stores nothing when the origin dies mid-body", async () => {
+    const h = harness({
+      "/dies": (_request, n) =>
+        n === 1
+          ? new Response(slowBody(10, 10, true), {
+            headers: { "cache-control": "max-age=60" },
+          })
+          : new Response(expected, {
+            headers: { "cache-control": "max-age=60" },
+          }),
+    });
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 5 }, async () => {
+        const response = await h.get("/dies");
+        try {
+          await response.text();
+          return "complete";
+        } catch {
+          return "terminated";
+        }
+      }));
+      assert.deepEqual(
+        outcomes,
+        Array(5).fill("terminated"),
+        "no client takes a cut body as complete",
+      );
+      assert.equal(h.count("/dies"), 1);
+      const next = await h.get("/dies");
+      assert.equal(
+        next.headers.get("x-cache"),
+        "miss, store",
+        "nothing was stored",
+      );
+      assert.equal(await next.text(), expected);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("keeps filling the entry for the others when the client that started it leaves", async () => {
+    const h = harness({
+      "/shared": () =>
+        new Response(slowBody(10, 20), {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    });
+    try {
+      const leaver = await h.get("/shared");
+      const stayer = h.get("/shared");
+      const reader = leaver.body!.getReader();
+      await reader.read();
+      await reader.cancel();
+      const stayed = await stayer;
+      assert.equal(await stayed.text(), expected);
+      assert.equal(h.count("/shared"), 1);
+      const hit = await h.get("/shared");
+      assert.equal(hit.headers.get("x-cache"), "fresh");
+      assert.equal(await hit.text(), expected);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not share a response that may not be stored", async () => {
+    const h = harness({
+      "/mine": (_request, n) =>
+        new Response(`for ${n}`, { headers: { "cache-control": "private" } }),
+    });
+    try {
+      const texts = await Promise.all(
+        Array.from({ length: 5 }, async () => (await h.get("/mine")).text()),
+      );
+      assert.equal(new Set(texts).size, 5, "each client got its own response");
+      assert.equal(h.count("/mine"), 5);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("collapses concurrent revalidations of a stale entry into one", async () => {
+    const h = harness({
+      "/v": (request) =>
+        request.headers.get("if-none-match") === '"v"'
+          ? new Promise<Response>((resolve) =>
+            setTimeout(
+              () =>
+                resolve(
+                  new Response(null, { status: 304, headers: { etag: '"v"' } }),
+                ),
+              50,
+            )
+          )
+          : new Response("v", {
+            headers: { "cache-control": "max-age=1", etag: '"v"' },
+          }),
+    });
+    try {
+      await (await h.get("/v")).text();
+      await h.clock.advance(10_000);
+      const texts = await Promise.all(
+        Array.from({ length: 20 }, async () => (await h.get("/v")).text()),
+      );
+      assert.deepEqual(new Set(texts), new Set(["v"]));
+      assert.equal(h.count("/v"), 2, "one revalidation for twenty clients");
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -1,0 +1,247 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  cacheBusters,
+  entityStoreFrom,
+  honourClientNoCache,
+  IllegalTransitionError,
+  LEGAL_TRANSITIONS,
+  ManualClock,
+  type PolicyModule,
+  SharedCache,
+} from "../../mod.ts";
+import { harness, visit } from "./_harness.ts";
+
+const cacheable = (body = "ok") => () =>
+  new Response(body, { headers: { "cache-control": "max-age=60" } });
+
+describe("policy language", () => {
+  it("runs handlers newest first until one answers; nothing hands over", async () => {
+    const order: string[] = [];
+    const h = harness({ "/x": cacheable(), "/admin/x": cacheable() });
+    h.cache
+      .on("receive", (ctx) => {
+        order.push("first");
+        if (new URL(ctx.request.url).pathname.startsWith("/admin")) {
+          return ctx.pass();
+        }
+      })
+      .on("receive", () => {
+        order.push("second");
+      });
+    try {
+      assert.equal((await visit(h, "/admin/x")).trace, "pass");
+      assert.deepEqual(order, ["second", "first"]);
+      await visit(h, "/admin/x");
+      assert.equal(h.count("/admin/x"), 2, "passed requests are never stored");
+      assert.equal(
+        (await visit(h, "/x")).trace,
+        "miss, store",
+        "the default policy answered",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("answers with an error response from any event", async () => {
+    const h = harness({ "/x": cacheable() });
+    h.cache.on(
+      "receive",
+      (ctx) =>
+        ctx.request.headers.has("x-banned")
+          ? ctx.error(403, { "content-type": "text/plain" }, "go away")
+          : undefined,
+    );
+    h.cache.on("error", (ctx) => {
+      ctx.response!.headers.set("x-error-seen", "1");
+    });
+    try {
+      const banned = await visit(h, "/x", { headers: { "x-banned": "1" } });
+      assert.equal(banned.status, 403);
+      assert.equal(banned.body, "go away");
+      assert.equal(banned.headers.get("x-error-seen"), "1");
+      assert.equal(banned.trace, "error");
+      assert.equal(h.count("/x"), 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("lets handlers change the response, its TTL and the trace", async () => {
+    const h = harness({
+      "/short": () =>
+        new Response("s", { headers: { "cache-control": "max-age=1" } }),
+    });
+    h.cache.on("fetch", (ctx) => {
+      ctx.ttl = 3600;
+      ctx.trace("extended");
+      return ctx.store();
+    });
+    h.cache.on("deliver", (ctx) => {
+      ctx.response!.headers.set("x-served-by", "cistern");
+    });
+    try {
+      const first = await visit(h, "/short");
+      assert.equal(first.trace, "miss, extended, store");
+      assert.equal(first.headers.get("x-served-by"), "cistern");
+      assert.equal(
+        first.headers.get("cache-control"),
+        "max-age=1",
+        "the headers stay the origin's",
+      );
+      await h.clock.advance(600_000);
+      assert.equal(
+        (await visit(h, "/short")).trace,
+        "fresh",
+        "stored with the policy's TTL",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("rejects an illegal transition with a clear error", async () => {
+    const cache = new SharedCache({ origin: cacheable() });
+    cache.on("hit", (ctx) => ctx.store());
+    try {
+      await (await cache.fetch(new Request("http://a.test/x"))).text();
+      await assert.rejects(
+        async () => await cache.fetch(new Request("http://a.test/x")),
+        (error: unknown) =>
+          error instanceof IllegalTransitionError && error.event === "hit" &&
+          error.transition === "store" &&
+          /allowed: deliver, pass, error/.test(error.message),
+      );
+      assert.throws(() => cache.on("lookup" as "hit", () => {}), TypeError);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("allows exactly the transitions the design names", () => {
+    assert.deepEqual(LEGAL_TRANSITIONS, {
+      receive: ["pass", "lookup", "error"],
+      hit: ["deliver", "pass", "error"],
+      miss: ["fetch", "pass", "error"],
+      fetch: ["store", "deliver", "error"],
+      store: ["deliver", "error"],
+      deliver: ["finish", "error"],
+      pass: ["deliver", "error"],
+      error: ["finish"],
+    });
+  });
+
+  it("lets a miss pass and a hit pass", async () => {
+    const h = harness({ "/m": cacheable("m") });
+    let passHits = false;
+    h.cache.on("hit", (ctx) => (passHits ? ctx.pass() : undefined));
+    try {
+      await visit(h, "/m");
+      passHits = true;
+      assert.equal((await visit(h, "/m")).trace, "fresh, pass");
+      assert.equal(h.count("/m"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("lets receive choose the stores for a request", async () => {
+    const other = entityStoreFrom("heap:");
+    const h = harness({ "/s": cacheable("s") });
+    h.cache.on("receive", (ctx) => {
+      ctx.entitystore = other;
+    });
+    try {
+      await visit(h, "/s");
+      assert.equal(
+        other.cache!.keys().length,
+        1,
+        "the body went to the chosen store",
+      );
+      assert.equal((await visit(h, "/s")).trace, "fresh");
+    } finally {
+      await h.close();
+      await other.cache!.close();
+    }
+  });
+
+  it("imports reusable policies with use()", async () => {
+    const calls: string[] = [];
+    const tagging: PolicyModule = (cache) => {
+      cache.on("deliver", (ctx) => {
+        calls.push(ctx.traces.join(","));
+      });
+    };
+    const h = harness({ "/t": cacheable() });
+    h.cache.use(tagging);
+    try {
+      await visit(h, "/t");
+      assert.deepEqual(calls, ["miss,store"]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shipped policies", () => {
+  it("cacheBusters stores versioned URLs for a long time", async () => {
+    const h = harness({
+      "/app.js": () => new Response("js"),
+      "/plain.js": () => new Response("js"),
+    });
+    h.cache.use(cacheBusters());
+    try {
+      assert.equal(
+        (await visit(h, "/app.js?v=3")).trace,
+        "miss, busted, store",
+      );
+      await visit(h, "/app.js?1700000000");
+      await visit(h, "/plain.js");
+      await h.clock.advance(30 * 86_400_000);
+      assert.equal((await visit(h, "/app.js?v=3")).trace, "fresh");
+      assert.equal((await visit(h, "/app.js?1700000000")).trace, "fresh");
+      assert.equal(
+        (await visit(h, "/plain.js")).trace,
+        "miss",
+        "unversioned URLs are left to their headers",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("honourClientNoCache reloads for a client's no-cache", async () => {
+    const h = harness({
+      "/r": (_request, n) =>
+        new Response(`v${n}`, { headers: { "cache-control": "max-age=60" } }),
+    });
+    h.cache.use(honourClientNoCache());
+    try {
+      await visit(h, "/r");
+      const reloaded = await visit(h, "/r", {
+        headers: { pragma: "no-cache" },
+      });
+      assert.equal(reloaded.trace, "reload, store");
+      assert.equal(reloaded.body, "v2");
+      assert.equal((await visit(h, "/r")).body, "v2", "the reload is stored");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("logs each request to a verbose logger", async () => {
+    const lines: string[] = [];
+    const cache = new SharedCache({
+      origin: cacheable(),
+      verbose: (line) => lines.push(line),
+      clock: new ManualClock(),
+    });
+    try {
+      await (await cache.fetch(new Request("http://a.test/v"))).text();
+      assert.deepEqual(lines, ["GET http://a.test/v miss, store"]);
+    } finally {
+      await cache.close();
+    }
+  });
+});

@@ -1,0 +1,155 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  entityStoreFrom,
+  heapMetaStore,
+  type MetaStore,
+  metaStoreFrom,
+  SharedCache,
+  StoreUriError,
+} from "../../mod.ts";
+import { tempDir } from "../_util.ts";
+import { harness, visit } from "./_harness.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  await Promise.all(cleanups.map((cleanup) => cleanup()));
+});
+
+describe("stores chosen by URI", () => {
+  it("file: stores survive a restart of the cache", async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    const stores = {
+      metastore: `file:${dir}/meta`,
+      entitystore: `file:${dir}/body`,
+    };
+    const body = "persisted ".repeat(10_000);
+    // The default key holds the proxy's port, which each harness picks anew;
+    // a restarted proxy keeps its address, so key on the path here.
+    const keyed = {
+      ...stores,
+      cacheKey: (request: Request) => new URL(request.url).pathname,
+    };
+    const third = harness({
+      "/k": () =>
+        new Response(body, { headers: { "cache-control": "max-age=600" } }),
+    }, keyed);
+    try {
+      await visit(third, "/k");
+      for (
+        let i = 0;
+        i < 50 && (await visit(third, "/k")).trace !== "fresh";
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } finally {
+      await third.close();
+    }
+    const fourth = harness({}, keyed);
+    try {
+      const hit = await visit(fourth, "/k");
+      assert.equal(hit.trace, "fresh", "answered from disk after a restart");
+      assert.equal(hit.body, body);
+      assert.equal(fourth.count("/k"), 0);
+    } finally {
+      await fourth.close();
+    }
+  });
+
+  it("noop: keeps headers only: 304s from the cache, full bodies from the origin", async () => {
+    const h = harness({
+      "/n": (_request, n) =>
+        new Response(`body ${n}`, {
+          headers: { "cache-control": "max-age=60", etag: '"n"' },
+        }),
+    }, { entitystore: "noop:" });
+    try {
+      assert.equal((await visit(h, "/n")).body, "body 1");
+      const conditional = await h.get("/n", {
+        headers: { "if-none-match": '"n"' },
+      });
+      assert.equal(conditional.status, 304);
+      assert.equal(conditional.headers.get("x-cache"), "fresh");
+      const full = await visit(h, "/n");
+      assert.equal(full.body, "body 2", "no body is kept");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("heap: bounds bodies by bytes, and a stored response whose body is gone is a miss", async () => {
+    const h = harness({
+      "/a": () =>
+        new Response("a".repeat(600), {
+          headers: { "cache-control": "max-age=60" },
+        }),
+      "/b": () =>
+        new Response("b".repeat(600), {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    }, { entitystore: "heap:?maxBytes=1000" });
+    try {
+      await visit(h, "/a");
+      await visit(h, "/b");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.match(
+        (await visit(h, "/a")).trace!,
+        /^miss/,
+        "evicted to stay under 1000 bytes",
+      );
+      assert.equal(h.count("/a"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("takes any MetaStore object", async () => {
+    const inner = heapMetaStore();
+    const calls: string[] = [];
+    const logging: MetaStore = {
+      lookup: (key) => (calls.push("lookup"), inner.lookup(key)),
+      store: (
+        key,
+        variants,
+      ) => (calls.push("store"), inner.store(key, variants)),
+      purge: (key) => (calls.push("purge"), inner.purge(key)),
+    };
+    const cache = new SharedCache({
+      origin: () =>
+        new Response("x", { headers: { "cache-control": "max-age=60" } }),
+      metastore: logging,
+    });
+    try {
+      await (await cache.fetch(new Request("http://a.test/"))).text();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await (await cache.fetch(new Request("http://a.test/"))).text();
+      await (await cache.fetch(
+        new Request("http://a.test/", { method: "DELETE" }),
+      )).text();
+      assert.deepEqual(calls, [
+        "lookup",
+        "lookup",
+        "store",
+        "lookup",
+        "lookup",
+        "purge",
+      ]);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("refuses unknown or malformed store URIs with a clear error", () => {
+    assert.throws(() => metaStoreFrom("redis:"), StoreUriError);
+    assert.throws(() => metaStoreFrom("noop:"), StoreUriError);
+    assert.throws(() => entityStoreFrom("ftp://x"), StoreUriError);
+    assert.throws(() => entityStoreFrom("file:"), /needs a path/);
+    assert.throws(() => entityStoreFrom("heap:?maxBytes=-5"), /maxBytes/);
+    assert.throws(
+      () => new SharedCache({ origin: "not a url" }),
+      /http\(s\) URL/,
+    );
+  });
+});
