@@ -13,9 +13,7 @@ import type { ServeOptions, Server } from "./serve.ts";
 
 /** The little of Bun's API this adapter uses, typed here so Deno can check it. */
 interface BunLike {
-  file(path: string): {
-    slice(start: number, end: number): { stream(): ReadableStream<Uint8Array> };
-  };
+  file(path: string): Blob;
   serve(options: {
     port: number;
     hostname: string;
@@ -27,6 +25,21 @@ interface BunLike {
 }
 
 const bun = () => (globalThis as unknown as { Bun: BunLike }).Bun;
+
+/**
+ * The first `size` bytes of a file as a lazy Blob: nothing is read until it
+ * is sent, and Bun sends it with `Content-Length` (and sendfile without TLS),
+ * which it does not do for streamed bodies (oven-sh/bun#10507).
+ *
+ * @example
+ * ```ts
+ * import { bunFileBlob } from "./bun.ts";
+ * // under Bun: new Response(bunFileBlob("deno.json", 10))
+ * ```
+ */
+export function bunFileBlob(path: string, size: number): Blob {
+  return bun().file(path).slice(0, size);
+}
 
 /**
  * Reads bytes `[start, end)` of a file with `Bun.file().slice().stream()`.

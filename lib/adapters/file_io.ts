@@ -8,7 +8,7 @@
  */
 import { open } from "node:fs/promises";
 import { currentRuntime } from "./runtime.ts";
-import { bunReadRange } from "./bun.ts";
+import { bunFileBlob, bunReadRange } from "./bun.ts";
 import { denoReadRange } from "./deno.ts";
 
 /** Size of each read on runtimes where cistern chooses it (1 MiB). */
@@ -90,4 +90,19 @@ export function fastReadRange(): ReadRange {
     default:
       return nodeReadRange;
   }
+}
+
+/**
+ * A file's first `size` bytes as a lazy `Blob` where the runtime has one that
+ * it serves better than a stream (Bun: with `Content-Length` and sendfile);
+ * `undefined` elsewhere, where a stream from {@link fastReadRange} is best.
+ *
+ * @example
+ * ```ts
+ * import { fastReadRange, fileBlob } from "./file_io.ts";
+ * const body = fileBlob("deno.json", 10) ?? fastReadRange()("deno.json", 0, 10);
+ * ```
+ */
+export function fileBlob(path: string, size: number): Blob | undefined {
+  return currentRuntime() === "bun" ? bunFileBlob(path, size) : undefined;
 }

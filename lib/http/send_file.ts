@@ -12,7 +12,7 @@
  */
 import { realpath, stat } from "node:fs/promises";
 import { basename, join, resolve, sep } from "node:path";
-import { fastReadRange } from "../adapters/file_io.ts";
+import { fastReadRange, fileBlob } from "../adapters/file_io.ts";
 import { formatHttpDate } from "./http_date.ts";
 import { contentTypeFor } from "./mime.ts";
 import { rangeResponse } from "./range_response.ts";
@@ -241,9 +241,15 @@ export async function sendFile(
         : "inline",
     );
   }
+  // Bun serves a file Blob with its length and sendfile, a stream without.
+  const blob = options.readRange ? undefined : fileBlob(file, info.size);
   const readRange = options.readRange ?? fastReadRange();
-  return rangeResponse(request, {
-    size: info.size,
-    stream: (start, end) => readRange(file, start, end),
-  }, { headers, maxRanges: options.maxRanges });
+  return rangeResponse(
+    request,
+    blob ?? {
+      size: info.size,
+      stream: (start, end) => readRange(file, start, end),
+    },
+    { headers, maxRanges: options.maxRanges },
+  );
 }
