@@ -294,6 +294,41 @@ describe("shared cache: storing and freshness", () => {
     }
   });
 
+  it("takes its own ignoreHeaders and privateHeaders", async () => {
+    const h = harness({
+      "/i": text("i", {
+        "cache-control": "max-age=60",
+        "x-internal": "secret",
+        "x-kept": "k",
+      }),
+      "/p": text("p", { "cache-control": "max-age=60" }),
+    }, { ignoreHeaders: ["x-internal"], privateHeaders: ["x-session"] });
+    try {
+      assert.equal(
+        (await visit(h, "/i")).headers.get("x-internal"),
+        "secret",
+        "the fetching client gets it",
+      );
+      const hit = await visit(h, "/i");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.headers.get("x-internal"), null, "stored copies do not");
+      assert.equal(hit.headers.get("x-kept"), "k");
+      await visit(h, "/p", { headers: { "x-session": "1" } });
+      assert.equal(
+        (await visit(h, "/p", { headers: { "x-session": "1" } })).trace,
+        "miss",
+      );
+      await visit(h, "/p", { headers: { cookie: "c=1" } });
+      assert.equal(
+        (await visit(h, "/p")).trace,
+        "fresh",
+        "cookie is no longer private when not listed",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
   it("strips fields named by private= and no-cache= from the stored copy", async () => {
     const h = harness({
       "/f": text("f", {
