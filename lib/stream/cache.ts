@@ -97,7 +97,7 @@ export class StreamCache {
     }
     this.#loaded = true;
     if (this.#reaper) {
-      await this.reap();
+      await this.reap().catch(() => {});
       this.#schedule();
     }
   }
@@ -105,8 +105,13 @@ export class StreamCache {
   #schedule(): void {
     if (this.#closed || !this.#reaper) return;
     this.#timer = this.#clock.setTimeout(async () => {
-      await this.reap();
-      this.#schedule();
+      try {
+        await this.reap();
+      } catch {
+        // A sweep that failed to free some storage must not stop the next.
+      } finally {
+        this.#schedule();
+      }
     }, this.#reaper.next());
   }
 
@@ -115,7 +120,7 @@ export class StreamCache {
     this.#sweepQueued = true;
     queueMicrotask(() => {
       this.#sweepQueued = false;
-      void this.reap();
+      this.reap().catch(() => {});
     });
   }
 
@@ -210,7 +215,10 @@ export class StreamCache {
         removals.push(entry.free());
       }
     }
-    await Promise.all(removals);
+    // Every removal runs to the end; the first failure is reported after.
+    const results = await Promise.allSettled(removals);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** Stops the reaper's timer and refuses new `get`s; open streams go on. */

@@ -133,7 +133,8 @@ export class Entry {
 
   release(): void {
     this.users--;
-    if (this.users === 0 && this.removed) void this.free();
+    // free() reports failures to whoever awaits remove(); here none may escape.
+    if (this.users === 0 && this.removed) this.free().catch(() => {});
   }
 
   touchRead(): void {
@@ -315,7 +316,6 @@ function followEntry(
     async pull(controller) {
       try {
         for (;;) {
-          if (entry.error) throw entry.error;
           if (source) {
             const next = "cancel" in source
               ? await source.read()
@@ -343,6 +343,9 @@ function followEntry(
             controller.close();
             return;
           }
+          // An aborted entry errors readers that would wait for more; bytes
+          // written before the abort stay readable until then.
+          if (entry.error) throw entry.error;
           await entry.progress();
         }
       } catch (error) {

@@ -4,7 +4,9 @@ import {
   CacheClosedError,
   diskFs,
   EntryAbortedError,
+  expiryReaper,
   type FileSystem,
+  ManualClock,
   memoryFs,
   StreamCache,
 } from "../../mod.ts";
@@ -181,6 +183,33 @@ for (const [name, makeFs] of storages) {
       await cache.close();
     });
 
+    it("lets a reader take the bytes written before an abort, then errors it", async () => {
+      const cache = new StreamCache({ fs: await makeFs() });
+      const { writer, reader } = await cache.get("partial");
+      const w = writer!.getWriter();
+      await w.write(bytes(5000, 4));
+      const stream = reader.stream().getReader();
+      const got: Uint8Array[] = [];
+      const first = await stream.read();
+      got.push(first.value!);
+      const reason = new Error("cut");
+      await w.abort(reason);
+      await assert.rejects(async () => {
+        for (;;) {
+          const { done, value } = await stream.read();
+          if (done) break;
+          got.push(value);
+        }
+      }, (e) => e === reason);
+      assert.deepEqual(
+        new Uint8Array(Buffer.concat(got)),
+        bytes(5000, 4),
+        "then the error, never an end",
+      );
+      reader.close();
+      await cache.close();
+    });
+
     it("uses EntryAbortedError when the writer aborts without an Error", async () => {
       const cache = new StreamCache({ fs: await makeFs() });
       const { writer, reader } = await cache.get("b");
@@ -293,3 +322,52 @@ for (const [name, makeFs] of storages) {
     });
   });
 }
+
+describe("StreamCache with storage that fails to free", () => {
+  it("reports the failure to remove() and keeps reaping, with nothing unhandled", async () => {
+    const inner = memoryFs();
+    let failures = 0;
+    const failing: FileSystem = {
+      reload: () => inner.reload(),
+      async create(key) {
+        const file = await inner.create(key);
+        return Object.assign(Object.create(file), {
+          write: (chunk: Uint8Array) => file.write(chunk),
+          commit: () => file.commit(),
+          abandon: () => file.abandon(),
+          read: (start: number, end: number) => file.read(start, end),
+          get size() {
+            return file.size;
+          },
+          remove: () => {
+            failures++;
+            return Promise.reject(new Error("EROFS: read-only file system"));
+          },
+        });
+      },
+    };
+    const clock = new ManualClock(0);
+    const cache = new StreamCache({
+      fs: failing,
+      reaper: expiryReaper(1000),
+      clock,
+    });
+    for (const key of ["a", "b"]) {
+      const { writer, reader } = await cache.get(key);
+      await writer!.close();
+      reader.close();
+    }
+    await assert.rejects(cache.remove("a"), /EROFS/);
+    const { reader } = await cache.get("b");
+    const removal = cache.remove("b");
+    reader.close(); // the deferred free fails with no one but remove() to tell
+    await assert.rejects(removal, /EROFS/);
+    const { writer: w, reader: r } = await cache.get("c");
+    await w!.close();
+    r.close();
+    await clock.advance(5000); // a sweep whose removal fails…
+    await clock.advance(5000); // …does not stop the next one
+    assert.ok(failures >= 3, `${failures} failed removals`);
+    await cache.close();
+  });
+});
