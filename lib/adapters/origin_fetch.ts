@@ -1,10 +1,10 @@
 /**
  * `originFetch`: an HTTP client for proxies, which returns the origin's bytes
- * exactly as sent. `fetch` in Deno and Bun decodes gzip and brotli bodies but
- * keeps `Content-Encoding` and `Content-Length`, so a proxy that forwards its
- * result sends decoded bytes labelled as compressed. Bun's `fetch` can be told
- * not to (`decompress: false`); Deno's cannot (denoland/deno#12291), so there
- * cistern uses `node:http`, which never decodes.
+ * exactly as sent and sends only the fields it is given. `fetch` in Deno and
+ * Bun decodes gzip and brotli bodies but keeps `Content-Encoding` and
+ * `Content-Length`, so a proxy that forwards its result sends decoded bytes
+ * labelled as compressed; Deno's cannot be told not to (denoland/deno#12291),
+ * and Bun's adds request fields. `node:http` does neither, on both runtimes.
  *
  * Redirects are returned, not followed. Request bodies stream through.
  *
@@ -13,7 +13,6 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
-import { currentRuntime } from "./runtime.ts";
 
 /** Sends a request to an origin; resolves with its response, body undecoded. */
 export type OriginFetch = (request: Request) => Promise<Response>;
@@ -77,24 +76,10 @@ export function nodeOriginFetch(request: Request): Promise<Response> {
 }
 
 /**
- * Sends `request` with Bun's `fetch`, told not to decode the body.
- *
- * @example
- * ```ts
- * import { bunOriginFetch } from "./origin_fetch.ts";
- * // under Bun:
- * // const response = await bunOriginFetch(new Request("http://127.0.0.1:8080/"));
- * ```
- */
-export function bunOriginFetch(request: Request): Promise<Response> {
-  return fetch(request, {
-    redirect: "manual",
-    decompress: false,
-  } as RequestInit);
-}
-
-/**
- * The origin client for the current runtime.
+ * The origin client: `node:http` on every runtime. Bun's `fetch` could skip
+ * decoding (`decompress: false`) and is faster on large bodies, but it adds
+ * `User-Agent` and `Accept` fields the client never sent (empty values are
+ * sent as empty, not left out), which a faithful intermediary must not do.
  *
  * @example
  * ```ts
@@ -103,5 +88,5 @@ export function bunOriginFetch(request: Request): Promise<Response> {
  * ```
  */
 export function originFetch(): OriginFetch {
-  return currentRuntime() === "bun" ? bunOriginFetch : nodeOriginFetch;
+  return nodeOriginFetch;
 }

@@ -173,9 +173,13 @@ export function rangeResponse(
   const method = request.method.toUpperCase();
   const head = method === "HEAD";
   const size = sizeOf(source);
+  // 204, 205 and 304 carry no body, whatever the source holds.
+  const nullBody = head || status === 204 || status === 205 || status === 304;
   const full = (): Response => {
-    headers.set("content-length", String(size));
-    return new Response(head ? null : slice(source, 0, size) as BodyInit, {
+    if (status !== 204 && status !== 304) {
+      headers.set("content-length", String(size));
+    }
+    return new Response(nullBody ? null : slice(source, 0, size) as BodyInit, {
       status,
       statusText: init.statusText,
       headers,

@@ -8,6 +8,7 @@
 import type { Transition } from "./config.ts";
 import type { EntityStore } from "./entitystore.ts";
 import type { MetaStore, StoredResponse } from "./metastore.ts";
+import type { NotStorableReason } from "./policy.ts";
 
 /**
  * One request's state as it moves through the events.
@@ -48,6 +49,8 @@ export class CacheContext {
    * stored; set before the `fetch` event (the default policy stores when true).
    */
   storable = false;
+  /** Why the fetched response may not be stored (set with `storable`). */
+  notStorableReason: NotStorableReason | undefined;
   /** What happened, in order; sent in the trace header. */
   readonly traces: string[] = [];
   readonly #log: (message: string) => void;

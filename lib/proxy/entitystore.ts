@@ -25,6 +25,8 @@ import {
 export interface EntityStore {
   /** The stream cache holding the bodies; `undefined` for a store that keeps none. */
   readonly cache: StreamCache | undefined;
+  /** Largest body this store takes, in bytes. Default: no limit. */
+  readonly maxEntrySize?: number;
 }
 
 /**
@@ -32,7 +34,8 @@ export interface EntityStore {
  * 256 MiB), `file:PATH` (disk, survives restarts; `?maxBytes=N`, no bound by
  * default) or `noop:` (keeps no bodies: only headers are stored, which still
  * lets the cache answer conditional requests and revalidate). Both take
- * `?maxEntries=N` and `?expiry=MS`. An object that already is an entity store
+ * `?maxEntries=N`, `?expiry=MS` and `?maxEntrySize=N` (bodies larger pass
+ * through unstored; for `heap:` it defaults to `maxBytes`). An object that already is an entity store
  * is returned as is.
  *
  * @example
@@ -45,13 +48,17 @@ export function entityStoreFrom(spec: string | EntityStore): EntityStore {
   if (typeof spec !== "string") return spec;
   const uri = parseStoreUri(spec);
   switch (uri.scheme) {
-    case "heap":
+    case "heap": {
+      // A body larger than the whole store could never stay: hand it through.
+      const maxBytes = numberParam(uri, "maxBytes") ?? 256 << 20;
       return {
         cache: new StreamCache({
           fs: memoryFs(),
-          reaper: reaperFor(uri, 256 << 20),
+          reaper: reaperFor(uri, maxBytes),
         }),
+        maxEntrySize: numberParam(uri, "maxEntrySize") ?? maxBytes,
       };
+    }
     case "file":
       if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
       return {
@@ -59,6 +66,7 @@ export function entityStoreFrom(spec: string | EntityStore): EntityStore {
           fs: diskFs(uri.path),
           reaper: reaperFor(uri),
         }),
+        maxEntrySize: numberParam(uri, "maxEntrySize"),
       };
     case "noop":
       return { cache: undefined };

@@ -38,11 +38,13 @@ export {
   honourClientNoCache,
 } from "./modules.ts";
 export {
-  proxyTo,
   SharedCache,
   sharedCache,
   type SharedCacheOptions,
 } from "./shared_cache.ts";
+export { proxyTo } from "./proxy_to.ts";
+export { EntityTooLargeError, OriginTimeoutError } from "./errors.ts";
+export { type Handoff } from "./bodies.ts";
 export { parseStoreUri, type StoreUri, StoreUriError } from "./store_uri.ts";
 export {
   type AgeClock,

@@ -37,7 +37,8 @@ export function cacheBusters(options: CacheBustersOptions = {}): PolicyModule {
       if (!response || response.status !== 200) return;
       if (ctx.request.method !== "GET" && ctx.request.method !== "HEAD") return;
       if (!pattern.test(new URL(ctx.request.url).search)) return;
-      if (response.headers.has("set-cookie")) return;
+      // Only a lack of freshness is overridden: never privacy or no-store.
+      if (!ctx.storable && ctx.notStorableReason !== "no-freshness") return;
       ctx.ttl = ttl;
       ctx.trace("busted");
       return ctx.store();

@@ -6,8 +6,13 @@
  *
  * @module
  */
-import { type CacheControl, parseCacheControl } from "../http/cache_control.ts";
+import {
+  type CacheControl,
+  MAX_DELTA_SECONDS,
+  parseCacheControl,
+} from "../http/cache_control.ts";
 import { parseHttpDate } from "../http/http_date.ts";
+import { varyFields } from "./vary.ts";
 
 /** Status codes a cache may store with heuristic freshness (RFC 9110 §15.1). */
 export const HEURISTICALLY_CACHEABLE = new Set([
@@ -81,11 +86,28 @@ export function responseCacheControl(
   headers: Headers,
   targetedFields: string[],
 ): CacheControl {
+  return governingCacheControl(headers, targetedFields).cc;
+}
+
+/**
+ * The governing Cache-Control and whether a targeted field supplied it. A
+ * targeted field that is empty or holds no directive is ignored (RFC 9213
+ * §2.2), so a junk `CDN-Cache-Control` never overrides `private`.
+ */
+function governingCacheControl(
+  headers: Headers,
+  targetedFields: string[],
+): { cc: CacheControl; targeted: boolean } {
   for (const field of targetedFields) {
     const value = headers.get(field);
-    if (value !== null) return parseCacheControl(value);
+    if (value === null) continue;
+    const cc = parseCacheControl(value);
+    if (Object.keys(cc).length > 0) return { cc, targeted: true };
   }
-  return parseCacheControl(headers.get("cache-control"));
+  return {
+    cc: parseCacheControl(headers.get("cache-control")),
+    targeted: false,
+  };
 }
 
 /**
@@ -151,9 +173,7 @@ export function notStorableReason(
   } else if (cc.noStore) return "no-store";
   if (requestCc.noStore) return "no-store";
   if (cc.private === true) return "private";
-  if (response.headers.get("vary")?.split(",").some((v) => v.trim() === "*")) {
-    return "vary-star";
-  }
+  if (varyFields(response.headers).includes("*")) return "vary-star";
   const shareable = cc.public || cc.sMaxAge !== undefined || cc.mustRevalidate;
   const hasPrivateHeader = options.privateHeaders.some((name) =>
     request.headers.has(name)
@@ -199,7 +219,10 @@ export function freshnessLifetime(
   cc ??= responseCacheControl(headers, options.targetedFields);
   if (cc.sMaxAge !== undefined) return cc.sMaxAge;
   if (cc.maxAge !== undefined) return cc.maxAge;
-  const expiresHeader = headers.get("expires");
+  // Under a targeted field, Expires does not apply (RFC 9213 §2.2).
+  const targeted =
+    governingCacheControl(headers, options.targetedFields).targeted;
+  const expiresHeader = targeted ? null : headers.get("expires");
   if (expiresHeader !== null) {
     const expires = parseHttpDate(expiresHeader);
     // An invalid Expires (e.g. "0") means already expired (RFC 9111 §5.3).
@@ -250,7 +273,11 @@ export function currentAge(
   const correctedAgeValue = ageValue + responseDelay;
   const correctedInitialAge = Math.max(apparentAge, correctedAgeValue);
   const residentTime = Math.max(0, now - times.responseTime) / 1000;
-  return Math.floor(correctedInitialAge + residentTime);
+  // The largest age a cache needs to represent (RFC 9111 §1.2.2).
+  return Math.min(
+    Math.floor(correctedInitialAge + residentTime),
+    MAX_DELTA_SECONDS,
+  );
 }
 
 /** How a stored response relates to a request. */

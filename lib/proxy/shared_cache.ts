@@ -15,10 +15,10 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { CacheControl } from "../http/cache_control.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { rangeResponse } from "../http/range_response.ts";
-import { originFetch } from "../adapters/origin_fetch.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
 import type { Handler, Middleware } from "../types.ts";
+import { cancelBody, type Handoff, releasing, withHandoff } from "./bodies.ts";
 import {
   type CacheEvent,
   type EventHandler,
@@ -30,6 +30,7 @@ import {
 import { CacheContext } from "./context.ts";
 import { defaultPolicy } from "./default_policy.ts";
 import { type EntityStore, entityStoreFrom } from "./entitystore.ts";
+import { EntityTooLargeError, OriginTimeoutError } from "./errors.ts";
 import { withoutHopByHop } from "./headers.ts";
 import {
   type MetaStore,
@@ -41,6 +42,7 @@ import {
   DEFAULT_PRIVATE_HEADERS,
   ERROR_STATUSES,
   freshnessLifetime,
+  type NotStorableReason,
   notStorableReason,
   type PolicyOptions,
   requestCacheControl,
@@ -49,6 +51,7 @@ import {
   type StoredFreshness,
   usability,
 } from "./policy.ts";
+import { proxyTo } from "./proxy_to.ts";
 import { sameVary, varyMatches, varyValues } from "./vary.ts";
 
 /** Options for {@link SharedCache}, after Rack::Cache's. */
@@ -91,7 +94,11 @@ export interface SharedCacheOptions {
   verbose?: boolean | ((message: string) => void);
   /** Response field listing what happened (`miss, store`); `false` turns it off. Default `"x-cache"`. */
   traceHeader?: string | false;
-  /** Bodies larger than this many bytes pass through without being stored. Default: no limit. */
+  /**
+   * Bodies larger than this many bytes pass through without being stored.
+   * Default: the entity store's own limit (`heap:` stores: their `maxBytes`),
+   * else none.
+   */
   maxEntrySize?: number;
   /**
    * Targeted Cache-Control fields (RFC 9213) that govern this cache ahead of
@@ -102,7 +109,14 @@ export interface SharedCacheOptions {
   forwardTargetedFields?: boolean;
   /** Add `Via: 1.1 <name>` to responses and forwarded requests; `false` for none. Default `false`. */
   via?: string | false;
-  /** Time source. Default {@link systemClock}. */
+  /** Milliseconds to wait for the origin's response headers before answering 504. Default `30000`. */
+  originTimeout?: number;
+  /**
+   * Milliseconds the origin may pause a body being stored before the fetch is
+   * abandoned (clients get a cut body, nothing is stored). Default `60000`.
+   */
+  originIdleTimeout?: number;
+  /** Time source (freshness, ages, timeouts). Default {@link systemClock}. */
   clock?: Clock;
 }
 
@@ -121,12 +135,18 @@ interface RequestState {
   validated?: StoredResponse;
   /** Request and response times of the fetched response. */
   times?: { requestTime: number; responseTime: number };
-  /** Settles the in-flight record this request registered. */
+  /** The in-flight record this request registered, and how to settle it. */
+  record?: Promise<Shared | undefined>;
   settle?: (shared: Shared | undefined) => void;
+  /** The key's invalidation count when the fetch started. */
+  generation: number;
+  /** Aborts the origin request (timeouts). */
+  abort?: AbortController;
   revalidating: boolean;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const MAX_VARIANTS = 16;
 const NOT_MERGED = new Set([
   "content-length",
@@ -134,6 +154,19 @@ const NOT_MERGED = new Set([
   "content-range",
   "transfer-encoding",
 ]);
+/** Reasons that make a URL skip coalescing for a while (Varnish's hit-for-pass). */
+const HIT_FOR_PASS_REASONS = new Set<NotStorableReason>([
+  "private",
+  "no-store",
+  "set-cookie",
+  "vary-star",
+  "status",
+  "no-freshness",
+]);
+const HIT_FOR_PASS_MS = 10_000;
+const MAX_MARKERS = 10_000;
+/** Invalidation counters, by key hash: a collision only skips one store. */
+const GENERATION_SLOTS = 4096;
 
 function contentLengthOf(headers: Headers): number | undefined {
   const value = headers.get("content-length");
@@ -142,89 +175,18 @@ function contentLengthOf(headers: Headers): number | undefined {
     : undefined;
 }
 
-/**
- * A handler that forwards requests to the origin at `base` (path and query
- * appended to its path), bodies streamed both ways and never decoded; the
- * reverse proxy's origin. Throws a `TypeError` for a base that is not an
- * http(s) URL.
- *
- * @example
- * ```ts
- * import { proxyTo } from "./shared_cache.ts";
- * const forward = proxyTo("http://127.0.0.1:8081/api");
- * // forward(new Request("http://me/users?id=1")) asks http://127.0.0.1:8081/api/users?id=1
- * ```
- */
-export function proxyTo(base: string): Handler {
-  let url: URL;
-  try {
-    url = new URL(base);
-  } catch {
-    throw new TypeError(
-      `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
-    );
+function slotOf(key: string): number {
+  let hash = 2166136261;
+  for (let i = 0; i < key.length; i++) {
+    hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new TypeError(
-      `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
-    );
-  }
-  const send = originFetch();
-  const prefix = url.pathname.replace(/\/$/, "");
-  return (request) => {
-    const incoming = new URL(request.url);
-    const target = new URL(url);
-    target.pathname = prefix + incoming.pathname;
-    target.search = incoming.search;
-    const body = request.body;
-    // The origin is addressed by its own name; the client's Host named the proxy.
-    const headers = new Headers(request.headers);
-    headers.delete("host");
-    return send(
-      new Request(target, {
-        method: request.method,
-        headers,
-        body,
-        redirect: "manual",
-        ...(body ? { duplex: "half" } : {}),
-      } as RequestInit),
-    );
-  };
+  return (hash >>> 0) % GENERATION_SLOTS;
 }
 
-/** Copies a response's body into the body of another response, closing `release` when it ends. */
-function releasing(response: Response, release: () => void): Response {
-  if (!response.body) {
-    release();
-    return response;
-  }
-  const reader = response.body.getReader();
-  let released = false;
-  const done = () => {
-    if (!released) {
-      released = true;
-      release();
-    }
-  };
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { value, done: finished } = await reader.read();
-        if (finished) {
-          done();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (error) {
-        done();
-        controller.error(error);
-      }
-    },
-    async cancel(reason) {
-      done();
-      await reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return new Response(body, response);
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /**
@@ -258,6 +220,11 @@ export class SharedCache implements PolicyTarget {
   readonly #options: SharedCacheOptions;
   readonly #inflight = new Map<string, Promise<Shared | undefined>>();
   readonly #revalidating = new Set<string>();
+  /** Keys whose last response could not be stored, until when (ms). */
+  readonly #uncacheable = new Map<string, number>();
+  /** Meta store updates in progress, by key: one at a time per key. */
+  readonly #metaLocks = new Map<string, Promise<void>>();
+  readonly #generations = new Uint32Array(GENERATION_SLOTS);
 
   /** Makes a cache in front of `options.origin`. */
   constructor(options: SharedCacheOptions) {
@@ -317,9 +284,9 @@ export class SharedCache implements PolicyTarget {
       this.#keyOf,
       this.#log,
     );
-    const state: RequestState = { requestCc: {}, revalidating };
+    const state: RequestState = { requestCc: {}, revalidating, generation: 0 };
     try {
-      let transition = await this.#policy.run("receive", ctx);
+      let transition = await this.#run("receive", ctx);
       for (;;) {
         switch (transition.name) {
           case "lookup":
@@ -336,7 +303,7 @@ export class SharedCache implements PolicyTarget {
             break;
           case "deliver":
             ctx.response ??= this.#fromStored(ctx, state);
-            transition = await this.#policy.run("deliver", ctx);
+            transition = await this.#run("deliver", ctx);
             break;
           case "error":
             transition = await this.#error(ctx, state, transition);
@@ -348,8 +315,17 @@ export class SharedCache implements PolicyTarget {
     } catch (error) {
       state.settle?.(undefined);
       state.reader?.close();
+      cancelBody(ctx.response);
       throw error;
     }
+  }
+
+  /** Runs an event's handlers; a response they replace is cancelled, never left open. */
+  async #run(event: CacheEvent, ctx: CacheContext): Promise<Transition> {
+    const before = ctx.response;
+    const transition = await this.#policy.run(event, ctx);
+    if (before && before !== ctx.response) cancelBody(before);
+    return transition;
   }
 
   #requestCc(request: Request): CacheControl {
@@ -359,6 +335,39 @@ export class SharedCache implements PolicyTarget {
       delete cc.maxAge;
     }
     return cc;
+  }
+
+  #isUncacheable(key: string): boolean {
+    const until = this.#uncacheable.get(key);
+    if (until === undefined) return false;
+    if (until > this.#clock.now()) return true;
+    this.#uncacheable.delete(key);
+    return false;
+  }
+
+  #markUncacheable(key: string): void {
+    this.#uncacheable.delete(key);
+    this.#uncacheable.set(key, this.#clock.now() + HIT_FOR_PASS_MS);
+    for (const oldest of this.#uncacheable.keys()) {
+      if (this.#uncacheable.size <= MAX_MARKERS) break;
+      this.#uncacheable.delete(oldest);
+    }
+  }
+
+  #dropInflight(
+    key: string,
+    record: Promise<Shared | undefined> | undefined,
+  ): void {
+    if (record && this.#inflight.get(key) === record) {
+      this.#inflight.delete(key);
+    }
+  }
+
+  /** Frees a stored body in the background; a failure is logged, never thrown. */
+  #discard(ctx: CacheContext, entity: string): void {
+    ctx.entitystore.cache?.remove(entity).catch((error) =>
+      ctx.log(`could not free stored body ${entity}: ${error}`)
+    );
   }
 
   async #openBody(
@@ -381,7 +390,7 @@ export class SharedCache implements PolicyTarget {
     state.requestCc = this.#requestCc(ctx.request);
     if (ctx.reload) {
       ctx.trace("reload");
-      return this.#policy.run("miss", ctx);
+      return this.#run("miss", ctx);
     }
     const cache = ctx.entitystore.cache;
     const variants = await ctx.metastore.lookup(ctx.key);
@@ -391,7 +400,10 @@ export class SharedCache implements PolicyTarget {
     if (match) {
       const reader = await this.#openBody(cache, match.entity);
       if (cache && !reader) {
-        await ctx.metastore.store(ctx.key, variants.filter((v) => v !== match));
+        await this.#updateVariants(
+          ctx,
+          (current) => current.filter((v) => v.entity !== match.entity),
+        );
       } else {
         const headers = new Headers(match.headers);
         const cc = responseCacheControl(headers, this.#rules.targetedFields);
@@ -404,9 +416,11 @@ export class SharedCache implements PolicyTarget {
         const verdict = state.revalidating
           ? "validate"
           : usability(state.freshness, state.requestCc).use;
-        // Without a stored body (noop:), only a 304 can be answered from the cache.
+        // Without a stored body (noop:), only a 304 can be answered from the
+        // cache, and preconditions apply to 200s only (RFC 9110 §13.2.1).
         const answerable = reader !== undefined ||
-          evaluatePreconditions(ctx.request, headers) === "not-modified";
+          (match.status === 200 &&
+            evaluatePreconditions(ctx.request, headers) === "not-modified");
         if (answerable && verdict !== "validate") {
           ctx.stored = match;
           state.reader = reader;
@@ -414,18 +428,18 @@ export class SharedCache implements PolicyTarget {
           if (verdict === "stale-while-revalidate") {
             this.#revalidateInBackground(ctx);
           }
-          return this.#policy.run("hit", ctx);
+          return this.#run("hit", ctx);
         }
         if (reader) {
           ctx.stored = match;
           state.reader = reader;
           ctx.trace("stale");
-          return this.#policy.run("miss", ctx);
+          return this.#run("miss", ctx);
         }
       }
     }
     ctx.trace("miss");
-    return this.#policy.run("miss", ctx);
+    return this.#run("miss", ctx);
   }
 
   #revalidateInBackground(ctx: CacheContext): void {
@@ -444,7 +458,12 @@ export class SharedCache implements PolicyTarget {
   /** The request sent to the origin: hop-by-hop fields removed, Via added. */
   #forwardRequest(
     request: Request,
-    init: { method?: string; headers?: Headers; body?: boolean },
+    init: {
+      method?: string;
+      headers?: Headers;
+      body?: boolean;
+      signal: AbortSignal;
+    },
   ): Request {
     const headers = init.headers ?? withoutHopByHop(request.headers);
     if (this.#options.via) headers.append("via", `1.1 ${this.#options.via}`);
@@ -454,8 +473,49 @@ export class SharedCache implements PolicyTarget {
       headers,
       body,
       redirect: "manual",
+      signal: init.signal,
       ...(body ? { duplex: "half" } : {}),
     } as RequestInit);
+  }
+
+  /** Asks the origin, giving up (and aborting the request) after `originTimeout`. */
+  async #callOrigin(
+    forward: Request,
+    controller: AbortController,
+  ): Promise<Response> {
+    const timeout = this.#options.originTimeout ?? 30_000;
+    let expired = false;
+    let timer: unknown;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimeout(() => {
+        expired = true;
+        const error = new OriginTimeoutError(forward.url, timeout, "headers");
+        controller.abort(error);
+        reject(error);
+      }, timeout);
+    });
+    const answer = Promise.resolve().then(() => this.#origin(forward));
+    // An answer that comes after the timeout is read by no one.
+    answer.then((response) => expired && cancelBody(response), () => {});
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
+  }
+
+  /** A read of the origin body that fails after `ms` without data. */
+  #readWithin<T>(read: Promise<T>, ms: number, url: string): Promise<T> {
+    let timer: unknown;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimeout(
+        () => reject(new OriginTimeoutError(url, ms, "body")),
+        ms,
+      );
+    });
+    return Promise.race([read, late]).finally(() =>
+      this.#clock.clearTimeout(timer)
+    );
   }
 
   async #pass(ctx: CacheContext, state: RequestState): Promise<Transition> {
@@ -463,10 +523,15 @@ export class SharedCache implements PolicyTarget {
     state.reader = undefined;
     ctx.stored = undefined;
     const method = ctx.request.method.toUpperCase();
+    const controller = new AbortController();
     let response: Response;
     try {
-      response = await this.#origin(
-        this.#forwardRequest(ctx.request, { body: true }),
+      response = await this.#callOrigin(
+        this.#forwardRequest(ctx.request, {
+          body: true,
+          signal: controller.signal,
+        }),
+        controller,
       );
     } catch (error) {
       return this.#originFailed(ctx, error);
@@ -482,7 +547,7 @@ export class SharedCache implements PolicyTarget {
       await this.#invalidate(ctx, response.headers);
     }
     ctx.trace("pass");
-    return this.#policy.run("pass", ctx);
+    return this.#run("pass", ctx);
   }
 
   async #invalidate(ctx: CacheContext, headers: Headers): Promise<void> {
@@ -499,11 +564,12 @@ export class SharedCache implements PolicyTarget {
       } catch { /* not a URL: nothing to invalidate */ }
     }
     for (const key of keys) {
+      // Fetches already under way for the key may not store what they got.
+      this.#generations[slotOf(key)]++;
+      this.#inflight.delete(key);
       const variants = await ctx.metastore.lookup(key);
       await ctx.metastore.purge(key);
-      for (const variant of variants) {
-        void ctx.entitystore.cache?.remove(variant.entity);
-      }
+      for (const variant of variants) this.#discard(ctx, variant.entity);
     }
   }
 
@@ -511,11 +577,14 @@ export class SharedCache implements PolicyTarget {
     ctx.log(
       `origin failed for ${ctx.request.method} ${ctx.request.url}: ${error}`,
     );
-    return ctx.error(
-      502,
-      { "content-type": "text/plain; charset=utf-8" },
-      "502 Bad Gateway: the origin did not answer\n",
-    );
+    const text = { "content-type": "text/plain; charset=utf-8" };
+    return error instanceof OriginTimeoutError
+      ? ctx.error(
+        504,
+        text,
+        "504 Gateway Timeout: the origin did not answer in time\n",
+      )
+      : ctx.error(502, text, "502 Bad Gateway: the origin did not answer\n");
   }
 
   #canServeStaleOnError(ctx: CacheContext, state: RequestState): boolean {
@@ -529,9 +598,13 @@ export class SharedCache implements PolicyTarget {
     const key = ctx.key;
     const method = ctx.request.method.toUpperCase();
     const cacheable = method === "GET" || method === "HEAD";
+    // A URL whose last answer could not be stored is fetched by each client
+    // on its own for a while, instead of queueing behind one another.
+    const sharing = cacheable && cache !== undefined &&
+      !this.#isUncacheable(key);
 
     // Collapsed forwarding: share a fetch already under way for this key.
-    const pending = cacheable && cache ? this.#inflight.get(key) : undefined;
+    const pending = sharing ? this.#inflight.get(key) : undefined;
     if (pending && !state.revalidating) {
       const shared = await pending;
       if (shared && varyMatches(shared.stored, ctx.request.headers)) {
@@ -545,27 +618,29 @@ export class SharedCache implements PolicyTarget {
         }
       }
     }
-    if (cacheable && cache && !this.#inflight.has(key)) {
-      let settle!: (shared: Shared | undefined) => void;
-      const record = new Promise<Shared | undefined>((
-        resolve,
-      ) => (settle = resolve));
-      this.#inflight.set(key, record);
+    state.generation = this.#generations[slotOf(key)];
+    if (sharing && !this.#inflight.has(key)) {
+      const record = deferred<Shared | undefined>();
+      this.#inflight.set(key, record.promise);
+      state.record = record.promise;
       state.settle = (shared) => {
         state.settle = undefined;
-        settle(shared);
-        if (!shared && this.#inflight.get(key) === record) {
-          this.#inflight.delete(key);
-        }
+        record.resolve(shared);
+        if (!shared) this.#dropInflight(key, record.promise);
       };
     }
 
-    // Ask for the whole representation (ranges are answered from it), and
-    // validate a stale stored one with its own validators.
+    // Ask for the whole representation: ranges and the client's own
+    // conditions are answered from it once stored. A stale stored response
+    // is validated with its own validators.
     const headers = withoutHopByHop(ctx.request.headers);
     if (cacheable) {
       headers.delete("range");
       headers.delete("if-range");
+      if (sharing) {
+        headers.delete("if-none-match");
+        headers.delete("if-modified-since");
+      }
     }
     const validating = ctx.stored !== undefined && state.reader !== undefined;
     if (validating) {
@@ -578,13 +653,18 @@ export class SharedCache implements PolicyTarget {
       if (lastModified !== null) headers.set("if-modified-since", lastModified);
     }
     const requestTime = this.#clock.now();
+    state.abort = new AbortController();
     let response: Response;
     try {
-      response = await this.#origin(this.#forwardRequest(ctx.request, {
-        method: cacheable ? "GET" : method,
-        headers,
-        body: !cacheable,
-      }));
+      response = await this.#callOrigin(
+        this.#forwardRequest(ctx.request, {
+          method: cacheable ? "GET" : method,
+          headers,
+          body: !cacheable,
+          signal: state.abort.signal,
+        }),
+        state.abort,
+      );
     } catch (error) {
       state.settle?.(undefined);
       if (this.#canServeStaleOnError(ctx, state)) {
@@ -606,22 +686,25 @@ export class SharedCache implements PolicyTarget {
       return ctx.deliver();
     }
 
+    const asGet = new Request(ctx.request.url, {
+      headers: ctx.request.headers,
+    });
+    let reason: NotStorableReason | undefined;
     if (response.status === 304 && validating) {
       ctx.trace("valid");
-      const merged = this.#merge304(ctx.stored!, response.headers, state.times);
-      state.validated = merged;
-      ctx.stored = merged;
-      ctx.response = this.#fromStored(ctx, state);
-      const full = new Response(null, {
-        status: merged.status,
-        headers: merged.headers,
-      });
-      ctx.storable = notStorableReason(
-        new Request(ctx.request.url, { headers: ctx.request.headers }),
-        full,
+      const { stored, client } = this.#merge304(
+        ctx.stored!,
+        response.headers,
+        state.times,
+      );
+      state.validated = stored;
+      ctx.stored = stored;
+      ctx.response = this.#fromStored(ctx, state, client);
+      reason = notStorableReason(
+        asGet,
+        new Response(null, { status: stored.status, headers: client }),
         this.#rules,
-      ) ===
-        undefined;
+      );
     } else {
       if (validating) ctx.trace("invalid");
       state.reader?.close();
@@ -633,39 +716,56 @@ export class SharedCache implements PolicyTarget {
         statusText: response.statusText,
         headers: withoutHopByHop(response.headers),
       });
-      const asGet = new Request(ctx.request.url, {
-        headers: ctx.request.headers,
-      });
-      const reason = cacheable
+      reason = cacheable
         ? notStorableReason(asGet, response, this.#rules)
         : "method";
-      if (reason) {
-        ctx.log(
-          `not stored (${reason}): ${ctx.request.method} ${ctx.request.url}`,
-        );
-      }
-      ctx.storable = reason === undefined;
+      if (reason && HIT_FOR_PASS_REASONS.has(reason)) {
+        this.#markUncacheable(key);
+      } else if (!reason) this.#uncacheable.delete(key);
     }
-    const transition = await this.#policy.run("fetch", ctx);
+    if (reason) {
+      ctx.log(
+        `not stored (${reason}): ${ctx.request.method} ${ctx.request.url}`,
+      );
+    }
+    ctx.storable = reason === undefined;
+    ctx.notStorableReason = reason;
+    const transition = await this.#run("fetch", ctx);
     if (transition.name !== "store") state.settle?.(undefined);
     return transition;
   }
 
-  /** RFC 9111 §3.2: the stored response, updated with a 304's fields. */
+  /**
+   * RFC 9111 §3.2: the stored response updated with a 304's fields, and the
+   * fields for the client that asked (the 304's `Set-Cookie` included). The
+   * stored copy is filtered as any stored response is, and loses its old Age.
+   */
   #merge304(
     stored: StoredResponse,
     fields: Headers,
     times: { requestTime: number; responseTime: number },
-  ): StoredResponse {
-    const headers = new Headers(stored.headers);
-    for (const [name, value] of withoutHopByHop(fields)) {
-      if (!NOT_MERGED.has(name)) headers.set(name, value);
+  ): { stored: StoredResponse; client: Headers } {
+    const merged = new Headers(stored.headers);
+    merged.delete("age");
+    const incoming = withoutHopByHop(fields);
+    for (const [name, value] of incoming) {
+      if (!NOT_MERGED.has(name) && name !== "set-cookie") {
+        merged.set(name, value);
+      }
     }
-    return { ...stored, headers: [...headers], ...times };
+    if (!incoming.has("date")) {
+      merged.set("date", new Date(times.responseTime).toUTCString());
+    }
+    const client = new Headers(merged);
+    for (const cookie of incoming.getSetCookie()) {
+      client.append("set-cookie", cookie);
+    }
+    const kept = this.#storedHeaders(merged, times.responseTime);
+    return { stored: { ...stored, headers: [...kept], ...times }, client };
   }
 
   async #store(ctx: CacheContext, state: RequestState): Promise<Transition> {
-    const transition = await this.#policy.run("store", ctx);
+    const transition = await this.#run("store", ctx);
     const response = ctx.response;
     if (transition.name !== "deliver" || !response) {
       state.settle?.(undefined);
@@ -678,10 +778,10 @@ export class SharedCache implements PolicyTarget {
         ...state.validated,
         ttl: ctx.ttl ?? state.validated.ttl,
       };
-      await this.#saveVariant(ctx, stored);
+      await this.#saveVariant(ctx, stored, state.generation);
       ctx.trace("store");
       state.settle?.({ stored });
-      this.#inflight.delete(key);
+      this.#dropInflight(key, state.record);
       return transition;
     }
     const status = response.status;
@@ -690,9 +790,14 @@ export class SharedCache implements PolicyTarget {
       return transition;
     }
     const length = contentLengthOf(response.headers);
-    const maxEntrySize = this.#options.maxEntrySize ?? Infinity;
+    const maxEntrySize = Math.min(
+      this.#options.maxEntrySize ?? Infinity,
+      ctx.entitystore.maxEntrySize ?? Infinity,
+    );
     if (length !== undefined && length > maxEntrySize) {
-      ctx.log(`not stored (larger than maxEntrySize): ${ctx.request.url}`);
+      ctx.log(
+        `not stored (larger than ${maxEntrySize} bytes): ${ctx.request.url}`,
+      );
       state.settle?.(undefined);
       return transition;
     }
@@ -708,22 +813,45 @@ export class SharedCache implements PolicyTarget {
       size: -1,
       ...(ctx.ttl !== undefined ? { ttl: ctx.ttl } : {}),
     };
-    ctx.trace("store");
     if (!cache) {
       // noop: keep the headers (for validation and 304s); the body goes to
       // this client only.
       stored.size = length ?? -1;
-      await this.#saveVariant(ctx, stored);
+      await this.#saveVariant(ctx, stored, state.generation);
+      ctx.trace("store");
       state.settle?.(undefined);
       return transition;
     }
-    const { writer, reader } = await cache.get(stored.entity);
-    state.reader = reader;
+    let handle;
+    try {
+      handle = await cache.get(stored.entity);
+    } catch (error) {
+      // Storage failed (disk full, no descriptors): answer unstored.
+      ctx.log(`not stored (entity store failed: ${error}): ${ctx.request.url}`);
+      state.settle?.(undefined);
+      return transition;
+    }
+    ctx.trace("store");
+    state.reader = handle.reader;
     ctx.stored = stored;
-    const record = this.#inflight.get(key);
+    const handoff = deferred<Handoff | undefined>();
     state.settle?.({ stored });
-    void this.#pump(ctx, stored, response.body, writer!, record);
-    ctx.response = this.#fromStored(ctx, state, response.headers);
+    void this.#pump(ctx, {
+      stored,
+      body: response.body,
+      writer: handle.writer!,
+      record: state.record,
+      generation: state.generation,
+      maxEntrySize,
+      abort: state.abort,
+      handoff,
+    });
+    ctx.response = this.#fromStored(
+      ctx,
+      state,
+      response.headers,
+      handoff.promise,
+    );
     return transition;
   }
 
@@ -745,75 +873,112 @@ export class SharedCache implements PolicyTarget {
 
   /**
    * Copies the origin's body into the entity, owned by no client; records the
-   * variant once the body is complete, never before.
+   * variant once the body is complete, never before. A body that outgrows
+   * `maxEntrySize` is handed to the client that fetched it instead.
    */
-  async #pump(
-    ctx: CacheContext,
-    stored: StoredResponse,
-    body: ReadableStream<Uint8Array> | null,
-    writer: WritableStream<Uint8Array>,
-    record: Promise<Shared | undefined> | undefined,
-  ): Promise<void> {
+  async #pump(ctx: CacheContext, job: {
+    stored: StoredResponse;
+    body: ReadableStream<Uint8Array> | null;
+    writer: WritableStream<Uint8Array>;
+    record: Promise<Shared | undefined> | undefined;
+    generation: number;
+    maxEntrySize: number;
+    abort: AbortController | undefined;
+    handoff: { resolve(value: Handoff | undefined): void };
+  }): Promise<void> {
+    const { stored, record, maxEntrySize, handoff } = job;
     const key = ctx.key;
-    const maxEntrySize = this.#options.maxEntrySize ?? Infinity;
+    const url = ctx.request.url;
+    const idle = this.#options.originIdleTimeout ?? 60_000;
+    const source = job.body?.getReader();
+    const sink = job.writer.getWriter();
     let size = 0;
-    let oversize = false;
-    const inflight = this.#inflight;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size > maxEntrySize && !oversize) {
-          // Keep feeding the clients already reading; let no one else join.
-          oversize = true;
-          if (inflight.get(key) === record) inflight.delete(key);
-        }
-        controller.enqueue(chunk);
-      },
-    });
     try {
-      await (body ?? new Response(null).body ??
-        new ReadableStream({ start: (c) => c.close() }))
-        .pipeThrough(counter).pipeTo(writer);
-      if (oversize) {
-        ctx.log(`not stored (body outgrew maxEntrySize): ${ctx.request.url}`);
-        void ctx.entitystore.cache?.remove(stored.entity);
-        return;
+      while (source) {
+        const next = await this.#readWithin(source.read(), idle, url);
+        if (next.done) break;
+        if (size + next.value.byteLength > maxEntrySize) {
+          this.#dropInflight(key, record);
+          handoff.resolve({ first: next.value, rest: source });
+          await sink.abort(new EntityTooLargeError(url, maxEntrySize)).catch(
+            () => {},
+          );
+          ctx.log(`not stored (body outgrew ${maxEntrySize} bytes): ${url}`);
+          return;
+        }
+        await sink.write(next.value);
+        size += next.value.byteLength;
       }
+      await sink.close();
       stored.size = size;
-      await this.#saveVariant(ctx, stored);
+      await this.#saveVariant(ctx, stored, job.generation);
     } catch (error) {
-      ctx.log(`not stored (origin body failed: ${error}): ${ctx.request.url}`);
+      job.abort?.abort(error);
+      await sink.abort(error).catch(() => {});
+      await source?.cancel(error).catch(() => {});
+      ctx.log(`not stored (origin body failed: ${error}): ${url}`);
     } finally {
-      if (inflight.get(key) === record) inflight.delete(key);
+      handoff.resolve(undefined);
+      this.#dropInflight(key, record);
     }
   }
 
-  /** Records `stored` as the newest variant of its key, dropping the ones it replaces. */
-  async #saveVariant(ctx: CacheContext, stored: StoredResponse): Promise<void> {
-    const variants = await ctx.metastore.lookup(ctx.key);
-    const kept: StoredResponse[] = [];
-    const dropped: StoredResponse[] = [];
-    for (const variant of variants) {
-      if (variant.entity === stored.entity) continue;
-      (sameVary(variant, stored) || kept.length >= MAX_VARIANTS - 1
-        ? dropped
-        : kept).push(variant);
-    }
-    await ctx.metastore.store(ctx.key, [stored, ...kept]);
-    for (const variant of dropped) {
-      void ctx.entitystore.cache?.remove(variant.entity);
-    }
+  /** Applies `change` to the variants of the request's key, one update at a time per key. */
+  #updateVariants(
+    ctx: CacheContext,
+    change: (variants: StoredResponse[]) => StoredResponse[] | undefined,
+  ): Promise<void> {
+    const key = ctx.key;
+    const update = (this.#metaLocks.get(key) ?? Promise.resolve()).then(
+      async () => {
+        const next = change(await ctx.metastore.lookup(key));
+        if (next) await ctx.metastore.store(key, next);
+      },
+    );
+    const settled = update.catch(() => {});
+    this.#metaLocks.set(key, settled);
+    settled.then(() =>
+      this.#metaLocks.get(key) === settled && this.#metaLocks.delete(key)
+    );
+    return update;
+  }
+
+  /**
+   * Records `stored` as the newest variant of its key, dropping the ones it
+   * replaces, unless the key was invalidated since the fetch began.
+   */
+  #saveVariant(
+    ctx: CacheContext,
+    stored: StoredResponse,
+    generation: number,
+  ): Promise<void> {
+    return this.#updateVariants(ctx, (variants) => {
+      if (this.#generations[slotOf(ctx.key)] !== generation) {
+        this.#discard(ctx, stored.entity);
+        return undefined;
+      }
+      const kept: StoredResponse[] = [];
+      for (const variant of variants) {
+        if (variant.entity === stored.entity) continue;
+        if (sameVary(variant, stored) || kept.length >= MAX_VARIANTS - 1) {
+          this.#discard(ctx, variant.entity);
+        } else kept.push(variant);
+      }
+      return [stored, ...kept];
+    });
   }
 
   /**
    * The response to send from a stored body: ranges, conditionals and HEAD
    * answered by `rangeResponse`, `Age` computed. `fields` are the headers to
-   * send (default: the stored ones).
+   * send (default: the stored ones); `handoff` carries a body too large to
+   * store on to the client that fetched it.
    */
   #fromStored(
     ctx: CacheContext,
     state: RequestState,
     fields?: Headers,
+    handoff?: Promise<Handoff | undefined>,
   ): Response {
     const stored = ctx.stored!;
     const headers = fields
@@ -841,14 +1006,18 @@ export class SharedCache implements PolicyTarget {
     if (size === undefined) {
       // Still arriving with no length: the whole body, as it comes.
       headers.delete("content-length");
-      return new Response(
-        ctx.request.method === "HEAD" ? null : reader.stream(),
-        {
-          status: stored.status,
-          statusText: stored.statusText,
-          headers,
-        },
-      );
+      const noBody = ctx.request.method === "HEAD" ||
+        NULL_BODY_STATUSES.has(stored.status);
+      const body = noBody
+        ? null
+        : handoff
+        ? withHandoff(reader.stream(), handoff)
+        : reader.stream();
+      return new Response(body, {
+        status: stored.status,
+        statusText: stored.statusText,
+        headers,
+      });
     }
     return rangeResponse(ctx.request, {
       size,
@@ -868,19 +1037,19 @@ export class SharedCache implements PolicyTarget {
     state.settle?.(undefined);
     state.reader?.close();
     state.reader = undefined;
-    const status = transition.status ?? 500;
+    cancelBody(ctx.response);
     ctx.response = new Response(transition.body ?? null, {
-      status,
+      status: transition.status ?? 500,
       headers: transition.headers,
     });
     ctx.trace("error");
-    return this.#policy.run("error", ctx);
+    return this.#run("error", ctx);
   }
 
   #finish(ctx: CacheContext, state: RequestState): Response {
     let response = ctx.response ?? new Response(null, { status: 500 });
     if (ctx.request.method.toUpperCase() === "HEAD" && response.body) {
-      void response.body.cancel().catch(() => {});
+      cancelBody(response);
       response = new Response(null, response);
     }
     if (this.#options.forwardTargetedFields === false) {

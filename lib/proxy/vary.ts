@@ -4,13 +4,26 @@
  * @module
  */
 
-/** The lowercased field names a response's `Vary` nominates (`*` included as is). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/**
+ * The lowercased field names a response's `Vary` nominates. `*`, and any
+ * member that is not a field name, yield `["*"]`: such a response never
+ * matches a later request.
+ *
+ * @example
+ * ```ts
+ * import { varyFields } from "./vary.ts";
+ * varyFields(new Headers({ vary: "Accept-Encoding, Accept" })); // ["accept-encoding", "accept"]
+ * varyFields(new Headers({ vary: "accept encoding" })); // ["*"]
+ * ```
+ */
 export function varyFields(headers: Headers): string[] {
   const value = headers.get("vary");
   if (value === null) return [];
-  return value.split(",").map((name) => name.trim().toLowerCase()).filter(
-    Boolean,
-  );
+  const fields = value.split(",").map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  return fields.every((field) => TOKEN.test(field)) ? fields : ["*"];
 }
 
 /** A field value normalized for comparison: whitespace runs folded, ends trimmed. */

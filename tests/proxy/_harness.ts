@@ -7,10 +7,10 @@
 import { serve } from "../../lib/adapters/serve.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import {
-  proxyTo,
   SharedCache,
   type SharedCacheOptions,
 } from "../../lib/proxy/shared_cache.ts";
+import { proxyTo } from "../../lib/proxy/proxy_to.ts";
 
 /** A route: answers the request; `n` is how many times the path was asked for, this one included. */
 export type Route = (

@@ -1,0 +1,98 @@
+/**
+ * Wrappers for the bodies the shared cache sends: release the stored body
+ * when a response ends, hand a client over to the origin when a body is too
+ * large to keep, and cancel bodies no one will read.
+ *
+ * @module
+ */
+
+/** The rest of an origin body, handed to the client that fetched it. */
+export interface Handoff {
+  /** The chunk that did not fit. */
+  first: Uint8Array;
+  /** The origin body from there on. */
+  rest: ReadableStreamDefaultReader<Uint8Array>;
+}
+
+/** Cancels a response body nobody will read (if nothing reads it already). */
+export function cancelBody(response: Response | undefined): void {
+  const body = response?.body;
+  if (body && !body.locked) body.cancel().catch(() => {});
+}
+
+/**
+ * The same response, whose body calls `release` once it ends, fails or is
+ * cancelled (at once when it has no body).
+ */
+export function releasing(response: Response, release: () => void): Response {
+  if (!response.body) {
+    release();
+    return response;
+  }
+  const reader = response.body.getReader();
+  let released = false;
+  const done = () => {
+    if (!released) {
+      released = true;
+      release();
+    }
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await reader.read();
+        if (next.done) {
+          done();
+          controller.close();
+        } else controller.enqueue(next.value);
+      } catch (error) {
+        done();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      done();
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, response);
+}
+
+/**
+ * A stored body that, if storing stops because the body is too large, goes on
+ * with the rest straight from the origin: the entity stream ends in an error
+ * exactly where storing stopped, and the handoff supplies what follows.
+ */
+export function withHandoff(
+  stored: ReadableStream<Uint8Array>,
+  handoff: Promise<Handoff | undefined>,
+): ReadableStream<Uint8Array> {
+  const reader = stored.getReader();
+  let rest: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (rest) {
+        const next = await rest.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+        return;
+      }
+      try {
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (error) {
+        const handed = await handoff;
+        if (!handed) throw error;
+        rest = handed.rest;
+        controller.enqueue(handed.first);
+      }
+    },
+    async cancel(reason) {
+      await reader.cancel(reason).catch(() => {});
+      // An origin body handed over (now or later) is read by no one else.
+      const handed = await handoff;
+      await handed?.rest.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}

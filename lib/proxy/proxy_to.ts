@@ -1,0 +1,59 @@
+/**
+ * `proxyTo(base)`: the reverse proxy's origin, a handler that forwards each
+ * request to another server.
+ *
+ * @module
+ */
+import { originFetch } from "../adapters/origin_fetch.ts";
+import type { Handler } from "../types.ts";
+
+/**
+ * A handler that forwards requests to the origin at `base` (path and query
+ * appended to its path), bodies streamed both ways and never decoded, the
+ * request's abort signal passed on. Throws a `TypeError` for a base that is
+ * not an http(s) URL.
+ *
+ * @example
+ * ```ts
+ * import { proxyTo } from "./proxy_to.ts";
+ * const forward = proxyTo("http://127.0.0.1:8081/api");
+ * // forward(new Request("http://me/users?id=1")) asks http://127.0.0.1:8081/api/users?id=1
+ * ```
+ */
+export function proxyTo(base: string): Handler {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new TypeError(
+      `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(
+      `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
+    );
+  }
+  const send = originFetch();
+  const prefix = url.pathname.replace(/\/$/, "");
+  return (request) => {
+    const incoming = new URL(request.url);
+    const target = new URL(url);
+    target.pathname = prefix + incoming.pathname;
+    target.search = incoming.search;
+    const body = request.body;
+    // The origin is addressed by its own name; the client's Host named the proxy.
+    const headers = new Headers(request.headers);
+    headers.delete("host");
+    return send(
+      new Request(target, {
+        method: request.method,
+        headers,
+        body,
+        redirect: "manual",
+        signal: request.signal,
+        ...(body ? { duplex: "half" } : {}),
+      } as RequestInit),
+    );
+  };
+}

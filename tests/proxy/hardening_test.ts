@@ -1,0 +1,463 @@
+/**
+ * Regression tests for what a review of the shared cache found: each case is
+ * something real traffic or a hostile origin can do.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  cacheBusters,
+  type EntityStore,
+  type FileSystem,
+  memoryFs,
+  SharedCache,
+  StreamCache,
+} from "../../mod.ts";
+import { harness, visit } from "./_harness.ts";
+
+/** A chunked body of `total` bytes in 64 KiB pieces, no Content-Length. */
+function chunked(total: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      const size = Math.min(65_536, total - sent);
+      controller.enqueue(new Uint8Array(size).fill(sent / 65_536 & 0xff));
+      sent += size;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Resolves true if `promise` settles within `ms`, false if it hangs. */
+function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  return Promise.race([
+    promise.then(() => true, () => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms)),
+  ]);
+}
+
+describe("shared cache hardening", () => {
+  it("hands a body that outgrows the entry limit to its client whole, keeping none of it", async () => {
+    const total = 1 << 20;
+    const h = harness({
+      "/huge": () =>
+        new Response(chunked(total), {
+          headers: { "cache-control": "public, max-age=60" },
+        }),
+    }, { entitystore: "heap:?maxBytes=200000" });
+    try {
+      const response = await h.get("/huge");
+      assert.equal(response.headers.get("x-cache"), "miss, store");
+      const body = new Uint8Array(await response.arrayBuffer());
+      assert.equal(body.byteLength, total, "the client gets every byte");
+      for (let i = 0; i < total; i += 65_536) {
+        assert.equal(body[i], i / 65_536 & 0xff);
+      }
+      const again = await visit(h, "/huge");
+      assert.match(again.trace!, /^miss/, "nothing was kept");
+      assert.equal(h.count("/huge"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("stores and serves a cacheable 204 without a body", async () => {
+    const h = harness({
+      "/empty": () =>
+        new Response(null, {
+          status: 204,
+          headers: { "cache-control": "max-age=60" },
+        }),
+    });
+    try {
+      const first = await visit(h, "/empty");
+      assert.equal(first.status, 204);
+      const hit = await visit(h, "/empty");
+      assert.equal(hit.status, 204);
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.body, "");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("never stores a 304's Set-Cookie for others, while the asking client gets it", async () => {
+    const h = harness({
+      "/s": (request, n) =>
+        request.headers.get("if-none-match") === '"s"'
+          ? new Response(null, {
+            status: 304,
+            headers: {
+              etag: '"s"',
+              "set-cookie": `session=user${n}`,
+              "cache-control": "public, max-age=60",
+            },
+          })
+          : new Response("shared", {
+            headers: { etag: '"s"', "cache-control": "public, max-age=1" },
+          }),
+    }, { storeSetCookie: true });
+    try {
+      await visit(h, "/s");
+      await h.clock.advance(5_000);
+      const revalidated = await visit(h, "/s");
+      assert.equal(revalidated.trace, "stale, valid, store");
+      assert.equal(revalidated.headers.get("set-cookie"), "session=user2");
+      const other = await visit(h, "/s");
+      assert.equal(other.trace, "fresh");
+      assert.equal(
+        other.headers.get("set-cookie"),
+        null,
+        "the cookie was not stored",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("restarts freshness after a revalidation, whatever Age the first response had", async () => {
+    const h = harness({
+      "/aged": (request) =>
+        request.headers.get("if-none-match") === '"a"'
+          ? new Response(null, { status: 304, headers: { etag: '"a"' } })
+          : new Response("aged", {
+            headers: { etag: '"a"', age: "50", "cache-control": "max-age=60" },
+          }),
+    });
+    try {
+      assert.equal((await visit(h, "/aged")).trace, "miss, store");
+      await h.clock.advance(15_000);
+      assert.equal((await visit(h, "/aged")).trace, "stale, valid, store");
+      await h.clock.advance(30_000);
+      const later = await visit(h, "/aged");
+      assert.equal(later.trace, "fresh", "fresh for max-age after validation");
+      assert.ok(Number(later.headers.get("age")) < 35);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("answers 504 when the origin sends no headers in time", async () => {
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    const h = harness({
+      "/stall": async () => (await stalled, new Response("late")),
+    }, { originTimeout: 1000 });
+    try {
+      const answer = visit(h, "/stall");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await h.clock.advance(1_001);
+      const response = await answer;
+      assert.equal(response.status, 504);
+      assert.match(response.body, /Gateway Timeout/);
+    } finally {
+      release();
+      await h.close();
+    }
+  });
+
+  it("gives up a body the origin stops sending, storing nothing, and fetches anew after", async () => {
+    const h = harness({
+      "/pause": (_request, n) =>
+        n === 1
+          ? new Response(
+            new ReadableStream({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode("half"));
+              },
+            }),
+            { headers: { "cache-control": "max-age=60" } },
+          )
+          : new Response("whole", {
+            headers: { "cache-control": "max-age=60" },
+          }),
+    }, { originIdleTimeout: 2000 });
+    try {
+      const first = await h.get("/pause");
+      const reading = first.text().then(() => "complete", () => "cut");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await h.clock.advance(2_001);
+      assert.equal(await reading, "cut");
+      const next = await visit(h, "/pause");
+      assert.equal(next.body, "whole");
+      assert.equal(next.trace, "miss, store");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("releases the stored body when a policy answers a hit with an error", async () => {
+    const bodies: EntityStore = { cache: new StreamCache({ fs: memoryFs() }) };
+    const h = harness({
+      "/b": () =>
+        new Response("b", { headers: { "cache-control": "max-age=60" } }),
+    }, {
+      entitystore: bodies,
+    });
+    let block = false;
+    h.cache.on("deliver", (ctx) => (block ? ctx.error(403) : undefined));
+    try {
+      await visit(h, "/b");
+      block = true;
+      assert.equal((await visit(h, "/b")).status, 403);
+      assert.equal(
+        await settlesWithin(bodies.cache!.clean(), 2000),
+        true,
+        "no reader is left holding the body",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("records every variant stored at the same moment", async () => {
+    const h = harness({
+      "/v": (request) =>
+        new Response(`for ${request.headers.get("x-lang")}`, {
+          headers: { "cache-control": "max-age=60", vary: "x-lang" },
+        }),
+    });
+    const langs = ["en", "fr", "de", "nl", "it", "es"];
+    try {
+      await Promise.all(
+        langs.map((lang) => visit(h, "/v", { headers: { "x-lang": lang } })),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const lang of langs) {
+        const hit = await visit(h, "/v", { headers: { "x-lang": lang } });
+        assert.equal(hit.trace, "fresh", lang);
+        assert.equal(hit.body, `for ${lang}`);
+      }
+      assert.equal(h.count("/v"), langs.length);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not store a body fetched before an invalidation of its URL", async () => {
+    let version = 1;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const h = harness({
+      "/doc": (request) => {
+        if (request.method === "POST") {
+          version++;
+          return new Response("updated");
+        }
+        const body = `v${version}`;
+        return new Response(
+          new ReadableStream({
+            async start(controller) {
+              await gate;
+              controller.enqueue(new TextEncoder().encode(body));
+              controller.close();
+            },
+          }),
+          { headers: { "cache-control": "max-age=60" } },
+        );
+      },
+    });
+    try {
+      const slow = visit(h, "/doc");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(
+        (await visit(h, "/doc", { method: "POST", body: "x" })).trace,
+        "invalidate, pass",
+      );
+      release();
+      assert.equal((await slow).body, "v1");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const after = await visit(h, "/doc");
+      assert.equal(after.body, "v2", "the old body was not stored");
+    } finally {
+      release();
+      await h.close();
+    }
+  });
+
+  it("answers unstored when the entity store fails", async () => {
+    const failing: FileSystem = {
+      reload: () => Promise.resolve([]),
+      create: () =>
+        Promise.reject(new Error("ENOSPC: no space left on device")),
+    };
+    const h = harness({
+      "/f": () =>
+        new Response("still served", {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    }, {
+      entitystore: { cache: new StreamCache({ fs: failing }) },
+    });
+    try {
+      const answer = await visit(h, "/f");
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body, "still served");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not store (nor throw on) a malformed Vary", async () => {
+    const h = harness({
+      "/mv": () =>
+        new Response("mv", {
+          headers: {
+            "cache-control": "max-age=60",
+            vary: "accept encoding, (x)",
+          },
+        }),
+    });
+    try {
+      assert.equal((await visit(h, "/mv")).status, 200);
+      assert.equal((await visit(h, "/mv")).trace, "miss");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("ignores an empty CDN-Cache-Control, falling back to Cache-Control", async () => {
+    const h = harness({
+      "/p": (_request, n) =>
+        new Response(`secret ${n}`, {
+          headers: {
+            "cache-control": "private, no-store",
+            "cdn-cache-control": " ",
+          },
+        }),
+    });
+    try {
+      await visit(h, "/p");
+      assert.equal((await visit(h, "/p")).body, "secret 2");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("keeps cacheBusters away from private and authorized responses", async () => {
+    const h = harness({
+      "/config.js": (request) =>
+        new Response(`config for ${request.headers.get("authorization")}`, {
+          headers: { "cache-control": "private" },
+        }),
+    });
+    h.cache.use(cacheBusters());
+    try {
+      await visit(h, "/config.js?v=1", {
+        headers: { authorization: "Bearer alice" },
+      });
+      const anonymous = await visit(h, "/config.js?v=1");
+      assert.equal(anonymous.body, "config for null");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("lets concurrent requests for an uncacheable URL go to the origin side by side", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const h = harness({
+      "/mine": async () => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        inFlight--;
+        return new Response("mine", {
+          headers: { "cache-control": "private" },
+        });
+      },
+    });
+    try {
+      await visit(h, "/mine");
+      most = 0;
+      await Promise.all(Array.from({ length: 5 }, () => visit(h, "/mine")));
+      assert.equal(most, 5, "no queueing behind one another (hit-for-pass)");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("with noop:, answers conditionals from stored headers only for 200s", async () => {
+    const h = harness({
+      "/nf": () =>
+        new Response("missing", {
+          status: 404,
+          headers: { "cache-control": "max-age=60", etag: '"nf"' },
+        }),
+    }, { entitystore: "noop:" });
+    try {
+      await visit(h, "/nf");
+      const conditional = await h.get("/nf", {
+        headers: { "if-none-match": '"nf"' },
+      });
+      assert.equal(conditional.status, 404);
+      assert.equal(await conditional.text(), "missing");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("fills a cold cache from a conditional request and answers it with 304", async () => {
+    const h = harness({
+      "/c": () =>
+        new Response("c", {
+          headers: { "cache-control": "max-age=60", etag: '"c"' },
+        }),
+    });
+    try {
+      const response = await h.get("/c", {
+        headers: { "if-none-match": '"c"' },
+      });
+      assert.equal(response.status, 304);
+      assert.equal(
+        h.seen[0].headers.get("if-none-match"),
+        null,
+        "the origin was asked for the whole body",
+      );
+      assert.equal((await visit(h, "/c")).trace, "fresh");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("caps Age at 2^31 seconds", async () => {
+    const h = harness({
+      "/old": () =>
+        new Response("old", {
+          headers: {
+            "cache-control": "max-age=60",
+            age: "99999999999999999999999",
+          },
+        }),
+    });
+    try {
+      const response = await visit(h, "/old");
+      assert.equal(response.headers.get("age"), "2147483648");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("sends the origin only the request fields the client sent", async () => {
+    const h = harness({ "/h": () => new Response("h") });
+    try {
+      await visit(h, "/h", {
+        headers: { "user-agent": "test-agent/1", accept: "text/x-test" },
+      });
+      assert.equal(h.seen[0].headers.get("user-agent"), "test-agent/1");
+      assert.equal(h.seen[0].headers.get("accept"), "text/x-test");
+      const direct = new SharedCache({ origin: h.originUrl });
+      try {
+        await (await direct.fetch(new Request(`${h.url}/h`))).text();
+        const seen = h.seen[h.seen.length - 1].headers;
+        assert.equal(seen.get("user-agent"), null, "no User-Agent is made up");
+        assert.equal(seen.get("accept"), null, "no Accept is made up");
+      } finally {
+        await direct.close();
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
