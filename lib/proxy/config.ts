@@ -112,6 +112,14 @@ export class IllegalTransitionError extends Error {
   }
 }
 
+/** The transition, if `event` allows it; else an {@link IllegalTransitionError}. */
+function legal(event: CacheEvent, transition: Transition): Transition {
+  if (!LEGAL_TRANSITIONS[event].includes(transition.name)) {
+    throw new IllegalTransitionError(event, transition.name);
+  }
+  return transition;
+}
+
 /** Handlers by event; runs them in the policy language's order. */
 export class Policy implements PolicyTarget {
   readonly #handlers = new Map<CacheEvent, EventHandler[]>();
@@ -131,16 +139,34 @@ export class Policy implements PolicyTarget {
     return this;
   }
 
-  /** Runs `event`'s handlers, newest first, until one returns a legal transition. */
-  async run(event: CacheEvent, ctx: CacheContext): Promise<Transition> {
+  /**
+   * Runs `event`'s handlers, newest first, until one returns a legal
+   * transition; synchronously while the handlers answer synchronously.
+   */
+  run(event: CacheEvent, ctx: CacheContext): Transition | Promise<Transition> {
     const handlers = this.#handlers.get(event) ?? [];
     for (let i = handlers.length - 1; i >= 0; i--) {
-      const transition = await handlers[i](ctx);
-      if (!transition) continue;
-      if (!LEGAL_TRANSITIONS[event].includes(transition.name)) {
-        throw new IllegalTransitionError(event, transition.name);
+      const answer = handlers[i](ctx);
+      if (answer instanceof Promise) {
+        return this.#runAsync(event, ctx, handlers, i, answer);
       }
-      return transition;
+      if (answer) return legal(event, answer);
+    }
+    throw new Error(`no handler answered event ${JSON.stringify(event)}`);
+  }
+
+  async #runAsync(
+    event: CacheEvent,
+    ctx: CacheContext,
+    handlers: EventHandler[],
+    from: number,
+    pending: Promise<Transition | void>,
+  ): Promise<Transition> {
+    const first = await pending;
+    if (first) return legal(event, first);
+    for (let i = from - 1; i >= 0; i--) {
+      const answer = await handlers[i](ctx);
+      if (answer) return legal(event, answer);
     }
     throw new Error(`no handler answered event ${JSON.stringify(event)}`);
   }

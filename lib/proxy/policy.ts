@@ -262,12 +262,37 @@ export function currentAge(
   times: AgeClock,
   now: number,
 ): number {
-  const ageHeader = headers.get("age");
-  const ageValue = ageHeader !== null && /^\s*\d+\s*$/.test(ageHeader)
-    ? Number(ageHeader)
-    : 0;
-  const date = parseHttpDate(headers.get("date")) ?? times.responseTime;
-  const apparentAge = Math.max(0, times.responseTime - date) / 1000;
+  return ageFrom(
+    ageHeaderValue(headers.get("age")),
+    parseHttpDate(headers.get("date")),
+    times,
+    now,
+  );
+}
+
+/** The value of an `Age` field in seconds; 0 when absent or malformed. */
+export function ageHeaderValue(value: string | null): number {
+  return value !== null && /^\s*\d+\s*$/.test(value) ? Number(value) : 0;
+}
+
+/**
+ * {@link currentAge} from values already read: the `Age` field's seconds
+ * and the `Date` field in ms (`undefined` when absent or invalid).
+ *
+ * @example
+ * ```ts
+ * import { ageFrom } from "./policy.ts";
+ * ageFrom(10, undefined, { requestTime: 0, responseTime: 1000 }, 5000); // 15
+ * ```
+ */
+export function ageFrom(
+  ageValue: number,
+  date: number | undefined,
+  times: AgeClock,
+  now: number,
+): number {
+  const apparentAge =
+    Math.max(0, times.responseTime - (date ?? times.responseTime)) / 1000;
   const responseDelay = Math.max(0, times.responseTime - times.requestTime) /
     1000;
   const correctedAgeValue = ageValue + responseDelay;

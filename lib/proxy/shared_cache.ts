@@ -13,7 +13,9 @@
  */
 import { type Clock, systemClock } from "../clock.ts";
 import type { CacheControl } from "../http/cache_control.ts";
+import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
+import { bytesBodyLimit } from "../adapters/runtime.ts";
 import { rangeResponse } from "../http/range_response.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
@@ -38,7 +40,8 @@ import {
   type StoredResponse,
 } from "./metastore.ts";
 import {
-  currentAge,
+  ageFrom,
+  ageHeaderValue,
   DEFAULT_PRIVATE_HEADERS,
   ERROR_STATUSES,
   freshnessLifetime,
@@ -52,7 +55,7 @@ import {
   usability,
 } from "./policy.ts";
 import { proxyTo } from "./proxy_to.ts";
-import { sameVary, varyMatches, varyValues } from "./vary.ts";
+import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
 /** Options for {@link SharedCache}, after Rack::Cache's. */
 export interface SharedCacheOptions {
@@ -123,6 +126,15 @@ export interface SharedCacheOptions {
 /** A stored response being (or having been) written, that concurrent misses can share. */
 interface Shared {
   stored: StoredResponse;
+}
+
+/** What a stored variant's fields say, read once per stored object. */
+interface VariantInfo {
+  cc: CacheControl;
+  lifetime: number;
+  varyFields: string[];
+  ageValue: number;
+  date: number | undefined;
 }
 
 /** Per-request state the events do not show. */
@@ -225,6 +237,9 @@ export class SharedCache implements PolicyTarget {
   /** Meta store updates in progress, by key: one at a time per key. */
   readonly #metaLocks = new Map<string, Promise<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
+  /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
+  readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
+  readonly #verbose: boolean;
 
   /** Makes a cache in front of `options.origin`. */
   constructor(options: SharedCacheOptions) {
@@ -244,6 +259,7 @@ export class SharedCache implements PolicyTarget {
       : verbose
       ? (line) => console.log(line)
       : () => {};
+    this.#verbose = Boolean(verbose);
     this.#keyOf = options.cacheKey ?? ((request) => request.url);
     this.#rules = {
       privateHeaders: (options.privateHeaders ?? DEFAULT_PRIVATE_HEADERS).map((
@@ -321,11 +337,36 @@ export class SharedCache implements PolicyTarget {
   }
 
   /** Runs an event's handlers; a response they replace is cancelled, never left open. */
-  async #run(event: CacheEvent, ctx: CacheContext): Promise<Transition> {
+  #run(event: CacheEvent, ctx: CacheContext): Transition | Promise<Transition> {
     const before = ctx.response;
-    const transition = await this.#policy.run(event, ctx);
-    if (before && before !== ctx.response) cancelBody(before);
-    return transition;
+    const settle = (transition: Transition) => {
+      if (before && before !== ctx.response) cancelBody(before);
+      return transition;
+    };
+    const result = this.#policy.run(event, ctx);
+    return result instanceof Promise ? result.then(settle) : settle(result);
+  }
+
+  #infoOf(stored: StoredResponse): VariantInfo {
+    let info = this.#infos.get(stored);
+    if (!info) {
+      const headers = new Headers(stored.headers);
+      const cc = responseCacheControl(headers, this.#rules.targetedFields);
+      info = {
+        cc,
+        lifetime: freshnessLifetime(headers, cc, this.#rules, stored.status),
+        varyFields: varyFields(headers),
+        ageValue: ageHeaderValue(headers.get("age")),
+        date: parseHttpDate(headers.get("date")),
+      };
+      this.#infos.set(stored, info);
+    }
+    return info;
+  }
+
+  #ageOf(stored: StoredResponse): number {
+    const info = this.#infoOf(stored);
+    return ageFrom(info.ageValue, info.date, stored, this.#clock.now());
   }
 
   #requestCc(request: Request): CacheControl {
@@ -395,7 +436,11 @@ export class SharedCache implements PolicyTarget {
     const cache = ctx.entitystore.cache;
     const variants = await ctx.metastore.lookup(ctx.key);
     const match = variants.find((variant) =>
-      varyMatches(variant, ctx.request.headers)
+      varyMatches(
+        variant,
+        ctx.request.headers,
+        this.#infoOf(variant).varyFields,
+      )
     );
     if (match) {
       const reader = await this.#openBody(cache, match.entity);
@@ -405,13 +450,11 @@ export class SharedCache implements PolicyTarget {
           (current) => current.filter((v) => v.entity !== match.entity),
         );
       } else {
-        const headers = new Headers(match.headers);
-        const cc = responseCacheControl(headers, this.#rules.targetedFields);
+        const info = this.#infoOf(match);
         state.freshness = {
-          cc,
-          age: currentAge(headers, match, this.#clock.now()),
-          lifetime: match.ttl ??
-            freshnessLifetime(headers, cc, this.#rules, match.status),
+          cc: info.cc,
+          age: this.#ageOf(match),
+          lifetime: match.ttl ?? info.lifetime,
         };
         const verdict = state.revalidating
           ? "validate"
@@ -420,7 +463,8 @@ export class SharedCache implements PolicyTarget {
         // cache, and preconditions apply to 200s only (RFC 9110 §13.2.1).
         const answerable = reader !== undefined ||
           (match.status === 200 &&
-            evaluatePreconditions(ctx.request, headers) === "not-modified");
+            evaluatePreconditions(ctx.request, new Headers(match.headers)) ===
+              "not-modified");
         if (answerable && verdict !== "validate") {
           ctx.stored = match;
           state.reader = reader;
@@ -981,31 +1025,31 @@ export class SharedCache implements PolicyTarget {
     handoff?: Promise<Handoff | undefined>,
   ): Response {
     const stored = ctx.stored!;
-    const headers = fields
-      ? withoutHopByHop(fields)
-      : new Headers(stored.headers);
-    headers.set(
-      "age",
-      String(
-        currentAge(new Headers(stored.headers), stored, this.#clock.now()),
-      ),
+    // A hit's age was just computed by the lookup.
+    const age = String(
+      !fields && state.freshness ? state.freshness.age : this.#ageOf(stored),
     );
+    const headers: HeadersInit = fields
+      ? withoutHopByHop(fields)
+      : stored.headers;
     const reader = state.reader;
-    const size = stored.size >= 0
-      ? stored.size
-      : reader?.size().complete
-      ? reader.size().size
-      : contentLengthOf(headers);
     if (!reader) {
       // No body kept (noop:): the lookup only lets 304s through.
-      return rangeResponse(ctx.request, new Uint8Array(0), {
+      const response = rangeResponse(ctx.request, new Uint8Array(0), {
         status: stored.status,
         headers,
       });
+      response.headers.set("age", age);
+      return response;
     }
+    const { size: written, complete } = reader.size();
+    const size = stored.size >= 0
+      ? stored.size
+      : complete
+      ? written
+      : contentLengthOf(new Headers(headers));
     if (size === undefined) {
       // Still arriving with no length: the whole body, as it comes.
-      headers.delete("content-length");
       const noBody = ctx.request.method === "HEAD" ||
         NULL_BODY_STATUSES.has(stored.status);
       const body = noBody
@@ -1013,27 +1057,32 @@ export class SharedCache implements PolicyTarget {
         : handoff
         ? withHandoff(reader.stream(), handoff)
         : reader.stream();
-      return new Response(body, {
+      const response = new Response(body, {
         status: stored.status,
         statusText: stored.statusText,
         headers,
       });
+      response.headers.delete("content-length");
+      response.headers.set("age", age);
+      return response;
     }
-    return rangeResponse(ctx.request, {
-      size,
-      stream: (start, end) => reader.stream(start, end),
-    }, {
-      status: stored.status,
-      statusText: stored.statusText,
-      headers,
-    });
+    // Small complete bodies held in one piece go out as bytes where the
+    // runtime sends bytes faster than streams.
+    const bytes = size <= bytesBodyLimit() ? reader.bytes() : undefined;
+    const response = rangeResponse(
+      ctx.request,
+      bytes ?? { size, stream: (start, end) => reader.stream(start, end) },
+      { status: stored.status, statusText: stored.statusText, headers },
+    );
+    response.headers.set("age", age);
+    return response;
   }
 
   #error(
     ctx: CacheContext,
     state: RequestState,
     transition: Transition,
-  ): Promise<Transition> {
+  ): Transition | Promise<Transition> {
     state.settle?.(undefined);
     state.reader?.close();
     state.reader = undefined;
@@ -1062,11 +1111,22 @@ export class SharedCache implements PolicyTarget {
     }
     const traceHeader = this.#options.traceHeader ?? "x-cache";
     if (traceHeader) response.headers.set(traceHeader, ctx.traces.join(", "));
-    ctx.log(
-      `${ctx.request.method} ${ctx.request.url} ${ctx.traces.join(", ")}`,
-    );
+    if (this.#verbose) {
+      ctx.log(
+        `${ctx.request.method} ${ctx.request.url} ${ctx.traces.join(", ")}`,
+      );
+    }
     const reader = state.reader;
-    if (reader) response = releasing(response, () => reader.close());
+    if (reader) {
+      // Streams already opened hold the entry themselves; only multipart
+      // bodies open theirs later, so only they need the reader held.
+      const lazy = response.status === 206 &&
+        response.headers.get("content-type")?.startsWith(
+          "multipart/byteranges",
+        );
+      if (lazy) response = releasing(response, () => reader.close());
+      else reader.close();
+    }
     return response;
   }
 }

@@ -66,8 +66,9 @@ export function varyValues(
 export function varyMatches(
   stored: { headers: [string, string][]; vary: Record<string, string | null> },
   requestHeaders: Headers,
+  fields: string[] = varyFields(new Headers(stored.headers)),
 ): boolean {
-  for (const field of varyFields(new Headers(stored.headers))) {
+  for (const field of fields) {
     if (field === "*") return false;
     if ((stored.vary[field] ?? null) !== normalize(requestHeaders.get(field))) {
       return false;

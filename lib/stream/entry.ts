@@ -35,6 +35,12 @@ export interface EntryReader extends AsyncDisposable, Disposable {
   stream(start?: number, end?: number): ReadableStream<Uint8Array>;
   /** Bytes written so far and whether the entry is complete. */
   size(): EntrySize;
+  /**
+   * The whole entry as one view, when it is complete and its storage holds
+   * it in one piece (small entries in memory); `undefined` otherwise. The
+   * view is not a copy: read it, do not change it.
+   */
+  bytes(): Uint8Array | undefined;
   /** The final size, once the writer closes; rejects if it aborts. */
   readonly complete: Promise<number>;
   /** Releases the reader (idempotent). */
@@ -275,6 +281,8 @@ export function entryReader(entry: Entry): EntryReader {
     key: entry.key,
     complete: entry.completion,
     size: () => ({ size: entry.size, complete: entry.isComplete }),
+    bytes:
+      () => (entry.isComplete && !closed ? entry.file?.bytes?.() : undefined),
     close,
     [Symbol.dispose]: close,
     [Symbol.asyncDispose]: () => Promise.resolve(close()),

@@ -46,6 +46,11 @@ export interface StoredFile {
     start: number,
     end: number,
   ): ReadableStream<Uint8Array> | Iterable<Uint8Array>;
+  /**
+   * All of the file as one view, when storage holds it in one piece (small
+   * files in memory); `undefined` otherwise. Only asked of complete files.
+   */
+  bytes?(): Uint8Array | undefined;
   /** Frees the storage. */
   remove(): Promise<void>;
 }

@@ -130,6 +130,15 @@ class MemoryFile implements StoredFile {
     return this.#bytes.views(start, end);
   }
 
+  bytes(): Uint8Array | undefined {
+    const views = this.#bytes.views(0, this.size);
+    return views.length === 0
+      ? new Uint8Array(0)
+      : views.length === 1
+      ? views[0]
+      : undefined;
+  }
+
   remove(): Promise<void> {
     this.#committed.delete(this);
     this.#bytes.clear();
