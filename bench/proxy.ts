@@ -1,0 +1,805 @@
+/**
+ * The caching reverse proxy, side by side with the bare runtime server and
+ * with nginx's `proxy_cache`, on Deno and on Bun, in one run.
+ *
+ * ```sh
+ * deno run -A bench/proxy.ts                         # about 5 minutes
+ * deno run -A bench/proxy.ts --runs=2 --duration=3   # quicker
+ * deno run -A bench/proxy.ts --only=hits             # part 1 only
+ * ```
+ *
+ * Options (flags, or the environment variables in brackets):
+ * - `--duration=S` (`BENCH_DURATION`): seconds of each wrk run, default 5.
+ * - `--runs=N` (`BENCH_RUNS`): measured rounds, best is kept; default 3.
+ * - `--connections=N` (`BENCH_CONNECTIONS`): wrk connections, default 50.
+ * - `--pin=yes|no` (`BENCH_PIN`): pin every server to CPU 0 and wrk to
+ *   CPU 1 with `taskset`, so load generator and server do not share a core;
+ *   default `yes` (on a machine with at least 2 cores).
+ * - `--big-mib=N` (`BENCH_BIG_MIB`): size of the part 2 body, default 1024.
+ * - `--clients=N` (`BENCH_CLIENTS`): part 2 clients, default 10.
+ * - `--heap=yes|no` (`BENCH_HEAP`): also run part 2 with the `heap:` store
+ *   (which holds the whole body in memory); default `yes`.
+ * - `--only=hits|big` (`BENCH_ONLY`): run one part.
+ *
+ * **Part 1, cache hits.** Three servers per runtime, each its own process: an
+ * origin; the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
+ * origin's body from a `Uint8Array`; and the proxy (`startProxy` of
+ * `lib/cli.ts`, store `heap:`) in front of the origin, under the runtime
+ * measured. nginx (one worker, `proxy_cache`, config from
+ * `bench/nginx/proxy_cache.conf.template`) is in front of the same origin.
+ * Each body is fetched once through each cache (a miss that stores it) and
+ * once more, which must say it is a hit (`x-cache: fresh` / `X-Cache: HIT`);
+ * the origin's request count is checked again after the runs to prove every
+ * measured request was a hit. Then `wrk -t1 -cN -dS` runs against every case
+ * round-robin (one 1 s warm-up run each first), and the best rounds are
+ * compared. Targets: proxy ≥ 0.8× bare for 13 B, ≥ 0.9× for 64 KiB, and
+ * ≥ 1.0× nginx for both.
+ *
+ * **Part 2, a big miss.** A fast origin streams N MiB (1 MiB chunks, with
+ * Content-Length); a fresh proxy (store `file:` in a temp dir, then `heap:`)
+ * gets 10 `curl` clients for it at once, the tenth 100 ms after the others,
+ * each reading the whole body as fast as it can into /dev/null. The proxy's
+ * VmRSS is sampled every 50 ms; reported are its peak growth over the idle
+ * process (target < 64 MiB for `file:`), every client's time to first byte
+ * (target: the tenth within 2× of the first) and byte count (must be N MiB).
+ *
+ * Child processes and temporary directories are removed at the end; every
+ * child also exits by itself after a deadline if this process dies first.
+ *
+ * @module
+ */
+import process from "node:process";
+import { join } from "node:path";
+
+// ---------------------------------------------------------------------------
+// Shared by every role
+// ---------------------------------------------------------------------------
+
+interface BunServer {
+  port: number;
+  stop(closeActive?: boolean): void;
+}
+
+interface BunLike {
+  version: string;
+  serve(options: {
+    port: number;
+    hostname: string;
+    fetch(request: Request): Response | Promise<Response>;
+  }): BunServer;
+}
+
+const isBun = "Bun" in globalThis;
+const bun = () => (globalThis as unknown as { Bun: BunLike }).Bun;
+const HOST = "127.0.0.1";
+const MiB = 1 << 20;
+const SMALL = new TextEncoder().encode("Hello, world!");
+const LARGE = new Uint8Array(64 * 1024).fill(0x61);
+const BODY_HEADERS = {
+  "content-type": "application/octet-stream",
+  "cache-control": "public, max-age=3600",
+};
+
+function option(name: string, env: string, fallback: string): string {
+  const flag = process.argv.slice(2).find((arg) =>
+    arg.startsWith(`--${name}=`)
+  );
+  return flag?.slice(name.length + 3) ?? process.env[env] ?? fallback;
+}
+
+/** Listens with the runtime's own server; the handler is called as is. */
+function nativeServe(
+  handler: (request: Request) => Response | Promise<Response>,
+): number {
+  if (isBun) {
+    return bun().serve({ port: 0, hostname: HOST, fetch: handler }).port;
+  }
+  const server = Deno.serve(
+    { port: 0, hostname: HOST, onListen: () => {} },
+    handler,
+  );
+  return (server.addr as Deno.NetAddr).port;
+}
+
+/** Child processes exit by themselves after this many ms, whatever happens. */
+function exitAfter(ms: number): void {
+  setTimeout(() => process.exit(0), ms);
+}
+
+// ---------------------------------------------------------------------------
+// Child roles
+// ---------------------------------------------------------------------------
+
+/** The bare server: the origin's small bodies straight from memory. */
+function bareRole(): void {
+  const port = nativeServe((request) => {
+    const path = new URL(request.url).pathname;
+    const body = path === "/13" ? SMALL : path === "/64k" ? LARGE : undefined;
+    return body
+      ? new Response(body, { headers: BODY_HEADERS })
+      : new Response("not found", { status: 404 });
+  });
+  console.log(JSON.stringify({ port }));
+}
+
+/** The origin: the small bodies, a big streamed one, and a request count. */
+function originRole(): void {
+  let requests = 0;
+  const chunk = new Uint8Array(MiB).fill(0x62);
+  const blobs = new Map<number, Blob>();
+  const port = nativeServe((request) => {
+    const url = new URL(request.url);
+    if (url.pathname === "/__requests") return new Response(String(requests));
+    requests++;
+    if (url.pathname === "/13" || url.pathname === "/64k") {
+      return new Response(url.pathname === "/13" ? SMALL : LARGE, {
+        headers: BODY_HEADERS,
+      });
+    }
+    if (url.pathname === "/big") {
+      const mib = Number(url.searchParams.get("mib") ?? "1");
+      const headers = { ...BODY_HEADERS, "content-length": String(mib * MiB) };
+      if (isBun) {
+        // Bun drops Content-Length for stream bodies (oven-sh/bun#10507); a
+        // Blob keeps it, and is the fastest body Bun sends.
+        let blob = blobs.get(mib);
+        if (!blob) {
+          blob = new Blob(Array.from({ length: mib }, () => chunk));
+          blobs.set(mib, blob);
+        }
+        return new Response(blob, { headers });
+      }
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent === mib) return controller.close();
+          sent++;
+          // A fresh copy each time: a consumer may hold on to it.
+          controller.enqueue(chunk.slice());
+        },
+      }, { highWaterMark: 0 });
+      return new Response(body, { headers });
+    }
+    return new Response("not found", { status: 404 });
+  });
+  console.log(JSON.stringify({ port }));
+}
+
+/** The proxy, as the `cistern proxy` command starts it. */
+async function proxyRole(): Promise<void> {
+  const { startProxy } = await import("../lib/cli.ts");
+  const { server } = startProxy({
+    origin: option("origin", "", ""),
+    listen: `${HOST}:0`,
+    store: option("store", "", "heap:"),
+  });
+  console.log(JSON.stringify({ port: server.port }));
+}
+
+// ---------------------------------------------------------------------------
+// The harness (Deno)
+// ---------------------------------------------------------------------------
+
+const DENO = "node_modules/.bin/deno";
+const BUN = "node_modules/.bin/bun";
+const SELF = "bench/proxy.ts";
+const CHILD_DEADLINE_MS = 15 * 60_000;
+
+type RuntimeName = "deno" | "bun";
+
+interface Child {
+  name: string;
+  pid: number;
+  port: number;
+  process: Deno.ChildProcess;
+}
+
+const children = new Set<Child>();
+
+function commandFor(
+  runtime: RuntimeName,
+  role: string,
+  args: string[],
+): string[] {
+  const roleArgs = [
+    `--role=${role}`,
+    `--deadline=${CHILD_DEADLINE_MS}`,
+    ...args,
+  ];
+  return runtime === "deno"
+    ? [DENO, "run", "-A", SELF, ...roleArgs]
+    : [BUN, SELF, ...roleArgs];
+}
+
+/** Starts a child that prints `{"port":N}` once listening. */
+async function startChild(
+  name: string,
+  argv: string[],
+  cpu: string | undefined,
+): Promise<Child> {
+  const full = cpu ? ["taskset", "-c", cpu, ...argv] : argv;
+  const process = new Deno.Command(full[0], {
+    args: full.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = process.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  let port: number | undefined;
+  while (port === undefined) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`${name} exited before listening`);
+    text += value;
+    const match = /\{"port":(\d+)\}/.exec(text);
+    if (match) port = Number(match[1]);
+  }
+  // Keep draining whatever else it prints.
+  void (async () => {
+    try {
+      while (!(await lines.read()).done) { /* drop */ }
+    } catch { /* closed */ }
+  })();
+  const child = { name, pid: process.pid, port, process };
+  children.add(child);
+  return child;
+}
+
+async function stopChild(child: Child | undefined): Promise<void> {
+  if (!child || !children.has(child)) return;
+  children.delete(child);
+  try {
+    child.process.kill("SIGTERM");
+  } catch { /* already gone */ }
+  const timer = setTimeout(() => {
+    try {
+      child.process.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, 3000);
+  await child.process.status;
+  clearTimeout(timer);
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+}
+
+async function get(
+  url: string,
+): Promise<{ status: number; cache: string; bytes: number }> {
+  const response = await fetch(url);
+  const bytes = (await response.arrayBuffer()).byteLength;
+  return {
+    status: response.status,
+    cache: response.headers.get("x-cache") ?? "",
+    bytes,
+  };
+}
+
+async function originRequests(origin: Child): Promise<number> {
+  return Number(
+    await (await fetch(`http://${HOST}:${origin.port}/__requests`)).text(),
+  );
+}
+
+interface WrkResult {
+  rps: number;
+  errors: string;
+}
+
+async function wrk(
+  url: string,
+  seconds: number,
+  connections: number,
+  cpu: string | undefined,
+): Promise<WrkResult> {
+  const argv = [
+    "wrk",
+    "-t1",
+    `-c${connections}`,
+    `-d${seconds}s`,
+    url,
+  ];
+  const full = cpu ? ["taskset", "-c", cpu, ...argv] : argv;
+  const output = await new Deno.Command(full[0], {
+    args: full.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
+  if (!output.success || !rps) {
+    throw new Error(
+      `wrk failed: ${text}${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  const problems = [
+    /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0],
+    /Socket errors: .*/.exec(text)?.[0],
+  ].filter(Boolean).join("; ");
+  return { rps: Number(rps[1]), errors: problems };
+}
+
+async function startNginx(dir: string, origin: Child): Promise<Child> {
+  const template = await Deno.readTextFile(
+    new URL("./nginx/proxy_cache.conf.template", import.meta.url),
+  );
+  // A free port: bind one, let it go, hand it to nginx.
+  const probe = Deno.listen({ hostname: HOST, port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const conf = join(dir, "nginx.conf");
+  await Deno.writeTextFile(
+    conf,
+    template.replaceAll("{{DIR}}", dir)
+      .replaceAll("{{LISTEN}}", `${HOST}:${port}`)
+      .replaceAll("{{ORIGIN}}", `${HOST}:${origin.port}`),
+  );
+  const argv = ["nginx", "-c", conf, "-p", dir, "-g", "daemon off;"];
+  const full = pinning ? ["taskset", "-c", "0", ...argv] : argv;
+  const process = new Deno.Command(full[0], {
+    args: full.slice(1),
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const child = { name: "nginx", pid: process.pid, port, process };
+  children.add(child);
+  for (let i = 0; i < 100; i++) {
+    try {
+      await get(`http://${HOST}:${port}/13`);
+      return child;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`nginx did not start; see ${dir}/error.log`);
+}
+
+let pinning = false;
+
+// -- part 1 -----------------------------------------------------------------
+
+interface HitCase {
+  label: string;
+  runtime: RuntimeName | "nginx";
+  kind: "bare" | "proxy" | "nginx";
+  path: "/13" | "/64k";
+  url: string;
+  runs: number[];
+  errors: string[];
+}
+
+function fmtNumber(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r[i].length))
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  return [
+    line(head),
+    `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`,
+    ...rows.map(line),
+  ].join("\n");
+}
+
+function verdict(ratio: number, target: number): string {
+  return `≥ ${target.toFixed(1)}× ${ratio >= target ? "met" : "MISSED"}`;
+}
+
+async function hits(tmp: string): Promise<string> {
+  const seconds = Number(option("duration", "BENCH_DURATION", "5"));
+  const runs = Number(option("runs", "BENCH_RUNS", "3"));
+  const connections = Number(option("connections", "BENCH_CONNECTIONS", "50"));
+  const serverCpu = pinning ? "0" : undefined;
+  const wrkCpu = pinning ? "1" : undefined;
+
+  const origin = await startChild(
+    "origin",
+    commandFor("deno", "origin", []),
+    undefined,
+  );
+  const originUrl = `http://${HOST}:${origin.port}`;
+  const cases: HitCase[] = [];
+  const nginxDir = await Deno.makeTempDir({ dir: tmp, prefix: "nginx-" });
+  const nginx = await startNginx(nginxDir, origin);
+  const servers: Record<string, Child> = {};
+  for (const runtime of ["deno", "bun"] as const) {
+    servers[`${runtime} bare`] = await startChild(
+      `${runtime} bare`,
+      commandFor(runtime, "bare", []),
+      serverCpu,
+    );
+    servers[`${runtime} proxy`] = await startChild(
+      `${runtime} proxy`,
+      commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
+      serverCpu,
+    );
+  }
+  for (const path of ["/13", "/64k"] as const) {
+    const size = path === "/13" ? SMALL.byteLength : LARGE.byteLength;
+    cases.push({
+      label: `nginx ${path}`,
+      runtime: "nginx",
+      kind: "nginx",
+      path,
+      url: `http://${HOST}:${nginx.port}${path}`,
+      runs: [],
+      errors: [],
+    });
+    for (const runtime of ["deno", "bun"] as const) {
+      for (const kind of ["bare", "proxy"] as const) {
+        const server = servers[`${runtime} ${kind}`];
+        cases.push({
+          label: `${runtime} ${kind} ${path}`,
+          runtime,
+          kind,
+          path,
+          url: `http://${HOST}:${server.port}${path}`,
+          runs: [],
+          errors: [],
+        });
+      }
+    }
+    // Store each body in each cache, then check the next answer is a hit.
+    for (const c of cases.filter((c) => c.path === path)) {
+      const first = await get(c.url);
+      const second = await get(c.url);
+      if (first.status !== 200 || second.bytes !== size) {
+        throw new Error(`${c.label}: ${first.status}, ${second.bytes} bytes`);
+      }
+      if (c.kind === "proxy" && !/\bfresh\b/.test(second.cache)) {
+        throw new Error(`${c.label}: not a hit (x-cache: ${second.cache})`);
+      }
+      if (c.kind === "nginx" && second.cache !== "HIT") {
+        throw new Error(`${c.label}: not a hit (X-Cache: ${second.cache})`);
+      }
+    }
+  }
+  const before = await originRequests(origin);
+  console.error(
+    `part 1: ${cases.length} cases, wrk -t1 -c${connections} -d${seconds}s, ` +
+      `best of ${runs}${pinning ? ", servers on CPU 0, wrk on CPU 1" : ""}`,
+  );
+  for (const c of cases) await wrk(c.url, 1, connections, wrkCpu);
+  for (let round = 0; round < runs; round++) {
+    for (const c of cases) {
+      const result = await wrk(c.url, seconds, connections, wrkCpu);
+      c.runs.push(result.rps);
+      if (result.errors) c.errors.push(result.errors);
+      console.error(
+        `  round ${round + 1} ${c.label.padEnd(16)} ${
+          fmtNumber(result.rps).padStart(7)
+        } req/s ${result.errors}`,
+      );
+    }
+  }
+  const after = await originRequests(origin);
+  await stopAll();
+
+  const best = (label: string) =>
+    Math.max(...cases.find((c) => c.label === label)!.runs);
+  const rows: string[][] = [];
+  for (const path of ["/13", "/64k"] as const) {
+    const nginxRps = best(`nginx ${path}`);
+    for (const runtime of ["deno", "bun"] as const) {
+      const bare = best(`${runtime} bare ${path}`);
+      const proxy = best(`${runtime} proxy ${path}`);
+      const target = path === "/13" ? 0.8 : 0.9;
+      rows.push([
+        path === "/13" ? "13 B" : "64 KiB",
+        runtime,
+        fmtNumber(bare),
+        fmtNumber(proxy),
+        `${(proxy / bare).toFixed(2)}×`,
+        verdict(proxy / bare, target),
+        fmtNumber(nginxRps),
+        `${(proxy / nginxRps).toFixed(2)}×`,
+        verdict(proxy / nginxRps, 1),
+      ]);
+    }
+  }
+  const allRuns = cases.map((c) =>
+    `${c.label}: ${c.runs.map(fmtNumber).join(", ")}${
+      c.errors.length ? ` (${c.errors.join(" ")})` : ""
+    }`
+  );
+  return [
+    `### Cache hits (requests/s, best of ${runs} × ${seconds} s, wrk -t1 -c${connections}${
+      pinning ? "; servers pinned to CPU 0, wrk to CPU 1" : "; unpinned"
+    })`,
+    "",
+    table([
+      "body",
+      "runtime",
+      "bare",
+      "proxy",
+      "proxy/bare",
+      "target",
+      "nginx",
+      "proxy/nginx",
+      "target",
+    ], rows),
+    "",
+    `Origin requests during the measured runs: ${
+      after - before
+    } (0 means every request was a hit).`,
+    "",
+    "All rounds (req/s):",
+    "",
+    ...allRuns.map((line) => `- ${line}`),
+  ].join("\n");
+}
+
+// -- part 2 -----------------------------------------------------------------
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+interface ClientResult {
+  status: number;
+  bytes: number;
+  ttfb: number;
+  total: number;
+  cache: string;
+}
+
+async function curl(url: string): Promise<ClientResult> {
+  const output = await new Deno.Command("curl", {
+    args: [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{size_download} %{time_starttransfer} %{time_total} %header{x-cache}",
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const [status, bytes, ttfb, total, ...cache] = new TextDecoder()
+    .decode(output.stdout).trim().split(" ");
+  return {
+    status: Number(status),
+    bytes: Number(bytes),
+    ttfb: Number(ttfb) * 1000,
+    total: Number(total) * 1000,
+    cache: cache.join(" "),
+  };
+}
+
+interface BigResult {
+  runtime: RuntimeName;
+  store: string;
+  baseMiB: number;
+  peakGrowthMiB: number;
+  clients: ClientResult[];
+  wallMs: number;
+  originRequests: number;
+}
+
+async function bigMiss(
+  tmp: string,
+  runtime: RuntimeName,
+  store: "file" | "heap",
+  origin: Child,
+  mib: number,
+  clients: number,
+): Promise<BigResult> {
+  const dir = await Deno.makeTempDir({ dir: tmp, prefix: `${runtime}-` });
+  const storeUri = store === "file"
+    ? `file:${dir}`
+    : `heap:?maxBytes=${(mib + 256) * MiB}`;
+  const proxy = await startChild(
+    `${runtime} proxy (${store})`,
+    commandFor(runtime, "proxy", [
+      `--origin=http://${HOST}:${origin.port}`,
+      `--store=${storeUri}`,
+    ]),
+    undefined,
+  );
+  try {
+    const base = `http://${HOST}:${proxy.port}`;
+    // Warm the process a little (a small miss and hit), then let it settle.
+    for (let i = 0; i < 20; i++) await get(`${base}/64k`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const baseKiB = await rssKiB(proxy.pid);
+    let peakKiB = baseKiB;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        try {
+          peakKiB = Math.max(peakKiB, await rssKiB(proxy.pid));
+        } catch { /* exited */ }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const before = await originRequests(origin);
+    const url = `${base}/big?mib=${mib}&case=${runtime}-${store}`;
+    const started = performance.now();
+    const running: Promise<ClientResult>[] = [];
+    for (let i = 0; i < clients; i++) {
+      if (i === clients - 1 && i > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      running.push(curl(url));
+    }
+    const results = await Promise.all(running);
+    const wallMs = performance.now() - started;
+    sampling = false;
+    await sampler;
+    const after = await originRequests(origin);
+    return {
+      runtime,
+      store,
+      baseMiB: baseKiB / 1024,
+      peakGrowthMiB: (peakKiB - baseKiB) / 1024,
+      clients: results,
+      wallMs,
+      originRequests: after - before,
+    };
+  } finally {
+    await stopChild(proxy);
+  }
+}
+
+async function big(tmp: string): Promise<string> {
+  const mib = Number(option("big-mib", "BENCH_BIG_MIB", "1024"));
+  const clients = Number(option("clients", "BENCH_CLIENTS", "10"));
+  const heap = option("heap", "BENCH_HEAP", "yes") !== "no";
+  const origin = await startChild(
+    "origin",
+    commandFor("bun", "origin", []),
+    undefined,
+  );
+  console.error(
+    `part 2: ${mib} MiB miss, ${clients} curl clients, stores file:${
+      heap ? " and heap:" : ""
+    }`,
+  );
+  // The origin alone, for reference: one client, straight (the first request
+  // builds the origin's body).
+  await curl(`http://${HOST}:${origin.port}/big?mib=${mib}`);
+  const direct = await curl(`http://${HOST}:${origin.port}/big?mib=${mib}`);
+  const results: BigResult[] = [];
+  try {
+    for (const runtime of ["deno", "bun"] as const) {
+      for (
+        const store of heap ? ["file", "heap"] as const : ["file"] as const
+      ) {
+        const result = await bigMiss(tmp, runtime, store, origin, mib, clients);
+        results.push(result);
+        console.error(
+          `  ${runtime} ${store}: +${result.peakGrowthMiB.toFixed(1)} MiB, ` +
+            `ttfb ${result.clients.map((c) => c.ttfb.toFixed(1)).join(" ")} ms`,
+        );
+      }
+    }
+  } finally {
+    await stopChild(origin);
+  }
+  const rows = results.map((r) => {
+    const first = r.clients[0];
+    const last = r.clients[r.clients.length - 1];
+    const ttfbs = r.clients.map((c) => c.ttfb);
+    const ok = r.clients.every((c) =>
+      c.status === 200 && c.bytes === mib * MiB
+    );
+    const ratio = last.ttfb / first.ttfb;
+    const slowest = Math.max(...r.clients.map((c) => c.total));
+    return [
+      r.runtime,
+      `${r.store}:`,
+      `${r.baseMiB.toFixed(0)} MiB`,
+      `+${r.peakGrowthMiB.toFixed(1)} MiB`,
+      r.store === "file"
+        ? (r.peakGrowthMiB < 64 ? "< 64 MiB met" : "< 64 MiB MISSED")
+        : "(holds the body)",
+      `${first.ttfb.toFixed(1)} ms`,
+      `${last.ttfb.toFixed(1)} ms`,
+      `${Math.min(...ttfbs).toFixed(1)}–${Math.max(...ttfbs).toFixed(1)} ms`,
+      `${ratio.toFixed(2)}× ${ratio <= 2 ? "met" : "MISSED"}`,
+      `${(slowest / 1000).toFixed(2)} s`,
+      `${
+        ((mib * MiB * r.clients.length) / (r.wallMs / 1000) / 1e9).toFixed(2)
+      } GB/s`,
+      `${ok ? "yes" : "NO"} (${r.originRequests} origin req)`,
+    ];
+  });
+  return [
+    `### ${mib} MiB miss, ${clients} concurrent clients (the last 100 ms late)`,
+    "",
+    table([
+      "runtime",
+      "store",
+      "idle RSS",
+      "peak RSS growth",
+      "target",
+      "TTFB 1st",
+      "TTFB last",
+      "TTFB range",
+      "last/1st (≤ 2×)",
+      "slowest client",
+      "aggregate",
+      "all bytes",
+    ], rows),
+    "",
+    `Origin alone (Bun, one curl client): TTFB ${direct.ttfb.toFixed(1)} ms, ` +
+    `${(mib * MiB / (direct.total / 1000) / 1e9).toFixed(2)} GB/s. ` +
+    "Unpinned: proxy, origin and the curl clients share both cores.",
+    "",
+    "Client x-cache values: " +
+    [
+      ...new Set(results.flatMap((r) => r.clients.map((c) => c.cache))),
+    ].join(" | "),
+  ].join("\n");
+}
+
+async function harness(): Promise<void> {
+  const only = option("only", "BENCH_ONLY", "");
+  pinning = option("pin", "BENCH_PIN", "yes") !== "no" &&
+    navigator.hardwareConcurrency >= 2;
+  const tmp = await Deno.makeTempDir({ prefix: "cistern-bench-proxy-" });
+  const started = performance.now();
+  const cleanup = async () => {
+    await stopAll();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  };
+  Deno.addSignalListener("SIGINT", () => {
+    void cleanup().then(() => Deno.exit(130));
+  });
+  const versions = await Promise.all([
+    new Deno.Command(BUN, { args: ["--version"] }).output(),
+    new Deno.Command("nginx", { args: ["-v"] }).output(),
+  ]);
+  const header = [
+    `deno ${Deno.version.deno}, bun ${
+      new TextDecoder().decode(versions[0].stdout).trim()
+    }, ${
+      new TextDecoder().decode(versions[1].stderr).trim()
+    }, ${navigator.hardwareConcurrency} CPUs`,
+  ];
+  const sections: string[] = [];
+  try {
+    if (only !== "big") sections.push(await hits(tmp));
+    if (only !== "hits") sections.push(await big(tmp));
+  } finally {
+    await cleanup();
+  }
+  console.log(
+    [
+      ...header,
+      "",
+      ...sections.flatMap((s) => [s, ""]),
+      `Total time: ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    ].join("\n"),
+  );
+}
+
+// ---------------------------------------------------------------------------
+
+const role = option("role", "", "harness");
+if (role !== "harness") {
+  exitAfter(Number(option("deadline", "", String(CHILD_DEADLINE_MS))));
+}
+switch (role) {
+  case "bare":
+    bareRole();
+    break;
+  case "origin":
+    originRole();
+    break;
+  case "proxy":
+    await proxyRole();
+    break;
+  default:
+    if (isBun) throw new Error("run the harness with deno run -A");
+    await harness();
+}
