@@ -366,5 +366,5 @@ function followEntry(
       await dropSource(reason);
       release();
     },
-  }, { highWaterMark: 0 });
+  }, { highWaterMark: 1 });
 }
