@@ -678,12 +678,18 @@ export class SharedCache implements PolicyTarget {
     // conditions are answered from it once stored. A stale stored response
     // is validated with its own validators.
     const headers = withoutHopByHop(ctx.request.headers);
-    if (cacheable) {
-      headers.delete("range");
-      headers.delete("if-range");
-      if (sharing) {
-        headers.delete("if-none-match");
-        headers.delete("if-modified-since");
+    // Only when the answer is meant to be stored: a URL that cannot be
+    // stored gets the client's Range and conditions, as it sent them.
+    if (sharing) {
+      for (
+        const field of [
+          "range",
+          "if-range",
+          "if-none-match",
+          "if-modified-since",
+        ]
+      ) {
+        headers.delete(field);
       }
     }
     const validating = ctx.stored !== undefined && state.reader !== undefined;

@@ -378,6 +378,39 @@ describe("shared cache hardening", () => {
     }
   });
 
+  it("forwards Range to the origin for a URL that cannot be stored", async () => {
+    const body = "0123456789";
+    const h = harness({
+      "/r": (request) => {
+        const range = /bytes=(\d+)-(\d+)/.exec(
+          request.headers.get("range") ?? "",
+        );
+        if (!range) {
+          return new Response(body, {
+            headers: { "cache-control": "private" },
+          });
+        }
+        const [start, end] = [Number(range[1]), Number(range[2])];
+        return new Response(body.slice(start, end + 1), {
+          status: 206,
+          headers: {
+            "content-range": `bytes ${start}-${end}/10`,
+            "cache-control": "private",
+          },
+        });
+      },
+    });
+    try {
+      await visit(h, "/r"); // marks the URL as not storable
+      const partial = await visit(h, "/r", { headers: { range: "bytes=2-4" } });
+      assert.equal(partial.status, 206);
+      assert.equal(partial.body, "234");
+      assert.equal(partial.headers.get("content-range"), "bytes 2-4/10");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("with noop:, answers conditionals from stored headers only for 200s", async () => {
     const h = harness({
       "/nf": () =>
