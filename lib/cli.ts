@@ -25,6 +25,8 @@ proxy options:
   --listen HOST:PORT    where to listen (default 127.0.0.1:8080; a bare PORT binds 127.0.0.1)
   --store URI           where to keep responses: file:./.cistern (default, on disk,
                         survives restarts) or heap: (memory, bounded to 256 MiB of bodies)
+    --max-bytes B         keep at most B bytes of bodies, least recently read go first
+                        (default: 256 MiB for heap:, no bound for file:)
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
   --trace-header NAME   response header listing what the cache did (default x-cache)
@@ -42,6 +44,8 @@ export interface ProxyCommandOptions {
   listen?: string;
   /** `file:PATH` (meta in PATH/meta, bodies in PATH/body) or `heap:`. Default `file:./.cistern`. */
   store?: string;
+  /** Most bytes of bodies to keep (least recently read go first). Default: heap: 256 MiB, file: no bound. */
+  maxBytes?: number;
   /** Default TTL in seconds. Default `0`. */
   defaultTtl?: number;
   /** See {@link SharedCacheOptions.maxEntrySize}. */
@@ -77,18 +81,27 @@ function parseListen(listen: string): { hostname: string; port: number } {
   };
 }
 
-function storesFor(store: string): { metastore: string; entitystore: string } {
-  if (store === "heap:" || store.startsWith("heap:?")) {
-    return { metastore: "heap:", entitystore: store };
-  }
-  const match = /^file:(.+)$/.exec(store);
-  if (!match) {
+function storesFor(
+  store: string,
+  maxBytes: number | undefined,
+): { metastore: string; entitystore: string } {
+  const match = /^(heap|file):([^?]*)(?:\?(.*))?$/.exec(store);
+  if (!match || (match[1] === "file" && !match[2])) {
     throw new UsageError(
       `--store must be file:PATH or heap:, got ${JSON.stringify(store)}`,
     );
   }
-  const path = match[1].replace(/\/$/, "");
-  return { metastore: `file:${path}/meta`, entitystore: `file:${path}/body` };
+  const query = new URLSearchParams(match[3] ?? "");
+  if (maxBytes !== undefined) query.set("maxBytes", String(maxBytes));
+  const options = query.size > 0 ? `?${query}` : "";
+  if (match[1] === "heap") {
+    return { metastore: "heap:", entitystore: `heap:${options}` };
+  }
+  const path = match[2].replace(/\/$/, "");
+  return {
+    metastore: `file:${path}/meta`,
+    entitystore: `file:${path}/body${options}`,
+  };
 }
 
 /**
@@ -109,7 +122,7 @@ export function startProxy(
   try {
     cache = new SharedCache({
       origin: options.origin,
-      ...storesFor(options.store ?? "file:./.cistern"),
+      ...storesFor(options.store ?? "file:./.cistern", options.maxBytes),
       defaultTtl: options.defaultTtl,
       maxEntrySize: options.maxEntrySize,
       traceHeader: options.traceHeader,
@@ -174,6 +187,7 @@ export async function main(args: string[]): Promise<number> {
         listen: { type: "string" },
         store: { type: "string" },
         "default-ttl": { type: "string" },
+        "max-bytes": { type: "string" },
         "max-entry-size": { type: "string" },
         "trace-header": { type: "string" },
         "no-trace": { type: "boolean" },
@@ -197,6 +211,7 @@ export async function main(args: string[]): Promise<number> {
       listen: values.listen,
       store: values.store,
       defaultTtl: numberFlag(values["default-ttl"], "--default-ttl"),
+      maxBytes: numberFlag(values["max-bytes"], "--max-bytes"),
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
       traceHeader: values["no-trace"] ? false : values["trace-header"],
       via: values.via,

@@ -90,6 +90,53 @@ describe("cistern command", () => {
     }
   });
 
+  it("bounds the bodies it keeps with --max-bytes", async () => {
+    const origin = serve(
+      () =>
+        new Response("x".repeat(500), {
+          headers: { "cache-control": "max-age=60" },
+        }),
+      {
+        port: 0,
+      },
+    );
+    const port = await freePort();
+    const [cmd, cmdArgs] = runtimeCommand(CLI, [
+      "proxy",
+      "--origin",
+      origin.url,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--store",
+      "heap:",
+      "--max-bytes",
+      "100",
+    ]);
+    const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on(
+          "data",
+          (d) => String(d).includes("caching") && resolve(),
+        );
+        child.once("exit", (code) => reject(new Error(`exited ${code}`)));
+      });
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(`http://127.0.0.1:${port}/big`);
+        assert.equal((await response.text()).length, 500);
+        assert.equal(
+          response.headers.get("x-cache"),
+          "miss",
+          "larger than the store: passed through",
+        );
+      }
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+      await origin.shutdown();
+    }
+  });
+
   it("runs a caching reverse proxy on a file store", async () => {
     let hits = 0;
     const origin = serve(() => {
