@@ -146,7 +146,13 @@ function mergeNames(
   const names = parseFieldNames(argument);
   // `no-cache=""` names nothing; read it as bare, the restrictive reading.
   if (names.length === 0) return true;
-  return [...new Set([...(previous ?? []), ...names])];
+  if (!previous) return [...new Set(names)];
+  // Added in place: a header repeating the directive thousands of times
+  // must cost linear time, not quadratic.
+  for (const name of names) {
+    if (!previous.includes(name) && previous.length < 256) previous.push(name);
+  }
+  return previous;
 }
 
 /**

@@ -50,7 +50,11 @@ export interface FreshWhenOptions {
    * The Cache-Control value to send, e.g. `expiresIn(60)`. Default: keep the
    * rendered response's own Cache-Control if it has one, else
    * `private, no-cache` (or `public, no-cache`), so clients revalidate each
-   * time instead of reusing it by heuristic freshness.
+   * time instead of reusing it by heuristic freshness. A 304 is answered
+   * without calling `render`, so it carries this value or the default: when
+   * `render` sets its own Cache-Control, pass the same value here, or shared
+   * caches that update their copy from the 304 (RFC 9111 §4.3.4) take the
+   * default instead.
    */
   cacheControl?: string;
 }

@@ -79,7 +79,11 @@ export function parseHttpDate(
   if (monthIndex < 0 || d < 1 || d > 31 || h > 23 || min > 59 || s > 60) {
     return undefined;
   }
-  const ms = Date.UTC(Number(year), monthIndex, d, h, min, Math.min(s, 59));
+  // Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear does not.
+  const moment = new Date(0);
+  moment.setUTCFullYear(Number(year), monthIndex, d);
+  moment.setUTCHours(h, min, Math.min(s, 59), 0);
+  const ms = moment.getTime();
   // Date.UTC rolls 31 Feb over into March; a date that rolled is invalid.
   if (new Date(ms).getUTCDate() !== d) return undefined;
   return ms;
@@ -100,7 +104,9 @@ export function parseHttpDate(
 export function formatHttpDate(time: number | Date): string {
   const ms = typeof time === "number" ? time : time.getTime();
   const date = new Date(Math.floor(ms / 1000) * 1000);
-  if (Number.isNaN(date.getTime())) {
+  const year = date.getUTCFullYear();
+  // An HTTP-date has a four-digit year (RFC 9110 §5.6.7).
+  if (Number.isNaN(date.getTime()) || year < 0 || year > 9999) {
     throw new RangeError(`cannot format ${String(time)} as an HTTP date`);
   }
   return date.toUTCString();

@@ -195,5 +195,10 @@ export function ifRangeMatches(
   }
   const date = parseHttpDate(value);
   const lastModified = parseHttpDate(_header(validators, "last-modified"));
-  return date !== undefined && date === lastModified;
+  if (date === undefined || date !== lastModified) return false;
+  // A Last-Modified is a strong validator only when it is at least a second
+  // older than the response's Date (RFC 9110 §8.8.2.2): a file changed twice
+  // within one second would otherwise splice two versions together.
+  const sent = parseHttpDate(_header(validators, "date")) ?? Date.now();
+  return lastModified + 1000 <= sent;
 }

@@ -185,7 +185,8 @@ export function rangeResponse(
       headers,
     });
   };
-  if (status !== 200) return full();
+  // Preconditions apply to any 2xx (RFC 9110 §13.2.1); ranges to 200s only.
+  if (status < 200 || status > 299) return full();
 
   if (init.conditional ?? true) {
     const precondition = evaluatePreconditions(request, headers);
@@ -202,6 +203,7 @@ export function rangeResponse(
     }
   }
 
+  if (status !== 200) return full();
   headers.set("accept-ranges", "bytes");
   const rangeHeader = request.headers.get("range");
   if (

@@ -87,7 +87,9 @@ export async function resolveFilePath(
   }
   const base = resolve(root);
   const file = join(base, decoded);
-  if (file !== base && !file.startsWith(base + sep)) {
+  const inside = (path: string, dir: string) =>
+    path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+  if (!inside(file, base)) {
     throw new ForbiddenPathError(urlPath, "outside the root");
   }
   // A symlink inside the root may point outside it: compare real paths.
@@ -98,7 +100,7 @@ export async function resolveFilePath(
     return file; // missing: the caller's stat answers 404
   }
   const realBase = await realpath(base).catch(() => base);
-  if (real !== realBase && !real.startsWith(realBase + sep)) {
+  if (!inside(real, realBase)) {
     throw new ForbiddenPathError(urlPath, "symbolic link outside the root");
   }
   return file;
@@ -243,6 +245,11 @@ export async function sendFile(
   }
   // Bun serves a file Blob with its length and sendfile, a stream without.
   const blob = options.readRange ? undefined : fileBlob(file, info.size);
+  // Bun names the file in a Content-Disposition of its own for Blob bodies
+  // unless one is set: keep the documented default (none) in effect.
+  if (blob && !headers.has("content-disposition")) {
+    headers.set("content-disposition", "inline");
+  }
   const readRange = options.readRange ?? fastReadRange();
   return rangeResponse(
     request,

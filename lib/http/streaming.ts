@@ -64,7 +64,16 @@ export function iterableStream(
     async pull(controller) {
       for (;;) {
         if (blob) {
-          const { value, done } = await blob.read();
+          let next: ReadableStreamReadResult<Uint8Array>;
+          try {
+            next = await blob.read();
+          } catch (error) {
+            // The generator's finally must still run, as on any other error.
+            blob = undefined;
+            await Promise.resolve(iterator?.return?.()).catch(() => {});
+            throw error;
+          }
+          const { value, done } = next;
           if (!done) {
             if (value.byteLength === 0) continue;
             controller.enqueue(value);

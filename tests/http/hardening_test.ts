@@ -1,0 +1,146 @@
+/**
+ * Regression tests for what a review of the HTTP helpers found.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  formatHttpDate,
+  ifRangeMatches,
+  parseCacheControl,
+  parseHttpDate,
+  rangeResponse,
+  resolveFilePath,
+  sendFile,
+  serve,
+  stream,
+} from "../../mod.ts";
+import { tempDir } from "../_util.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  await Promise.all(cleanups.map((cleanup) => cleanup()));
+});
+
+describe("HTTP helpers hardening", () => {
+  it("merges thousands of repeated no-cache field lists, keeping at most 256 names", () => {
+    const value = Array.from({ length: 5000 }, (_, i) => `no-cache="f${i}"`)
+      .join(", ");
+    const cc = parseCacheControl(value);
+    assert.ok(Array.isArray(cc.noCache));
+    assert.equal((cc.noCache as string[]).length, 256);
+    assert.deepEqual(
+      parseCacheControl('private="a, b", private="b, c"').private,
+      ["a", "b", "c"],
+    );
+  });
+
+  it("honours If-Range with a date only when Last-Modified is a strong validator", () => {
+    const modified = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const request = new Request("http://x/", {
+      headers: { "if-range": formatHttpDate(modified) },
+    });
+    const validators = (date: number) => ({
+      "last-modified": formatHttpDate(modified),
+      date: formatHttpDate(date),
+    });
+    assert.equal(
+      ifRangeMatches(request, validators(modified)),
+      false,
+      "changed within the same second",
+    );
+    assert.equal(ifRangeMatches(request, validators(modified + 1000)), true);
+  });
+
+  it("applies preconditions to any 2xx, and ranges to 200s only", async () => {
+    const init = { status: 203, headers: { etag: '"v1"' } };
+    const notModified = rangeResponse(
+      new Request("http://x/", { headers: { "if-none-match": '"v1"' } }),
+      new Uint8Array(4),
+      init,
+    );
+    assert.equal(notModified.status, 304);
+    const failed = rangeResponse(
+      new Request("http://x/", { headers: { "if-match": '"other"' } }),
+      new Uint8Array(4),
+      init,
+    );
+    assert.equal(failed.status, 412);
+    const ranged = rangeResponse(
+      new Request("http://x/", { headers: { range: "bytes=0-1" } }),
+      new Uint8Array(4),
+      init,
+    );
+    assert.equal(ranged.status, 203);
+    assert.equal((await ranged.arrayBuffer()).byteLength, 4);
+  });
+
+  it("reads and writes HTTP dates with years below 1000 exactly", () => {
+    const ms = parseHttpDate("Sat, 06 Nov 0094 08:49:37 GMT");
+    assert.equal(new Date(ms!).getUTCFullYear(), 94);
+    assert.equal(formatHttpDate(ms!), "Sat, 06 Nov 0094 08:49:37 GMT");
+    assert.throws(() => formatHttpDate(Date.UTC(10000, 0, 1)), RangeError);
+    assert.throws(() => formatHttpDate(Date.UTC(-3, 0, 1)), RangeError);
+  });
+
+  it("runs a generator's finally when one of its Blob chunks fails", async () => {
+    let finished = false;
+    class BrokenBlob extends Blob {
+      override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+        return new ReadableStream({
+          pull: (c) => c.error(new Error("blob read failed")),
+        });
+      }
+    }
+    async function* chunks() {
+      try {
+        yield "ok ";
+        yield new BrokenBlob(["x"]);
+        yield "never";
+      } finally {
+        finished = true;
+      }
+    }
+    await assert.rejects(stream(chunks()).text(), /blob read failed/);
+    assert.equal(finished, true);
+  });
+
+  it("serves files under a root that is the file-system root", async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    await writeFile(join(dir, "a.txt"), "a");
+    assert.equal(
+      await resolveFilePath("/", join(dir, "a.txt")),
+      join(dir, "a.txt"),
+    );
+  });
+
+  it("names no file in Content-Disposition unless asked to, on either runtime", async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    await mkdir(join(dir, "pub"));
+    await writeFile(join(dir, "pub", "report.pdf"), "%PDF-1.4");
+    const server = serve(
+      (request) =>
+        sendFile(request, new URL(request.url).pathname, {
+          root: join(dir, "pub"),
+        }),
+      {
+        port: 0,
+      },
+    );
+    try {
+      const response = await fetch(`${server.url}/report.pdf`);
+      await response.arrayBuffer();
+      assert.ok(
+        !(response.headers.get("content-disposition") ?? "").includes(
+          "report.pdf",
+        ),
+      );
+      assert.equal(response.headers.get("content-type"), "application/pdf");
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
