@@ -5,7 +5,7 @@
  */
 
 /**
- * A fetch handler, as `Deno.serve`, `Bun.serve`, Hono and others take.
+ * A fetch handler, as the servers of Deno and Bun, Hono and others take.
  *
  * @example
  * ```ts

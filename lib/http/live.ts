@@ -7,15 +7,15 @@
  * with {@link StreamClosedError}, and `out.signal` aborts so a producer
  * waiting on something else can stop too. The disconnect is seen as the
  * cancellation of the response body, which both Deno and Bun report when
- * the connection goes away. `request.signal` is not used for it: Deno.serve
+ * the connection goes away. `request.signal` is not used for it: Deno's server
  * fires the request's abort signal even after a successful response (older
  * behaviour, opt-out flag `--unstable-no-legacy-abort`), so it cannot tell a
  * finished response from a client that left.
  *
  * Bun closes connections that send nothing for about 10 s, even in the
  * middle of a streamed body; cistern's `serve` (lib/adapters/bun.ts) turns
- * that timeout off for every response with a body. Under a bare
- * `Bun.serve`, call `server.timeout(request, 0)` yourself, or write
+ * that timeout off for every response with a body. Under Bun's server
+ * used directly, call `server.timeout(request, 0)` yourself, or write
  * heartbeats more often than every 10 s.
  *
  * @module

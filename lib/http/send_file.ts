@@ -6,7 +6,7 @@
  * The file is never read whole: bytes come from the runtime's fastest range
  * reader (`fastReadRange()`, see `lib/adapters/file_io.ts`), and only the
  * ranges asked for are read. cistern answers ranges itself rather than
- * leaving it to Bun's `Bun.file` responses, so both runtimes behave alike.
+ * leaving it to Bun's own file responses, so both runtimes behave alike.
  *
  * @module
  */

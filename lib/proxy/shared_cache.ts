@@ -215,7 +215,7 @@ function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
  * cache.on("receive", (ctx) => {
  *   if (new URL(ctx.request.url).pathname.startsWith("/admin")) return ctx.pass();
  * });
- * // Deno.serve(cache.fetch) or Bun.serve({ fetch: cache.fetch })
+ * // serve(cache.fetch), or give cache.fetch to any fetch-style server
  * ```
  */
 export class SharedCache implements PolicyTarget {

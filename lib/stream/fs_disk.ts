@@ -198,8 +198,11 @@ async function readHeader(
  *
  * @example
  * ```ts
+ * import { mkdtemp } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
  * import { diskFs, StreamCache } from "../../mod.ts";
- * const dir = await Deno.makeTempDir();
+ * const dir = await mkdtemp(join(tmpdir(), "cache-"));
  * const cache = new StreamCache({ fs: diskFs(dir, { mode: 0o600 }) });
  * await cache.ready;
  * ```
