@@ -31,6 +31,31 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Starts `cistern proxy` on a free port; resolves once it listens. */
+async function startCli(
+  args: string[],
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const [cmd, cmdArgs] = runtimeCommand(CLI, [
+    "proxy",
+    "--listen",
+    `127.0.0.1:${port}`,
+    ...args,
+  ]);
+  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (d) => String(d).includes("caching") && resolve());
+    child.once("exit", (code) => reject(new Error(`exited ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+    },
+  };
+}
+
 describe("cistern command", () => {
   it("explains every flag with --help", async () => {
     const { code, stdout } = await run(["--help"]);
@@ -100,29 +125,17 @@ describe("cistern command", () => {
         port: 0,
       },
     );
-    const port = await freePort();
-    const [cmd, cmdArgs] = runtimeCommand(CLI, [
-      "proxy",
+    const cli = await startCli([
       "--origin",
       origin.url,
-      "--listen",
-      `127.0.0.1:${port}`,
       "--store",
       "heap:",
       "--max-bytes",
       "100",
     ]);
-    const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "inherit"] });
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on(
-          "data",
-          (d) => String(d).includes("caching") && resolve(),
-        );
-        child.once("exit", (code) => reject(new Error(`exited ${code}`)));
-      });
       for (let i = 0; i < 2; i++) {
-        const response = await fetch(`http://127.0.0.1:${port}/big`);
+        const response = await fetch(`${cli.url}/big`);
         assert.equal((await response.text()).length, 500);
         assert.equal(
           response.headers.get("x-cache"),
@@ -131,8 +144,7 @@ describe("cistern command", () => {
         );
       }
     } finally {
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
+      await cli.stop();
       await origin.shutdown();
     }
   });
@@ -146,43 +158,30 @@ describe("cistern command", () => {
       });
     }, { port: 0 });
     const { dir, cleanup } = await tempDir();
-    const port = await freePort();
-    const [cmd, cmdArgs] = runtimeCommand(CLI, [
-      "proxy",
+    const cli = await startCli([
       "--origin",
       origin.url,
-      "--listen",
-      `127.0.0.1:${port}`,
       "--store",
       `file:${dir}`,
     ]);
-    const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "inherit"] });
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on(
-          "data",
-          (d) => String(d).includes("caching") && resolve(),
-        );
-        child.once("exit", (code) => reject(new Error(`exited ${code}`)));
-      });
-      const first = await fetch(`http://127.0.0.1:${port}/a`);
+      const first = await fetch(`${cli.url}/a`);
       assert.equal(first.headers.get("x-cache"), "miss, store");
       assert.equal(await first.text(), "from origin");
       let trace = "";
       for (let i = 0; i < 50 && trace !== "fresh"; i++) {
-        const again = await fetch(`http://127.0.0.1:${port}/a`);
+        const again = await fetch(`${cli.url}/a`);
         trace = again.headers.get("x-cache") ?? "";
         await again.text();
       }
       assert.equal(trace, "fresh");
       assert.equal(hits, 1);
       await origin.shutdown();
-      const down = await fetch(`http://127.0.0.1:${port}/elsewhere`);
+      const down = await fetch(`${cli.url}/elsewhere`);
       assert.equal(down.status, 502, "an unreachable origin is a 502");
       assert.match(await down.text(), /Bad Gateway/);
     } finally {
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
+      await cli.stop();
       await origin.shutdown().catch(() => {});
       await cleanup();
     }
