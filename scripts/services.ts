@@ -17,7 +17,7 @@ export interface Services {
 }
 
 /** Asks the OS for a free loopback port. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

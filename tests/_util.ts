@@ -74,6 +74,3 @@ export function runtimeCommand(
     ? [process.execPath, ["run", "-A", script, ...args]]
     : [process.execPath, [script, ...args]];
 }
-
-/** Both storages, for suites that must hold for each. */
-export const RUNTIME = "Bun" in globalThis ? "bun" : "deno";

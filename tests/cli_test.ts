@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { serve } from "../lib/adapters/serve.ts";
+import { freePort } from "../scripts/services.ts";
 import { runtimeCommand, tempDir } from "./_util.ts";
 
 const CLI = new URL("../lib/cli.ts", import.meta.url).pathname;
@@ -19,15 +19,6 @@ function run(
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
     child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

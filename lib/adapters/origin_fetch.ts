@@ -1,5 +1,5 @@
 /**
- * `originFetch`: an HTTP client for proxies, which returns the origin's bytes
+ * `nodeOriginFetch`: an HTTP client for proxies, which returns the origin's bytes
  * exactly as sent and sends only the fields it is given. `fetch` in Deno and
  * Bun decodes gzip and brotli bodies but keeps `Content-Encoding` and
  * `Content-Length`, so a proxy that forwards its result sends decoded bytes
@@ -14,15 +14,16 @@ import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 
-/** Sends a request to an origin; resolves with its response, body undecoded. */
-export type OriginFetch = (request: Request) => Promise<Response>;
-
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const httpAgent = new HttpAgent({ keepAlive: true });
 const httpsAgent = new HttpsAgent({ keepAlive: true });
 
 /**
- * Sends `request` with `node:http(s)`, streaming both bodies.
+ * Sends `request` with `node:http(s)`, streaming both bodies: the origin
+ * client on every runtime. Bun's `fetch` could skip decoding
+ * (`decompress: false`) and is faster on large bodies, but it adds
+ * `User-Agent` and `Accept` fields the client never sent (empty values are
+ * sent as empty, not left out), which a faithful intermediary must not do.
  *
  * @example
  * ```ts
@@ -73,20 +74,4 @@ export function nodeOriginFetch(request: Request): Promise<Response> {
       outgoing.end();
     }
   });
-}
-
-/**
- * The origin client: `node:http` on every runtime. Bun's `fetch` could skip
- * decoding (`decompress: false`) and is faster on large bodies, but it adds
- * `User-Agent` and `Accept` fields the client never sent (empty values are
- * sent as empty, not left out), which a faithful intermediary must not do.
- *
- * @example
- * ```ts
- * import { originFetch } from "./origin_fetch.ts";
- * const send = originFetch();
- * ```
- */
-export function originFetch(): OriginFetch {
-  return nodeOriginFetch;
 }

@@ -15,6 +15,7 @@ import {
   parseRange,
 } from "./range.ts";
 import { evaluatePreconditions } from "./preconditions.ts";
+import { randomHex } from "../deferred.ts";
 
 /**
  * A source that knows its size and can stream any byte range of itself:
@@ -131,11 +132,6 @@ function multipartBody(
   }, { highWaterMark: 0 });
 }
 
-function randomBoundary(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Answers `request` from `source`, the selected representation:
  *
@@ -241,7 +237,7 @@ export function rangeResponse(
     );
   }
 
-  const boundary = randomBoundary();
+  const boundary = randomHex(12);
   const contentType = headers.get("content-type");
   const heads = ranges.map((range, i) =>
     encoder.encode(

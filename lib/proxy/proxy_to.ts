@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { originFetch } from "../adapters/origin_fetch.ts";
+import { nodeOriginFetch } from "../adapters/origin_fetch.ts";
 import type { Handler } from "../types.ts";
 
 /**
@@ -34,7 +34,6 @@ export function proxyTo(base: string): Handler {
       `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
     );
   }
-  const send = originFetch();
   const prefix = url.pathname.replace(/\/$/, "");
   return (request) => {
     const incoming = new URL(request.url);
@@ -45,7 +44,7 @@ export function proxyTo(base: string): Handler {
     // The origin is addressed by its own name; the client's Host named the proxy.
     const headers = new Headers(request.headers);
     headers.delete("host");
-    return send(
+    return nodeOriginFetch(
       new Request(target, {
         method: request.method,
         headers,

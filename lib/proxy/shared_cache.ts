@@ -12,6 +12,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
+import { deferred } from "../deferred.ts";
 import type { CacheControl } from "../http/cache_control.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
@@ -193,12 +194,6 @@ function slotOf(key: string): number {
     hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
   }
   return (hash >>> 0) % GENERATION_SLOTS;
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /**

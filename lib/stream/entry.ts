@@ -7,6 +7,7 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
+import { type Deferred, deferred } from "../deferred.ts";
 import { EntryAbortedError } from "./errors.ts";
 import type { StoredFile } from "./fs.ts";
 
@@ -45,22 +46,6 @@ export interface EntryReader extends AsyncDisposable, Disposable {
   readonly complete: Promise<number>;
   /** Releases the reader (idempotent). */
   close(): void;
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 /** What an entry tells its cache. */

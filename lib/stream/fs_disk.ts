@@ -23,6 +23,7 @@ import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fastReadRange, type ReadRange } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
+import { randomHex } from "../deferred.ts";
 import { _Blocks } from "./fs_memory.ts";
 
 const MAGIC = [0x43, 0x53, 0x54, 0x31]; // "CST1"
@@ -156,11 +157,6 @@ function keyHash(key: string): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 40);
 }
 
-function randomSuffix(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Reads and checks a file's header; `undefined` when it is not a complete entry. */
 async function readHeader(
   path: string,
@@ -222,7 +218,7 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
       const hash = keyHash(key);
       const folder = join(dir, hash.slice(0, 2));
       await mkdir(folder, { recursive: true, mode: dirMode });
-      const path = join(folder, `${hash}-${randomSuffix()}${SUFFIX}`);
+      const path = join(folder, `${hash}-${randomHex(6)}${SUFFIX}`);
       const keyBytes = new TextEncoder().encode(key);
       const header = new Uint8Array(FIXED_HEADER + keyBytes.byteLength);
       header.set(MAGIC, 0);

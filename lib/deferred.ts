@@ -1,0 +1,51 @@
+/**
+ * Small shared helpers: a promise with its settle functions exposed, and
+ * random hex strings.
+ *
+ * @module
+ */
+
+/** A promise and the functions that settle it. */
+export interface Deferred<T> {
+  /** Settles when `resolve` or `reject` is called. */
+  promise: Promise<T>;
+  /** Fulfils the promise. */
+  resolve(value: T): void;
+  /** Rejects the promise. */
+  reject(reason: unknown): void;
+}
+
+/**
+ * A promise settled from outside.
+ *
+ * @example
+ * ```ts
+ * import { deferred } from "./deferred.ts";
+ * const ready = deferred<void>();
+ * setTimeout(() => ready.resolve(), 10);
+ * await ready.promise;
+ * ```
+ */
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * `bytes` random bytes as lowercase hex (twice as many characters).
+ *
+ * @example
+ * ```ts
+ * import { randomHex } from "./deferred.ts";
+ * randomHex(6).length; // 12
+ * ```
+ */
+export function randomHex(bytes: number): string {
+  const random = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
+}
