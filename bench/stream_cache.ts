@@ -9,7 +9,8 @@
  * Options (flags, or the environment variables in brackets):
  * - `--size=MiB` (`BENCH_SIZE_MIB`): entry size, default 256.
  * - `--runs=N` (`BENCH_RUNS`): measured rounds of the live-reader cases, best
- *   is kept; default 5.
+ *   is kept; default 10 (a fresh 256 MiB of memory per round makes single
+ *   rounds vary by 2× on Bun).
  * - `--read-runs=N` (`BENCH_READ_RUNS`): measured rounds of the complete-entry
  *   reads (short, and noisy on a busy machine); default 10.
  * - `--readers=N` (`BENCH_READERS`): live readers, default 100.
@@ -18,8 +19,11 @@
  * Part 1 reads a complete entry through `reader.stream()` (consumed with a
  * reader loop) from `memoryFs()` and `diskFs()`, against reading a plain file
  * holding the same bytes with the runtime's own API. Part 2 has N readers
- * follow one writer that writes 64 KiB chunks as fast as it can, and compares
- * the writer's throughput with writing the same bytes with no readers.
+ * follow one writer that writes 64 KiB chunks as fast as it can, one chunk per
+ * turn of the event loop as bytes from a socket arrive (a writer that never
+ * yields would leave the readers nothing to do until it finished), and
+ * compares the writer's throughput with writing the same bytes with no
+ * readers.
  *
  * Every case gets one warm-up run, then the best of its rounds is reported;
  * the cases of a table run round-robin, so load from elsewhere hits them alike.
@@ -31,6 +35,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import { diskFs, memoryFs, StreamCache } from "../mod.ts";
 
 interface BunLike {
@@ -57,7 +62,7 @@ function option(name: string, env: string, fallback: string): string {
 
 const MiB = 1 << 20;
 const SIZE = Number(option("size", "BENCH_SIZE_MIB", "256")) * MiB;
-const RUNS = Number(option("runs", "BENCH_RUNS", "5"));
+const RUNS = Number(option("runs", "BENCH_RUNS", "10"));
 const READ_RUNS = Number(option("read-runs", "BENCH_READ_RUNS", "10"));
 const READERS = Number(option("readers", "BENCH_READERS", "100"));
 const ONLY = option("only", "BENCH_ONLY", "");
@@ -288,7 +293,10 @@ async function readComplete(dir: string, data: Uint8Array): Promise<string> {
   );
 }
 
-/** Writes `data` in 64 KiB chunks to a new entry; returns seconds. */
+/**
+ * Writes `data` in 64 KiB chunks to a new entry, one chunk per turn of the
+ * event loop; returns seconds.
+ */
 async function writeAll(
   writer: WritableStream<Uint8Array>,
   data: Uint8Array,
@@ -297,6 +305,7 @@ async function writeAll(
   return await timed(async () => {
     for (let at = 0; at < data.byteLength; at += WRITE_CHUNK) {
       await w.write(data.subarray(at, at + WRITE_CHUNK));
+      await new Promise((resolve) => setImmediate(resolve));
     }
     await w.close();
   });

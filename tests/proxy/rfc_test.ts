@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { harness, visit } from "./_harness.ts";
+import { deferred } from "../../lib/deferred.ts";
 
 const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
   new Response(body, { status, headers });
@@ -578,11 +579,16 @@ describe("shared cache: validation", () => {
   });
 
   it("serves stale while one background revalidation runs (stale-while-revalidate)", async () => {
+    // The revalidation waits until the three stale answers are in, so a fast
+    // loopback origin cannot finish it first.
+    const answered = deferred<void>();
     const h = harness({
-      "/swr": (_request, n) =>
-        new Response(`v${n}`, {
+      "/swr": async (_request, n) => {
+        if (n === 2) await answered.promise;
+        return new Response(`v${n}`, {
           headers: { "cache-control": "max-age=10, stale-while-revalidate=60" },
-        }),
+        });
+      },
     });
     try {
       await visit(h, "/swr");
@@ -592,6 +598,7 @@ describe("shared cache: validation", () => {
         visit(h, "/swr"),
         visit(h, "/swr"),
       ]);
+      answered.resolve();
       for (const answer of answers) {
         assert.equal(answer.body, "v1", "stale content at once");
         assert.equal(answer.trace, "stale");
@@ -610,6 +617,7 @@ describe("shared cache: validation", () => {
         "beyond the window: validate first",
       );
     } finally {
+      answered.resolve();
       await h.close();
     }
   });

@@ -146,6 +146,25 @@ for (const [name, makeFs] of storages) {
       await cache.close();
     });
 
+    it("hands each trickle of bytes to a waiting reader without more writes", async () => {
+      const cache = new StreamCache({ fs: await makeFs() });
+      const { reader, writer } = await cache.get("trickle");
+      const w = writer!.getWriter();
+      const live = reader.stream().getReader();
+      await w.write(bytes(3));
+      assert.deepEqual((await live.read()).value, bytes(3), "first bytes");
+      await w.write(bytes(5, 3));
+      assert.deepEqual(
+        (await live.read()).value,
+        bytes(5, 3),
+        "a later trickle",
+      );
+      await w.close();
+      assert.equal((await live.read()).done, true);
+      reader.close();
+      await cache.close();
+    });
+
     it("rejects malformed ranges with a RangeError", async () => {
       const cache = new StreamCache({ fs: await makeFs() });
       const { reader, writer } = await cache.get("bad");
@@ -322,6 +341,25 @@ for (const [name, makeFs] of storages) {
     });
   });
 }
+
+describe("StreamCache waking readers", () => {
+  it("wakes a waiting reader once for a burst of writes, with all of it", async () => {
+    const cache = new StreamCache({ fs: await Promise.resolve(memoryFs()) });
+    const { reader, writer } = await cache.get("burst");
+    const w = writer!.getWriter();
+    const live = reader.stream().getReader();
+    const data = bytes(64 * 1024);
+    const first = live.read();
+    // Written within one turn of the event loop: the reader sees it as one.
+    for (let at = 0; at < data.byteLength; at += 1024) {
+      await w.write(data.slice(at, at + 1024));
+    }
+    assert.equal((await first).value!.byteLength, data.byteLength);
+    await w.close();
+    reader.close();
+    await cache.close();
+  });
+});
 
 describe("StreamCache with storage that fails to free", () => {
   it("reports the failure to remove() and keeps reaping, with nothing unhandled", async () => {
