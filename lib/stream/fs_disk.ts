@@ -21,7 +21,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { fastReadRange, type ReadRange } from "../adapters/file_io.ts";
+import { fastFixedReadRange, type ReadRange } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
 import { randomHex } from "../deferred.ts";
 import { _Blocks } from "./fs_memory.ts";
@@ -207,7 +207,7 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
   const mode = options.mode ?? 0o600;
   const dirMode = mode | ((mode & 0o444) >> 2);
   const fileOptions = {
-    readRange: options.readRange ?? fastReadRange(),
+    readRange: options.readRange ?? fastFixedReadRange(),
     durable: options.durable ?? false,
     liveTail: options.liveTail ?? 4 << 20,
   };

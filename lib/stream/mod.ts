@@ -32,6 +32,7 @@ export {
   type ReapStats,
 } from "./reaper.ts";
 export {
+  fastFixedReadRange,
   fastReadRange,
   nodeReadRange,
   type ReadRange,
