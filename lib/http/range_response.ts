@@ -16,6 +16,7 @@ import {
 } from "./range.ts";
 import { evaluatePreconditions } from "./preconditions.ts";
 import { randomHex } from "../deferred.ts";
+import { FieldList } from "./field_list.ts";
 
 /**
  * A source that knows its size and can stream any byte range of itself:
@@ -165,7 +166,7 @@ export function rangeResponse(
   init: RangeResponseInit = {},
 ): Response {
   const status = init.status ?? 200;
-  const headers = new Headers(init.headers);
+  const headers = new FieldList(init.headers);
   const method = request.method.toUpperCase();
   const head = method === "HEAD";
   const size = sizeOf(source);
@@ -175,11 +176,10 @@ export function rangeResponse(
     if (status !== 204 && status !== 304) {
       headers.set("content-length", String(size));
     }
-    return new Response(nullBody ? null : slice(source, 0, size) as BodyInit, {
-      status,
-      statusText: init.statusText,
-      headers,
-    });
+    return headers.response(
+      nullBody ? null : slice(source, 0, size) as BodyInit,
+      { status, statusText: init.statusText },
+    );
   };
   // Preconditions apply to any 2xx (RFC 9110 §13.2.1); ranges to 200s only.
   if (status < 200 || status > 299) return full();
@@ -187,12 +187,10 @@ export function rangeResponse(
   if (init.conditional ?? true) {
     const precondition = evaluatePreconditions(request, headers);
     if (precondition === "not-modified") {
-      const kept = new Headers();
-      for (const name of NOT_MODIFIED_FIELDS) {
-        const value = headers.get(name);
-        if (value !== null) kept.set(name, value);
-      }
-      return new Response(null, { status: 304, headers: kept });
+      const kept = new FieldList(
+        headers.pairs.filter(([name]) => NOT_MODIFIED_FIELDS.includes(name)),
+      );
+      return kept.response(null, { status: 304 });
     }
     if (precondition === "precondition-failed") {
       return new Response(null, { status: 412 });
@@ -228,12 +226,9 @@ export function rangeResponse(
     const [range] = ranges;
     headers.set("content-range", formatContentRange(size, range));
     headers.set("content-length", String(range.end - range.start));
-    return new Response(
+    return headers.response(
       head ? null : slice(source, range.start, range.end) as BodyInit,
-      {
-        status: 206,
-        headers,
-      },
+      { status: 206 },
     );
   }
 
@@ -253,8 +248,8 @@ export function rangeResponse(
   }
   headers.set("content-type", `multipart/byteranges; boundary=${boundary}`);
   headers.set("content-length", String(length));
-  return new Response(
+  return headers.response(
     head ? null : multipartBody(source, ranges, heads, tail),
-    { status: 206, headers },
+    { status: 206 },
   );
 }

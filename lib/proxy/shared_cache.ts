@@ -406,20 +406,15 @@ export class SharedCache implements PolicyTarget {
     );
   }
 
-  async #openBody(
+  /** A reader of a stored body, synchronously once the store has loaded. */
+  #openBody(
     cache: StreamCache | undefined,
     entity: string,
-  ): Promise<EntryReader | undefined> {
+  ): EntryReader | undefined | Promise<EntryReader | undefined> {
     if (!cache) return undefined;
-    // A disk store reloads in the background; until then has() knows nothing.
-    await cache.ready;
-    if (!cache.has(entity)) return undefined;
-    const { reader, writer } = await cache.get(entity);
-    if (!writer) return reader;
-    // It went between has() and get(): drop the empty entry this made.
-    reader.close();
-    await writer.abort(new Error("stored body is gone"));
-    return undefined;
+    // A disk store reloads in the background; until then it knows nothing.
+    if (!cache.loaded) return cache.ready.then(() => cache.openReader(entity));
+    return cache.openReader(entity);
   }
 
   async #lookup(ctx: CacheContext, state: RequestState): Promise<Transition> {
@@ -438,7 +433,8 @@ export class SharedCache implements PolicyTarget {
       )
     );
     if (match) {
-      const reader = await this.#openBody(cache, match.entity);
+      const opened = this.#openBody(cache, match.entity);
+      const reader = opened instanceof Promise ? await opened : opened;
       if (cache && !reader) {
         await this.#updateVariants(
           ctx,

@@ -152,6 +152,31 @@ export class StreamCache {
     return { reader, writer };
   }
 
+  /**
+   * A reader of the entry for `key` if there is one now (complete or being
+   * written), without creating one and without waiting: for hot paths that
+   * only read. Until {@link StreamCache.ready} resolves, entries kept from
+   * before a restart are not known yet; `loaded` tells when they are.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * await cache.ready;
+   * cache.openReader("missing"); // undefined
+   * ```
+   */
+  openReader(key: string): EntryReader | undefined {
+    if (this.#closed) throw new CacheClosedError(key);
+    const existing = this.#entries.get(key);
+    return existing ? entryReader(existing) : undefined;
+  }
+
+  /** Whether the entries kept by earlier caches on the storage are loaded (`ready` has resolved). */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
   /** Whether an entry (complete or being written) exists for `key`. */
   has(key: string): boolean {
     return this.#entries.has(key);

@@ -266,32 +266,62 @@ function checkRange(start: number, end: number | undefined): void {
   }
 }
 
+/** A reader of an entry: a class, as a hit makes one per request. */
+class Reader implements EntryReader {
+  readonly #entry: Entry;
+  #closed = false;
+
+  constructor(entry: Entry) {
+    entry.acquire();
+    this.#entry = entry;
+  }
+
+  get key(): string {
+    return this.#entry.key;
+  }
+
+  get complete(): Promise<number> {
+    return this.#entry.completion;
+  }
+
+  size(): EntrySize {
+    return { size: this.#entry.size, complete: this.#entry.isComplete };
+  }
+
+  bytes(): Uint8Array | undefined {
+    const entry = this.#entry;
+    return entry.isComplete && !this.#closed
+      ? entry.file?.bytes?.()
+      : undefined;
+  }
+
+  stream(start = 0, end?: number): ReadableStream<Uint8Array> {
+    checkRange(start, end);
+    if (this.#closed) {
+      throw new Error(`reader of ${JSON.stringify(this.key)} is closed`);
+    }
+    return followEntry(this.#entry, start, end);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#entry.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
 /** Makes a reader of an entry. */
 export function entryReader(entry: Entry): EntryReader {
-  entry.acquire();
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    entry.release();
-  };
-  return {
-    key: entry.key,
-    complete: entry.completion,
-    size: () => ({ size: entry.size, complete: entry.isComplete }),
-    bytes:
-      () => (entry.isComplete && !closed ? entry.file?.bytes?.() : undefined),
-    close,
-    [Symbol.dispose]: close,
-    [Symbol.asyncDispose]: () => Promise.resolve(close()),
-    stream(start = 0, end?: number) {
-      checkRange(start, end);
-      if (closed) {
-        throw new Error(`reader of ${JSON.stringify(entry.key)} is closed`);
-      }
-      return followEntry(entry, start, end);
-    },
-  };
+  return new Reader(entry);
 }
 
 /** The live-following byte stream of `[start, end)`. */

@@ -103,6 +103,8 @@ class MemoryFile implements StoredFile {
   modified: number;
   readonly #committed: Set<MemoryFile>;
   readonly #bytes = new _Blocks();
+  /** The whole file as one view once asked for; `null`: not in one piece. */
+  #whole: Uint8Array | null | undefined;
 
   constructor(key: string, committed: Set<MemoryFile>) {
     this.key = key;
@@ -131,17 +133,22 @@ class MemoryFile implements StoredFile {
   }
 
   bytes(): Uint8Array | undefined {
-    const views = this.#bytes.views(0, this.size);
-    return views.length === 0
-      ? new Uint8Array(0)
-      : views.length === 1
-      ? views[0]
-      : undefined;
+    // Asked only of complete files, which never change: one lookup is enough.
+    if (this.#whole === undefined) {
+      const views = this.#bytes.views(0, this.size);
+      this.#whole = views.length === 0
+        ? new Uint8Array(0)
+        : views.length === 1
+        ? views[0]
+        : null;
+    }
+    return this.#whole ?? undefined;
   }
 
   remove(): Promise<void> {
     this.#committed.delete(this);
     this.#bytes.clear();
+    this.#whole = undefined;
     return Promise.resolve();
   }
 }
