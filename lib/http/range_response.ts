@@ -134,6 +134,26 @@ function multipartBody(
 }
 
 /**
+ * Whether {@link rangeResponse} answers `request` with the full response,
+ * whatever the source and its headers: a GET with no `Range` and no
+ * conditional header. Such answers can be made once and cloned.
+ *
+ * @example
+ * ```ts
+ * import { answersInFull } from "./range_response.ts";
+ * answersInFull(new Request("http://x/")); // true
+ * answersInFull(new Request("http://x/", { headers: { range: "bytes=0-1" } })); // false
+ * ```
+ */
+export function answersInFull(request: Request): boolean {
+  if (request.method !== "GET") return false;
+  const headers = request.headers;
+  return !headers.has("range") && !headers.has("if-none-match") &&
+    !headers.has("if-modified-since") && !headers.has("if-match") &&
+    !headers.has("if-unmodified-since");
+}
+
+/**
  * Answers `request` from `source`, the selected representation:
  *
  * - preconditions first (304 / 412, unless `conditional: false`);

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  answersInFull,
   rangeResponse,
   type RangeSource,
 } from "../../lib/http/range_response.ts";
@@ -382,6 +383,33 @@ describe("rangeResponse", () => {
       await unsatisfiable.body?.cancel();
     } finally {
       await server.shutdown();
+    }
+  });
+});
+
+describe("answersInFull", () => {
+  it("is true only for a GET with no Range and no conditional header", () => {
+    const url = "http://x/";
+    assert.equal(answersInFull(new Request(url)), true);
+    assert.equal(
+      answersInFull(new Request(url, { headers: { accept: "*/*" } })),
+      true,
+    );
+    assert.equal(answersInFull(new Request(url, { method: "HEAD" })), false);
+    for (
+      const field of [
+        "range",
+        "if-none-match",
+        "if-modified-since",
+        "if-match",
+        "if-unmodified-since",
+      ]
+    ) {
+      assert.equal(
+        answersInFull(new Request(url, { headers: { [field]: "x" } })),
+        false,
+        field,
+      );
     }
   });
 });

@@ -139,6 +139,53 @@ describe("shared cache hardening", () => {
     }
   });
 
+  it("answers repeated plain hits alike but for Age, whatever a policy does to one", async () => {
+    let version = 1;
+    const h = harness({
+      "/plain": () =>
+        new Response(`v${version}`, {
+          headers: { etag: `"v${version}"`, "cache-control": "max-age=60" },
+        }),
+    });
+    h.cache.on("deliver", (ctx) => {
+      ctx.response?.headers.append("x-seen", "once");
+    });
+    try {
+      await visit(h, "/plain");
+      const first = await visit(h, "/plain");
+      await h.clock.advance(5_000);
+      const second = await visit(h, "/plain");
+      for (const hit of [first, second]) {
+        assert.equal(hit.trace, "fresh");
+        assert.equal(hit.body, "v1");
+        assert.equal(hit.headers.get("x-seen"), "once", "no mutation leaks");
+        assert.equal(hit.headers.get("content-length"), "2");
+      }
+      assert.equal(
+        second.headers.get("age"),
+        String(Number(first.headers.get("age")) + 5),
+      );
+      // A conditional or ranged request still gets its own answer.
+      assert.equal(
+        (await visit(h, "/plain", { headers: { "if-none-match": '"v1"' } }))
+          .status,
+        304,
+      );
+      const ranged = await visit(h, "/plain", {
+        headers: { range: "bytes=1-1" },
+      });
+      assert.equal(ranged.status, 206);
+      assert.equal(ranged.body, "1");
+      // A new stored response is answered from anew.
+      version = 2;
+      await h.clock.advance(60_000);
+      assert.equal((await visit(h, "/plain")).body, "v2");
+      assert.equal((await visit(h, "/plain")).body, "v2");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("answers 504 when the origin sends no headers in time", async () => {
     let release!: () => void;
     const stalled = new Promise<void>((resolve) => (release = resolve));
