@@ -42,6 +42,9 @@
  * VmRSS is sampled every 50 ms; reported are its peak growth over the idle
  * process (target < 64 MiB for `file:`), every client's time to first byte
  * (target: the tenth within 2× of the first) and byte count (must be N MiB).
+ * Beside it, the floor: the same runtime reading the body once with the
+ * proxy's origin client and dropping it (most of the proxy's growth is the
+ * runtime's uncollected garbage from that client).
  *
  * Child processes and temporary directories are removed at the end; every
  * child also exits by itself after a deadline if this process dies first.
@@ -174,6 +177,35 @@ async function proxyRole(): Promise<void> {
     store: option("store", "", "heap:"),
   });
   console.log(JSON.stringify({ port: server.port }));
+}
+
+/**
+ * The proxy's origin client alone (`nodeOriginFetch`, as the proxy uses it):
+ * one big body read and dropped, printing this process's peak RSS growth.
+ * The floor under the proxy's own growth on a miss.
+ */
+async function clientRole(): Promise<void> {
+  const { nodeOriginFetch } = await import("../lib/adapters/origin_fetch.ts");
+  const url = option("url", "", "");
+  // Warm up as the proxy is warmed up: a few small requests first.
+  const origin = new URL(url).origin;
+  for (let i = 0; i < 20; i++) {
+    await (await nodeOriginFetch(new Request(`${origin}/64k`))).arrayBuffer();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  const response = await nodeOriginFetch(new Request(url));
+  const reader = response.body!.getReader();
+  while (!(await reader.read()).done) { /* dropped */ }
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  console.log(JSON.stringify({ growthMiB: (peak - base) / MiB }));
+  // The client's keep-alive connection would hold the process open.
+  process.exit(0);
 }
 
 // ---------------------------------------------------------------------------
@@ -669,8 +701,16 @@ async function big(tmp: string): Promise<string> {
   await curl(`http://${HOST}:${origin.port}/big?mib=${mib}`);
   const direct = await curl(`http://${HOST}:${origin.port}/big?mib=${mib}`);
   const results: BigResult[] = [];
+  const clientAlone: Record<string, number> = {};
   try {
     for (const runtime of ["deno", "bun"] as const) {
+      const [command, ...args] = commandFor(runtime, "client", [
+        `--url=http://${HOST}:${origin.port}/big?mib=${mib}`,
+      ]);
+      const output = await new Deno.Command(command, { args }).output();
+      clientAlone[runtime] = JSON.parse(
+        new TextDecoder().decode(output.stdout),
+      ).growthMiB;
       for (
         const store of heap ? ["file", "heap"] as const : ["file"] as const
       ) {
@@ -699,6 +739,7 @@ async function big(tmp: string): Promise<string> {
       `${r.store}:`,
       `${r.baseMiB.toFixed(0)} MiB`,
       `+${r.peakGrowthMiB.toFixed(1)} MiB`,
+      `+${clientAlone[r.runtime].toFixed(1)} MiB`,
       r.store === "file"
         ? (r.peakGrowthMiB < 64 ? "< 64 MiB met" : "< 64 MiB MISSED")
         : "(holds the body)",
@@ -721,6 +762,7 @@ async function big(tmp: string): Promise<string> {
       "store",
       "idle RSS",
       "peak RSS growth",
+      "origin client alone",
       "target",
       "TTFB 1st",
       "TTFB last",
@@ -733,7 +775,10 @@ async function big(tmp: string): Promise<string> {
     "",
     `Origin alone (Bun, one curl client): TTFB ${direct.ttfb.toFixed(1)} ms, ` +
     `${(mib * MiB / (direct.total / 1000) / 1e9).toFixed(2)} GB/s. ` +
-    "Unpinned: proxy, origin and the curl clients share both cores.",
+    "Unpinned: proxy, origin and the curl clients share both cores. " +
+    "Origin client alone: the same runtime reading the body once with the " +
+    "proxy's origin client (`nodeOriginFetch`) and dropping it; its growth " +
+    "is garbage the runtime has not yet collected.",
     "",
     "Client x-cache values: " +
     [
@@ -798,6 +843,9 @@ switch (role) {
     break;
   case "proxy":
     await proxyRole();
+    break;
+  case "client":
+    await clientRole();
     break;
   default:
     if (isBun) throw new Error("run the harness with deno run -A");
