@@ -43,8 +43,12 @@ export interface StoredResponse {
 
 /** Keeps stored responses by cache key. */
 export interface MetaStore {
-  /** The variants stored for `key`, most recent first (empty when none). */
-  lookup(key: string): Promise<StoredResponse[]>;
+  /**
+   * The variants stored for `key`, most recent first (empty when none). A
+   * store that has them at hand may answer without a promise, sparing a hit
+   * a turn of the event loop.
+   */
+  lookup(key: string): StoredResponse[] | Promise<StoredResponse[]>;
   /** Replaces the variants stored for `key`. */
   store(key: string, variants: StoredResponse[]): Promise<void>;
   /** Forgets `key`. */
@@ -68,10 +72,10 @@ export function heapMetaStore(
   return {
     lookup(key) {
       const variants = map.get(key);
-      if (!variants) return Promise.resolve([]);
+      if (!variants) return [];
       map.delete(key); // re-insert: most recently used last
       map.set(key, variants);
-      return Promise.resolve(variants);
+      return variants;
     },
     store(key, variants) {
       map.delete(key);

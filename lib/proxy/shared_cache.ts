@@ -306,27 +306,29 @@ export class SharedCache implements PolicyTarget {
     );
     const state: RequestState = { requestCc: {}, revalidating, generation: 0 };
     try {
-      let transition = await this.#run("receive", ctx);
+      // Steps answer synchronously when they can; only promises are awaited.
+      let next: Transition | Promise<Transition> = this.#run("receive", ctx);
       for (;;) {
+        const transition = next instanceof Promise ? await next : next;
         switch (transition.name) {
           case "lookup":
-            transition = await this.#lookup(ctx, state);
+            next = this.#lookup(ctx, state);
             break;
           case "pass":
-            transition = await this.#pass(ctx, state);
+            next = this.#pass(ctx, state);
             break;
           case "fetch":
-            transition = await this.#fetch(ctx, state);
+            next = this.#fetch(ctx, state);
             break;
           case "store":
-            transition = await this.#store(ctx, state);
+            next = this.#store(ctx, state);
             break;
           case "deliver":
             ctx.response ??= this.#fromStored(ctx, state);
-            transition = await this.#run("deliver", ctx);
+            next = this.#run("deliver", ctx);
             break;
           case "error":
-            transition = await this.#error(ctx, state, transition);
+            next = this.#error(ctx, state, transition);
             break;
           case "finish":
             return this.#finish(ctx, state);
@@ -426,14 +428,31 @@ export class SharedCache implements PolicyTarget {
     return cache.openReader(entity);
   }
 
-  async #lookup(ctx: CacheContext, state: RequestState): Promise<Transition> {
+  /**
+   * Finds the stored variant for the request. Runs synchronously while the
+   * stores answer synchronously (the heap stores always do), so a hit costs
+   * no turn of the event loop.
+   */
+  #lookup(
+    ctx: CacheContext,
+    state: RequestState,
+  ): Transition | Promise<Transition> {
     state.requestCc = this.#requestCc(ctx.request);
     if (ctx.reload) {
       ctx.trace("reload");
       return this.#run("miss", ctx);
     }
-    const cache = ctx.entitystore.cache;
-    const variants = await ctx.metastore.lookup(ctx.key);
+    const variants = ctx.metastore.lookup(ctx.key);
+    return variants instanceof Promise
+      ? variants.then((found) => this.#select(ctx, state, found))
+      : this.#select(ctx, state, variants);
+  }
+
+  #select(
+    ctx: CacheContext,
+    state: RequestState,
+    variants: StoredResponse[],
+  ): Transition | Promise<Transition> {
     const match = variants.find((variant) =>
       varyMatches(
         variant,
@@ -441,48 +460,62 @@ export class SharedCache implements PolicyTarget {
         this.#infoOf(variant).varyFields,
       )
     );
-    if (match) {
-      const opened = this.#openBody(cache, match.entity);
-      const reader = opened instanceof Promise ? await opened : opened;
-      if (cache && !reader) {
-        await this.#updateVariants(
-          ctx,
-          (current) => current.filter((v) => v.entity !== match.entity),
-        );
-      } else {
-        const info = this.#infoOf(match);
-        state.freshness = {
-          cc: info.cc,
-          age: this.#ageOf(match),
-          lifetime: match.ttl ?? info.lifetime,
-        };
-        const verdict = state.revalidating
-          ? "validate"
-          : usability(state.freshness, state.requestCc).use;
-        // Without a stored body (noop:), only a 304 can be answered from the
-        // cache, and preconditions apply to 200s only (RFC 9110 §13.2.1).
-        const answerable = reader !== undefined ||
-          (match.status === 200 &&
-            evaluatePreconditions(ctx.request, new Headers(match.headers)) ===
-              "not-modified");
-        if (answerable && verdict !== "validate") {
-          ctx.stored = match;
-          state.reader = reader;
-          ctx.trace(verdict === "fresh" ? "fresh" : "stale");
-          if (verdict === "stale-while-revalidate") {
-            this.#revalidateInBackground(ctx);
-          }
-          return this.#run("hit", ctx);
-        }
-        if (reader) {
-          ctx.stored = match;
-          state.reader = reader;
-          ctx.trace("stale");
-          return this.#run("miss", ctx);
-        }
-      }
+    if (!match) {
+      ctx.trace("miss");
+      return this.#run("miss", ctx);
     }
-    ctx.trace("miss");
+    const opened = this.#openBody(ctx.entitystore.cache, match.entity);
+    return opened instanceof Promise
+      ? opened.then((reader) => this.#judge(ctx, state, match, reader))
+      : this.#judge(ctx, state, match, opened);
+  }
+
+  /** Hit, stale or miss, for the matching variant and its body's reader. */
+  #judge(
+    ctx: CacheContext,
+    state: RequestState,
+    match: StoredResponse,
+    reader: EntryReader | undefined,
+  ): Transition | Promise<Transition> {
+    if (ctx.entitystore.cache && !reader) {
+      // The body is gone (evicted): forget the variant, then fetch.
+      return this.#updateVariants(
+        ctx,
+        (current) => current.filter((v) => v.entity !== match.entity),
+      ).then(() => {
+        ctx.trace("miss");
+        return this.#run("miss", ctx);
+      });
+    }
+    const info = this.#infoOf(match);
+    state.freshness = {
+      cc: info.cc,
+      age: this.#ageOf(match),
+      lifetime: match.ttl ?? info.lifetime,
+    };
+    const verdict = state.revalidating
+      ? "validate"
+      : usability(state.freshness, state.requestCc).use;
+    // Without a stored body (noop:), only a 304 can be answered from the
+    // cache, and preconditions apply to 200s only (RFC 9110 §13.2.1).
+    const answerable = reader !== undefined ||
+      (match.status === 200 &&
+        evaluatePreconditions(ctx.request, new Headers(match.headers)) ===
+          "not-modified");
+    if (answerable && verdict !== "validate") {
+      ctx.stored = match;
+      state.reader = reader;
+      ctx.trace(verdict === "fresh" ? "fresh" : "stale");
+      if (verdict === "stale-while-revalidate") {
+        this.#revalidateInBackground(ctx);
+      }
+      return this.#run("hit", ctx);
+    }
+    if (reader) {
+      ctx.stored = match;
+      state.reader = reader;
+      ctx.trace("stale");
+    } else ctx.trace("miss");
     return this.#run("miss", ctx);
   }
 
