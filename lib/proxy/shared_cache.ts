@@ -136,16 +136,13 @@ interface VariantInfo {
   varyFields: string[];
   ageValue: number;
   date: number | undefined;
-  /** The full response to a plain GET, without Age, cloned for each such hit. */
-  template?: Response;
 }
 
-/**
- * Bodies up to this size (16 KiB) are answered from a per-variant template.
- * The template holds the body's bytes as long as the stored response lives,
- * so large ones are left to the stream path.
- */
-const TEMPLATE_MAX = 16 * 1024;
+/** A ready answer to plain GETs of one stored response and its body. */
+interface Template {
+  stored: StoredResponse;
+  response: Response;
+}
 
 /** Per-request state the events do not show. */
 interface RequestState {
@@ -243,6 +240,8 @@ export class SharedCache implements PolicyTarget {
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
+  /** Ready answers to plain GETs, by the stored body's view (see #fromStored). */
+  readonly #templates = new WeakMap<Uint8Array, Template>();
   readonly #verbose: boolean;
 
   /** Makes a cache in front of `options.origin`. */
@@ -1108,19 +1107,25 @@ export class SharedCache implements PolicyTarget {
     // Small complete bodies held in one piece go out as bytes where the
     // runtime sends bytes faster than streams.
     const bytes = size <= bytesBodyLimit() ? reader.bytes() : undefined;
-    if (
-      bytes && !fields && size <= TEMPLATE_MAX && answersInFull(ctx.request)
-    ) {
-      // Most hits: a plain GET of a small body, whose answer differs from
-      // the last one only in Age. Cloning a ready response skips the header
-      // work, which costs more than the rest of the hit.
-      const info = this.#infoOf(stored);
-      info.template ??= rangeResponse(ctx.request, bytes, {
-        status: stored.status,
-        statusText: stored.statusText,
-        headers,
-      });
-      const response = info.template.clone();
+    if (bytes && !fields && answersInFull(ctx.request)) {
+      // Most hits: a plain GET of a body held in memory, whose answer differs
+      // from the last one only in Age. Cloning a ready response skips the
+      // header work, which costs more than the rest of the hit. Templates are
+      // keyed by the body's view, which its storage drops when the entry
+      // goes, so they never keep an evicted body alive.
+      let template = this.#templates.get(bytes);
+      if (template?.stored !== stored) {
+        template = {
+          stored,
+          response: rangeResponse(ctx.request, bytes, {
+            status: stored.status,
+            statusText: stored.statusText,
+            headers,
+          }),
+        };
+        this.#templates.set(bytes, template);
+      }
+      const response = template.response.clone();
       response.headers.set("age", age);
       return response;
     }

@@ -491,6 +491,8 @@ describe("shared cache: validation", () => {
     });
     try {
       await visit(h, "/v");
+      const before = await visit(h, "/v");
+      assert.equal(before.headers.get("x-version"), "1");
       await h.clock.advance(20_000);
       const revalidated = await visit(h, "/v");
       assert.equal(revalidated.trace, "stale, valid, store");
