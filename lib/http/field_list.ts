@@ -28,17 +28,20 @@ export class FieldList {
   /** The fields, names lowercase. */
   readonly pairs: [string, string][] = [];
 
-  /** A list holding the fields of `init`. */
+  /**
+   * A list holding the fields of `init`, read as `Headers` reads them: names
+   * lowercased, values without surrounding whitespace. Pairs are taken as
+   * they are (the fast path); any other form goes through `Headers`.
+   */
   constructor(init?: HeadersInit) {
     if (!init) return;
-    const pairs: Iterable<readonly string[]> = Array.isArray(init)
-      ? init
-      : init instanceof Headers
-      ? init.entries()
-      : Object.entries(init);
-    for (const [name, value] of pairs) {
-      this.pairs.push([name.toLowerCase(), value]);
+    if (Array.isArray(init)) {
+      for (const [name, value] of init) {
+        this.pairs.push([name.toLowerCase(), trimField(value)]);
+      }
+      return;
     }
+    for (const pair of new Headers(init)) this.pairs.push(pair);
   }
 
   /** The value of `name` (repeated fields joined with ", "), or `null`. */
@@ -77,11 +80,27 @@ export class FieldList {
   ): Response {
     const response = new Response(body, init);
     const headers = response.headers;
+    // A Blob or string body brings a Content-Type of its own; ours replaces it.
+    let typed = false;
     for (const [name, value] of this.pairs) {
-      // A Blob or string body brings a Content-Type of its own; ours wins.
-      if (name === "content-type") headers.set(name, value);
-      else headers.append(name, value);
+      if (name === "content-type" && !typed) {
+        typed = true;
+        headers.set(name, value);
+      } else headers.append(name, value);
     }
     return response;
   }
+}
+
+/** HTTP whitespace (RFC 9110 §5.5): what `Headers` strips from values. */
+const isHttpSpace = (code: number) =>
+  code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
+
+/** `value` without surrounding HTTP whitespace (usually already so). */
+function trimField(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && isHttpSpace(value.charCodeAt(start))) start++;
+  while (end > start && isHttpSpace(value.charCodeAt(end - 1))) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
 }

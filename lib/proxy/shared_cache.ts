@@ -140,8 +140,23 @@ interface VariantInfo {
 
 /** A ready answer to plain GETs of one stored response and its body. */
 interface Template {
+  /** The stored response it was made from, and what tells a new one apart. */
   stored: StoredResponse;
   response: Response;
+}
+
+/**
+ * Bodies up to this size (16 KiB) get a template. A `Response` copies its
+ * bytes, so a template costs a second copy of its body while the body is
+ * stored; past this size, building each answer is cheap beside sending it.
+ */
+const TEMPLATE_MAX = 16 * 1024;
+
+/** Whether a template made from `a` answers for `b`: the same stored response, as a meta store that re-reads it (file:) gives it back. */
+function sameStored(a: StoredResponse, b: StoredResponse): boolean {
+  return a === b ||
+    (a.entity === b.entity && a.responseTime === b.responseTime &&
+      a.requestTime === b.requestTime && a.ttl === b.ttl);
 }
 
 /** Per-request state the events do not show. */
@@ -442,9 +457,12 @@ export class SharedCache implements PolicyTarget {
       return this.#run("miss", ctx);
     }
     const variants = ctx.metastore.lookup(ctx.key);
-    return variants instanceof Promise
-      ? variants.then((found) => this.#select(ctx, state, found))
-      : this.#select(ctx, state, variants);
+    // Any thenable a custom store returns is awaited; only arrays go on at once.
+    return Array.isArray(variants)
+      ? this.#select(ctx, state, variants)
+      : Promise.resolve(variants).then((found) =>
+        this.#select(ctx, state, found)
+      );
   }
 
   #select(
@@ -1107,14 +1125,16 @@ export class SharedCache implements PolicyTarget {
     // Small complete bodies held in one piece go out as bytes where the
     // runtime sends bytes faster than streams.
     const bytes = size <= bytesBodyLimit() ? reader.bytes() : undefined;
-    if (bytes && !fields && answersInFull(ctx.request)) {
-      // Most hits: a plain GET of a body held in memory, whose answer differs
-      // from the last one only in Age. Cloning a ready response skips the
-      // header work, which costs more than the rest of the hit. Templates are
-      // keyed by the body's view, which its storage drops when the entry
-      // goes, so they never keep an evicted body alive.
+    if (
+      bytes && !fields && size <= TEMPLATE_MAX && answersInFull(ctx.request)
+    ) {
+      // Most hits: a plain GET of a small body held in memory, whose answer
+      // differs from the last one only in Age. Cloning a ready response skips
+      // the header work, which costs more than the rest of the hit. Templates
+      // are keyed by the body's view, which its storage drops when the entry
+      // goes, so they never outlive the stored body.
       let template = this.#templates.get(bytes);
-      if (template?.stored !== stored) {
+      if (!template || !sameStored(template.stored, stored)) {
         template = {
           stored,
           response: rangeResponse(ctx.request, bytes, {

@@ -290,9 +290,11 @@ class Reader implements EntryReader {
 
   bytes(): Uint8Array | undefined {
     const entry = this.#entry;
-    return entry.isComplete && !this.#closed
-      ? entry.file?.bytes?.()
-      : undefined;
+    if (!entry.isComplete || this.#closed) return undefined;
+    const bytes = entry.file?.bytes?.();
+    // A read like any other, for the reapers that go by last read.
+    if (bytes) entry.touchRead();
+    return bytes;
   }
 
   stream(start = 0, end?: number): ReadableStream<Uint8Array> {

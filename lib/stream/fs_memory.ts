@@ -105,6 +105,7 @@ class MemoryFile implements StoredFile {
   readonly #bytes = new _Blocks();
   /** The whole file as one view once asked for; `null`: not in one piece. */
   #whole: Uint8Array | null | undefined;
+  #removed = false;
 
   constructor(key: string, committed: Set<MemoryFile>) {
     this.key = key;
@@ -129,10 +130,14 @@ class MemoryFile implements StoredFile {
   }
 
   read(start: number, end: number): Iterable<Uint8Array> {
+    // Another cache on the same storage may have removed the file: its bytes
+    // are gone, and an empty read would pass for a short entry.
+    if (this.#removed) throw new Error(`${this.key}: file was removed`);
     return this.#bytes.views(start, end);
   }
 
   bytes(): Uint8Array | undefined {
+    if (this.#removed) return undefined;
     // Asked only of complete files, which never change: one lookup is enough.
     if (this.#whole === undefined) {
       const views = this.#bytes.views(0, this.size);
@@ -147,6 +152,7 @@ class MemoryFile implements StoredFile {
 
   remove(): Promise<void> {
     this.#committed.delete(this);
+    this.#removed = true;
     this.#bytes.clear();
     this.#whole = undefined;
     return Promise.resolve();

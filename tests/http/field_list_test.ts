@@ -17,6 +17,19 @@ describe("FieldList", () => {
     const fromHeaders = new FieldList(new Headers({ Vary: "accept" }));
     assert.deepEqual(fromHeaders.pairs, [["vary", "accept"]]);
     assert.deepEqual(new FieldList().pairs, []);
+    // Any other form is read as Headers reads it.
+    const fromMap = new FieldList(
+      new Map([["X-A", "1"]]) as unknown as HeadersInit,
+    );
+    assert.deepEqual(fromMap.pairs, [["x-a", "1"]]);
+    const caseTwice = new FieldList({ "X-B": "1", "x-b": "2" });
+    assert.equal(caseTwice.get("x-b"), "1, 2");
+  });
+
+  it("strips whitespace around values, as Headers does", () => {
+    const fields = new FieldList([["etag", ' \t"x"\r\n'], ["a", "b c"]]);
+    assert.deepEqual(fields.pairs, [["etag", '"x"'], ["a", "b c"]]);
+    assert.equal(new FieldList({ ETag: ' "y" ' }).get("etag"), '"y"');
   });
 
   it("reads, replaces and deletes as Headers does", () => {

@@ -413,3 +413,23 @@ describe("answersInFull", () => {
     }
   });
 });
+
+describe("rangeResponse reads its header fields as Headers does", () => {
+  it("matches validators given with surrounding whitespace or as a Map", () => {
+    const request = new Request("http://x/", {
+      headers: { "if-none-match": '"x"' },
+    });
+    assert.equal(
+      rangeResponse(request, new Uint8Array(1), {
+        headers: { ETag: ' "x" ' },
+      }).status,
+      304,
+    );
+    assert.equal(
+      rangeResponse(request, new Uint8Array(1), {
+        headers: new Map([["etag", '"x"']]) as unknown as HeadersInit,
+      }).status,
+      304,
+    );
+  });
+});

@@ -141,6 +141,35 @@ describe("stores chosen by URI", () => {
     }
   });
 
+  it("takes a MetaStore that answers with thenables, not native promises", async () => {
+    const inner = heapMetaStore();
+    // A promise from another library or realm: `then` only.
+    const thenable = <T>(value: T | Promise<T>) => {
+      const promise = Promise.resolve(value);
+      return { then: promise.then.bind(promise) } as unknown as Promise<T>;
+    };
+    const foreign: MetaStore = {
+      lookup: (key) => thenable(inner.lookup(key)),
+      store: (key, variants) => thenable(inner.store(key, variants)),
+      purge: (key) => thenable(inner.purge(key)),
+    };
+    const cache = new SharedCache({
+      origin: () =>
+        new Response("x", { headers: { "cache-control": "max-age=60" } }),
+      metastore: foreign,
+    });
+    try {
+      const miss = await cache.fetch(new Request("http://a.test/"));
+      assert.equal(await miss.text(), "x");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const hit = await cache.fetch(new Request("http://a.test/"));
+      assert.equal(await hit.text(), "x");
+      assert.equal(hit.headers.get("x-cache"), "fresh");
+    } finally {
+      await cache.close();
+    }
+  });
+
   it("refuses unknown or malformed store URIs with a clear error", () => {
     assert.throws(() => metaStoreFrom("redis:"), StoreUriError);
     assert.throws(() => metaStoreFrom("noop:"), StoreUriError);

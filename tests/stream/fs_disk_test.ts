@@ -204,6 +204,21 @@ describe("diskFs", () => {
 });
 
 describe("memoryFs", () => {
+  it("errors readers in one cache of a file another cache removed, never reading it as empty", async () => {
+    const fs = memoryFs();
+    const first = new StreamCache({ fs });
+    await put(first, "shared", bytes(1000));
+    const second = new StreamCache({ fs });
+    await second.ready;
+    const reader = second.openReader("shared")!;
+    await first.remove("shared");
+    assert.equal(reader.bytes(), undefined);
+    await assert.rejects(collect(reader.stream()), /removed/);
+    reader.close();
+    await first.close();
+    await second.close();
+  });
+
   it("lets a new cache on the same storage find committed entries only", async () => {
     const fs = memoryFs();
     const first = new StreamCache({ fs });

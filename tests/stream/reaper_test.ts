@@ -47,6 +47,26 @@ describe("expiryReaper", () => {
     await cache.close();
   });
 
+  it("counts taking a complete entry's bytes as reading it", async () => {
+    const clock = new ManualClock(1_000_000);
+    const cache = new StreamCache({
+      fs: memoryFs(),
+      reaper: expiryReaper(10_000),
+      clock,
+    });
+    await cache.ready;
+    await put(cache, "hot", 10);
+    await clock.advance(6_000);
+    const reader = cache.openReader("hot")!;
+    assert.deepEqual(reader.bytes(), bytes(10));
+    reader.close();
+    await clock.advance(6_000);
+    assert.deepEqual(cache.keys(), ["hot"], "read 6 s ago");
+    await clock.advance(9_000); // swept at 20 s, 14 s after the read
+    assert.deepEqual(cache.keys(), []);
+    await cache.close();
+  });
+
   it("never reaps an entry in use", async () => {
     const clock = new ManualClock(0);
     const cache = new StreamCache({
