@@ -8,6 +8,13 @@
 /** The JavaScript runtime cistern is running on. */
 export type Runtime = "deno" | "bun" | "other";
 
+/** Detected once: hot paths ask on every request. */
+const RUNTIME: Runtime = "Bun" in globalThis
+  ? "bun"
+  : "Deno" in globalThis
+  ? "deno"
+  : "other";
+
 /**
  * Detects the current runtime.
  *
@@ -18,9 +25,7 @@ export type Runtime = "deno" | "bun" | "other";
  * ```
  */
 export function currentRuntime(): Runtime {
-  if ("Bun" in globalThis) return "bun";
-  if ("Deno" in globalThis) return "deno";
-  return "other";
+  return RUNTIME;
 }
 
 /**
