@@ -11,8 +11,17 @@ import { type Deferred, deferred } from "../deferred.ts";
 import { EntryAbortedError } from "./errors.ts";
 import type { StoredFile } from "./fs.ts";
 
-/** Bytes written between wakes of waiting readers, unless a millisecond passes first (1 MiB). */
-const WAKE_BYTES = 1 << 20;
+/**
+ * Bytes written between wakes of waiting readers, unless a millisecond passes
+ * first: 8 MiB, or a quarter of the storage's follow window if that is less
+ * (never under 64 KiB), so woken readers still find their bytes in memory.
+ */
+function wakeBytes(file: StoredFile | undefined): number {
+  const window = file?.followWindow;
+  return window === undefined
+    ? 8 << 20
+    : Math.max(64 * 1024, Math.min(8 << 20, window / 4));
+}
 
 /** How much of an entry is written. */
 export interface EntrySize {
@@ -160,10 +169,10 @@ export class Entry {
     if (!this.#progress) return;
     // Waiting readers are woken from a timer, never at once, so a writer that
     // writes without waiting runs ahead instead of taking turns with each
-    // reader on every chunk. The first bytes and every WAKE_BYTES go out on
+    // reader on every chunk. The first bytes and every wakeBytes() go out on
     // the next turn; a trickle waits at most a millisecond. Fewer, bigger
     // wakes are what lets 100 readers follow one writer at nearly its speed.
-    const soon = this.size - this.#announced >= WAKE_BYTES ||
+    const soon = this.size - this.#announced >= wakeBytes(this.file) ||
       this.#announced === 0;
     if (this.#wakeTimer !== undefined) {
       if (!soon || this.#wakeSoon) return;

@@ -29,6 +29,12 @@ export interface StoredFile {
   readonly size: number;
   /** When it was last written, in ms since the epoch (for reloaded files). */
   readonly modified: number;
+  /**
+   * How far behind the writer a live reader may fall and still read from
+   * memory (a disk file's live tail); waiting readers are woken often enough
+   * to stay within it. `undefined`: everything is in memory.
+   */
+  readonly followWindow?: number;
   /** Appends a chunk; resolves once readers can read it. */
   write(chunk: Uint8Array): Promise<void>;
   /** Marks the file complete, so that `reload()` finds it. */

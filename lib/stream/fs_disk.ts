@@ -63,6 +63,7 @@ class DiskFile implements StoredFile {
   readonly #readRange: ReadRange;
   readonly #durable: boolean;
   readonly #liveTail: number;
+  readonly followWindow: number;
   #handle: Handle | undefined;
   /** Copies of the last writes, up to `size`. */
   #tail: _Blocks;
@@ -85,6 +86,7 @@ class DiskFile implements StoredFile {
     this.#readRange = options.readRange;
     this.#durable = options.durable;
     this.#liveTail = options.liveTail;
+    this.followWindow = options.liveTail;
     this.#tail = new _Blocks(size);
   }
 

@@ -8,8 +8,14 @@ import type { FileSystem, StoredFile } from "./fs.ts";
 
 /** The first block of a file holds at least this much (64 KiB). */
 const MIN_BLOCK = 64 * 1024;
-/** Blocks double in size up to this (1 MiB), so big files are few views. */
-const MAX_BLOCK = 1 << 20;
+/**
+ * Memory files' blocks double in size up to this (8 MiB), so a big file is
+ * few views: every view is a chunk each live reader handles, and with 100
+ * readers that per-chunk work, not the copying, is what slows the writer.
+ */
+const MAX_FILE_BLOCK = 8 << 20;
+/** A last block wasting more than this (1 MiB) is cut to size on commit. */
+const MAX_SLACK = 1 << 20;
 
 /**
  * Bytes copied into blocks that are only ever appended to: a view of written
@@ -27,9 +33,12 @@ export class _Blocks {
   /** The file offset just past the last byte held. */
   end: number;
 
-  /** Blocks for bytes from file offset `start` on. */
-  constructor(start = 0) {
+  readonly #maxBlock: number;
+
+  /** Blocks for bytes from file offset `start` on, growing up to `maxBlock` bytes (default 1 MiB). */
+  constructor(start = 0, maxBlock = 1 << 20) {
     this.end = start;
+    this.#maxBlock = maxBlock;
   }
 
   /** File offset of the first byte held. */
@@ -49,7 +58,7 @@ export class _Blocks {
     if (offset < chunk.byteLength) {
       const rest = chunk.byteLength - offset;
       const grown = last
-        ? Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, last.byteLength * 2))
+        ? Math.min(this.#maxBlock, Math.max(MIN_BLOCK, last.byteLength * 2))
         : MIN_BLOCK;
       const block = new Uint8Array(Math.max(rest, grown));
       block.set(chunk.subarray(offset));
@@ -58,6 +67,18 @@ export class _Blocks {
       this.#lastUsed = rest;
     }
     this.end += chunk.byteLength;
+  }
+
+  /**
+   * Replaces the last block by a copy of its used part when it wastes more
+   * than `slack` bytes (views already handed out keep the old one).
+   */
+  shrink(slack: number): void {
+    const last = this.#blocks.length - 1;
+    if (last < 0 || this.#blocks[last].byteLength - this.#lastUsed <= slack) {
+      return;
+    }
+    this.#blocks[last] = this.#blocks[last].slice(0, this.#lastUsed);
   }
 
   /** Drops whole blocks from the front while at least `keep` bytes remain. */
@@ -102,7 +123,7 @@ class MemoryFile implements StoredFile {
   size = 0;
   modified: number;
   readonly #committed: Set<MemoryFile>;
-  readonly #bytes = new _Blocks();
+  readonly #bytes = new _Blocks(0, MAX_FILE_BLOCK);
   /** The whole file as one view once asked for; `null`: not in one piece. */
   #whole: Uint8Array | null | undefined;
   #removed = false;
@@ -121,6 +142,7 @@ class MemoryFile implements StoredFile {
   }
 
   commit(): Promise<void> {
+    this.#bytes.shrink(MAX_SLACK);
     this.#committed.add(this);
     return Promise.resolve();
   }

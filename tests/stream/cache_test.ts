@@ -361,6 +361,28 @@ describe("StreamCache waking readers", () => {
   });
 });
 
+describe("StreamCache on memory storage, large entries", () => {
+  it("keeps every byte when the last block is cut to size on commit", async () => {
+    const cache = new StreamCache({ fs: memoryFs() });
+    // 64 KiB + ... + 4 MiB blocks, the last one mostly empty: cut on commit.
+    const data = bytes(9 * (1 << 20) + 12345);
+    const { reader, writer } = await cache.get("big");
+    const live = collect(reader.stream());
+    await slowWrite(writer!, data, 150, 0);
+    assert.deepEqual(await live, data, "the live reader");
+    const after = await cache.get("big");
+    assert.deepEqual(await collect(after.reader.stream()), data);
+    const from = 8 * (1 << 20) - 7;
+    assert.deepEqual(
+      await collect(after.reader.stream(from, from + 2_000_000)),
+      data.subarray(from, from + 2_000_000),
+    );
+    reader.close();
+    after.reader.close();
+    await cache.close();
+  });
+});
+
 describe("StreamCache with storage that fails to free", () => {
   it("reports the failure to remove() and keeps reaping, with nothing unhandled", async () => {
     const inner = memoryFs();
