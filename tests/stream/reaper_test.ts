@@ -25,15 +25,21 @@ async function touch(cache: StreamCache, key: string) {
   for await (const _ of reader.stream());
 }
 
+/** A memory cache whose entries expire 10 s after their last read, on a manual clock. */
+async function expiringCache() {
+  const clock = new ManualClock(1_000_000);
+  const cache = new StreamCache({
+    fs: memoryFs(),
+    reaper: expiryReaper(10_000),
+    clock,
+  });
+  await cache.ready;
+  return { clock, cache };
+}
+
 describe("expiryReaper", () => {
   it("removes entries not read for the expiry, on the clock's timer", async () => {
-    const clock = new ManualClock(1_000_000);
-    const cache = new StreamCache({
-      fs: memoryFs(),
-      reaper: expiryReaper(10_000),
-      clock,
-    });
-    await cache.ready;
+    const { clock, cache } = await expiringCache();
     await put(cache, "old", 10);
     await clock.advance(6_000);
     await put(cache, "young", 10);
@@ -48,13 +54,7 @@ describe("expiryReaper", () => {
   });
 
   it("counts taking a complete entry's bytes as reading it", async () => {
-    const clock = new ManualClock(1_000_000);
-    const cache = new StreamCache({
-      fs: memoryFs(),
-      reaper: expiryReaper(10_000),
-      clock,
-    });
-    await cache.ready;
+    const { clock, cache } = await expiringCache();
     await put(cache, "hot", 10);
     await clock.advance(6_000);
     const reader = cache.openReader("hot")!;
