@@ -2,10 +2,11 @@
  * Response header fields built up as plain `[name, value]` pairs and handed
  * to a `Response` in one pass, for hot paths that answer many small requests.
  *
- * Why: Deno converts a `HeadersInit` given to `new Response()` through its
- * WebIDL layer, which costs about 1 µs per field, and iterating a `Headers`
- * object sorts it; creating the `Response` bare and appending each field is
- * three times faster there, and no slower on Bun.
+ * Why: a runtime may convert a `HeadersInit` given to `new Response()`
+ * through its WebIDL layer, at about 1 µs per field, and iterating a
+ * `Headers` object sorts it; creating the `Response` bare and appending each
+ * field measured three times faster on one supported runtime and no slower
+ * on the other (`docs/bench_proxy.md`).
  *
  * @module
  */

@@ -207,9 +207,11 @@ export function rangeResponse(
   if (init.conditional ?? true) {
     const precondition = evaluatePreconditions(request, headers);
     if (precondition === "not-modified") {
-      const kept = new FieldList(
-        headers.pairs.filter(([name]) => NOT_MODIFIED_FIELDS.includes(name)),
-      );
+      // The pairs are already normalised: copy them, not through HeadersInit.
+      const kept = new FieldList();
+      for (const pair of headers.pairs) {
+        if (NOT_MODIFIED_FIELDS.includes(pair[0])) kept.pairs.push(pair);
+      }
       return kept.response(null, { status: 304 });
     }
     if (precondition === "precondition-failed") {

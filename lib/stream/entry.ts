@@ -91,6 +91,7 @@ export class Entry {
   #wakeSoon = false;
   /** The size waiting readers were last woken for. */
   #announced = 0;
+  #wakeBytes: number | undefined;
   #freed: Deferred<void> | undefined;
   #freeing: Promise<void> | undefined;
 
@@ -172,7 +173,9 @@ export class Entry {
     // reader on every chunk. The first bytes and every wakeBytes() go out on
     // the next turn; a trickle waits at most a millisecond. Fewer, bigger
     // wakes are what lets 100 readers follow one writer at nearly its speed.
-    const soon = this.size - this.#announced >= wakeBytes(this.file) ||
+    // The file is set before the first write and never changes.
+    this.#wakeBytes ??= wakeBytes(this.file);
+    const soon = this.size - this.#announced >= this.#wakeBytes ||
       this.#announced === 0;
     if (this.#wakeTimer !== undefined) {
       if (!soon || this.#wakeSoon) return;
