@@ -23,6 +23,14 @@ function wakeBytes(file: StoredFile | undefined): number {
     : Math.max(64 * 1024, Math.min(8 << 20, window / 4));
 }
 
+/**
+ * The longest a trickle of writes waits before waiting readers are woken, in
+ * ms per waiting reader: waking one costs a microsecond or two, so this keeps
+ * wakes under about a tenth of the writer's time however many follow it,
+ * between 1 ms (few readers) and 8 ms (hundreds).
+ */
+const TRICKLE_MS_PER_READER = 0.02;
+
 /** How much of an entry is written. */
 export interface EntrySize {
   /** Bytes written so far. */
@@ -86,6 +94,8 @@ export class Entry {
   readonly #events: EntryEvents;
   readonly #completed = deferred<number>();
   #progress: Deferred<void> | undefined;
+  /** Readers waiting on `#progress`. */
+  #waiting = 0;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Whether the pending wake is for the next turn rather than in 1 ms. */
   #wakeSoon = false;
@@ -122,6 +132,7 @@ export class Entry {
 
   /** Resolves at the next write, completion or failure. */
   progress(): Promise<void> {
+    this.#waiting++;
     return (this.#progress ??= deferred()).promise;
   }
 
@@ -131,6 +142,7 @@ export class Entry {
       this.#wakeTimer = undefined;
     }
     this.#announced = this.size;
+    this.#waiting = 0;
     const progress = this.#progress;
     this.#progress = undefined;
     progress?.resolve();
@@ -171,8 +183,9 @@ export class Entry {
     // Waiting readers are woken from a timer, never at once, so a writer that
     // writes without waiting runs ahead instead of taking turns with each
     // reader on every chunk. The first bytes and every wakeBytes() go out on
-    // the next turn; a trickle waits at most a millisecond. Fewer, bigger
-    // wakes are what lets 100 readers follow one writer at nearly its speed.
+    // the next turn; a trickle waits 1 to 8 ms, longer the more readers wait.
+    // Fewer, bigger wakes are what lets 100 readers follow one writer at
+    // nearly its speed.
     // The file is set before the first write and never changes.
     this.#wakeBytes ??= wakeBytes(this.file);
     const soon = this.size - this.#announced >= this.#wakeBytes ||
@@ -182,10 +195,15 @@ export class Entry {
       clearTimeout(this.#wakeTimer);
     }
     this.#wakeSoon = soon;
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeTimer = undefined;
-      this.#notify();
-    }, soon ? 0 : 1);
+    this.#wakeTimer = setTimeout(
+      () => {
+        this.#wakeTimer = undefined;
+        this.#notify();
+      },
+      soon
+        ? 0
+        : Math.min(8, Math.max(1, this.#waiting * TRICKLE_MS_PER_READER)),
+    );
   }
 
   finish(): void {
