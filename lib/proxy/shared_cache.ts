@@ -17,6 +17,7 @@ import type { CacheControl } from "../http/cache_control.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
+import { HitTemplates } from "./hit_templates.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
@@ -120,6 +121,20 @@ export interface SharedCacheOptions {
    * abandoned (clients get a cut body, nothing is stored). Default `60000`.
    */
   originIdleTimeout?: number;
+  /**
+   * Bytes that ready answers to hits may hold beside the stored bodies of
+   * 16 KiB to 1 MiB they copy. Such a body's plain GET hits are answered by
+   * cloning a ready response, several times faster than building one, while
+   * the copies fit; smaller bodies always get one. Default 64 MiB; `0` keeps
+   * only the small ones.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", templateBytes: 16 << 20 });
+   * ```
+   */
+  templateBytes?: number;
   /** Time source (freshness, ages, timeouts). Default {@link systemClock}. */
   clock?: Clock;
 }
@@ -136,27 +151,6 @@ interface VariantInfo {
   varyFields: string[];
   ageValue: number;
   date: number | undefined;
-}
-
-/** A ready answer to plain GETs of one stored response and its body. */
-interface Template {
-  /** The stored response it was made from, and what tells a new one apart. */
-  stored: StoredResponse;
-  response: Response;
-}
-
-/**
- * Bodies up to this size (16 KiB) get a template. A `Response` copies its
- * bytes, so a template costs a second copy of its body while the body is
- * stored; past this size, building each answer is cheap beside sending it.
- */
-const TEMPLATE_MAX = 16 * 1024;
-
-/** Whether a template made from `a` answers for `b`: the same stored response, as a meta store that re-reads it (file:) gives it back. */
-function sameStored(a: StoredResponse, b: StoredResponse): boolean {
-  return a === b ||
-    (a.entity === b.entity && a.responseTime === b.responseTime &&
-      a.requestTime === b.requestTime && a.ttl === b.ttl);
 }
 
 /** Per-request state the events do not show. */
@@ -255,8 +249,8 @@ export class SharedCache implements PolicyTarget {
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
-  /** Ready answers to plain GETs, by the stored body's view (see #fromStored). */
-  readonly #templates = new WeakMap<Uint8Array, Template>();
+  /** Ready answers to plain GETs of bodies held in memory. */
+  readonly #templates: HitTemplates;
   readonly #verbose: boolean;
 
   /** Makes a cache in front of `options.origin`. */
@@ -278,6 +272,7 @@ export class SharedCache implements PolicyTarget {
       ? (line) => console.log(line)
       : () => {};
     this.#verbose = Boolean(verbose);
+    this.#templates = new HitTemplates(options.templateBytes ?? 64 << 20);
     this.#keyOf = options.cacheKey ?? ((request) => request.url);
     this.#rules = {
       privateHeaders: (options.privateHeaders ?? DEFAULT_PRIVATE_HEADERS).map((
@@ -1125,29 +1120,23 @@ export class SharedCache implements PolicyTarget {
     // Small complete bodies held in one piece go out as bytes where the
     // runtime sends bytes faster than streams.
     const bytes = size <= bytesBodyLimit() ? reader.bytes() : undefined;
-    if (
-      bytes && !fields && size <= TEMPLATE_MAX && answersInFull(ctx.request)
-    ) {
-      // Most hits: a plain GET of a small body held in memory, whose answer
-      // differs from the last one only in Age. Cloning a ready response skips
-      // the header work, which costs more than the rest of the hit. Templates
-      // are keyed by the body's view, which its storage drops when the entry
-      // goes, so they never outlive the stored body.
-      let template = this.#templates.get(bytes);
-      if (!template || !sameStored(template.stored, stored)) {
-        template = {
-          stored,
-          response: rangeResponse(ctx.request, bytes, {
+    if (bytes && !fields && answersInFull(ctx.request)) {
+      // Most hits: a plain GET of a body held in memory, whose answer differs
+      // from the last one only in Age.
+      const response = this.#templates.answer(
+        bytes,
+        stored,
+        () =>
+          rangeResponse(ctx.request, bytes, {
             status: stored.status,
             statusText: stored.statusText,
             headers,
           }),
-        };
-        this.#templates.set(bytes, template);
+      );
+      if (response) {
+        response.headers.set("age", age);
+        return response;
       }
-      const response = template.response.clone();
-      response.headers.set("age", age);
-      return response;
     }
     const response = rangeResponse(
       ctx.request,

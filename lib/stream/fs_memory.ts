@@ -14,7 +14,11 @@ const MIN_BLOCK = 64 * 1024;
  * readers that per-chunk work, not the copying, is what slows the writer.
  */
 const MAX_FILE_BLOCK = 8 << 20;
-/** A last block wasting more than this (1 MiB) is cut to size on commit. */
+/**
+ * A complete file up to MAX_FILE_BLOCK is put in one block of its exact size,
+ * so it reads as one view (sent as bytes, with its length) and wastes nothing;
+ * a bigger one's last block is cut to size if it wastes more than this (1 MiB).
+ */
 const MAX_SLACK = 1 << 20;
 
 /**
@@ -81,6 +85,29 @@ export class _Blocks {
     this.#blocks[last] = this.#blocks[last].slice(0, this.#lastUsed);
   }
 
+  /**
+   * Puts every byte held into one block of exactly their size, unless they
+   * already are (views already handed out keep the old blocks).
+   */
+  coalesce(): void {
+    const count = this.#blocks.length;
+    if (
+      count === 0 ||
+      (count === 1 && this.#lastUsed === this.#blocks[0].byteLength)
+    ) return;
+    const start = this.start;
+    const whole = new Uint8Array(this.end - start);
+    let offset = 0;
+    for (const view of this.views(start, this.end)) {
+      whole.set(view, offset);
+      offset += view.byteLength;
+    }
+    this.clear();
+    this.#starts.push(start);
+    this.#blocks.push(whole);
+    this.#lastUsed = whole.byteLength;
+  }
+
   /** Drops whole blocks from the front while at least `keep` bytes remain. */
   trim(keep: number): void {
     while (this.#starts.length > 1 && this.end - this.#starts[1] >= keep) {
@@ -142,7 +169,8 @@ class MemoryFile implements StoredFile {
   }
 
   commit(): Promise<void> {
-    this.#bytes.shrink(MAX_SLACK);
+    if (this.size <= MAX_FILE_BLOCK) this.#bytes.coalesce();
+    else this.#bytes.shrink(MAX_SLACK);
     this.#committed.add(this);
     return Promise.resolve();
   }

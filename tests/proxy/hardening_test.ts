@@ -186,6 +186,53 @@ describe("shared cache hardening", () => {
     }
   });
 
+  it("answers hits of large bodies alike within, past and over the template budget", async () => {
+    let version = 1;
+    const body = (fill: string, size: number) => () =>
+      new Response(fill.repeat(size) + version, {
+        headers: { "cache-control": "max-age=60" },
+      });
+    // The budget holds one 64 KiB copy: /a gets a template, /b cannot, and
+    // /big is past the size any template is made for.
+    const h = harness({
+      "/a": body("a", 65_536),
+      "/b": body("b", 65_536),
+      "/big": body("c", 2 << 20),
+    }, { templateBytes: 100_000 });
+    try {
+      for (let round = 0; round < 2; round++) {
+        for (
+          const [path, fill, size] of [
+            ["/a", "a", 65_536],
+            ["/b", "b", 65_536],
+            ["/big", "c", 2 << 20],
+          ] as const
+        ) {
+          const expected = fill.repeat(size) + version;
+          const traces = [];
+          for (let i = 0; i < 3; i++) {
+            const answer = await visit(h, path);
+            traces.push(answer.trace);
+            assert.equal(answer.body, expected, `${path} #${i}`);
+            // A miss streams as it arrives (Bun then sends no length).
+            if (i > 0) {
+              assert.equal(
+                answer.headers.get("content-length"),
+                String(expected.length),
+              );
+            }
+          }
+          assert.deepEqual(traces.slice(1), ["fresh", "fresh"], path);
+        }
+        // Anew after the stored responses change.
+        version = 2;
+        await h.clock.advance(61_000);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it("answers 504 when the origin sends no headers in time", async () => {
     let release!: () => void;
     const stalled = new Promise<void>((resolve) => (release = resolve));

@@ -381,6 +381,24 @@ describe("StreamCache on memory storage, large entries", () => {
     after.reader.close();
     await cache.close();
   });
+
+  it("holds a complete entry of up to 8 MiB in one piece of its exact size", async () => {
+    const cache = new StreamCache({ fs: memoryFs() });
+    for (const size of [100, 65_537, 3 * (1 << 20) + 5, 8 << 20]) {
+      const data = bytes(size);
+      const { reader, writer } = await cache.get(`whole-${size}`);
+      const live = collect(reader.stream());
+      assert.equal(reader.bytes(), undefined, "not while being written");
+      await slowWrite(writer!, data, 50, 0);
+      assert.deepEqual(await live, data, "the live reader");
+      const whole = reader.bytes();
+      assert.ok(whole, `${size} bytes in one piece`);
+      assert.deepEqual(whole, data);
+      assert.equal(whole.buffer.byteLength, size, "no room wasted");
+      reader.close();
+    }
+    await cache.close();
+  });
 });
 
 describe("StreamCache with storage that fails to free", () => {
