@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { hasInMemoryBody } from "../http/in_memory_body.ts";
 import type { Handler } from "../types.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 
@@ -141,6 +142,20 @@ export function bunReadFixedRange(
 }
 
 /**
+ * Streamed answers may idle longer than Bun's idle timeout allows; answers
+ * known to be bytes in memory are sent at once, and reading their `body`
+ * would build a stream.
+ */
+function keepOpen(
+  response: Response,
+  request: Request,
+  native: { timeout(request: Request, seconds: number): void },
+): Response {
+  if (!hasInMemoryBody(response) && response.body) native.timeout(request, 0);
+  return response;
+}
+
+/**
  * Serves `handler` with `Bun.serve`, with the idle timeout off for responses
  * that stream a body.
  *
@@ -159,10 +174,12 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const server = bun().serve({
     port: options.port ?? 8000,
     hostname,
-    async fetch(request, native) {
-      const response = await handler(request);
-      if (response.body) native.timeout(request, 0);
-      return response;
+    fetch(request, native) {
+      // A handler that answers at once is answered at once.
+      const result = handler(request);
+      return result instanceof Promise
+        ? result.then((response) => keepOpen(response, request, native))
+        : keepOpen(result, request, native);
     },
   });
   let stopping: Promise<void> | undefined;

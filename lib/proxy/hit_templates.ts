@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { markInMemoryBody } from "../http/in_memory_body.ts";
 import type { StoredResponse } from "./metastore.ts";
 
 /** Bodies up to this size always get a template. */
@@ -75,6 +76,6 @@ export class HitTemplates {
       }
       this.#byBody.set(bytes, template);
     }
-    return template.response.clone();
+    return markInMemoryBody(template.response.clone());
   }
 }

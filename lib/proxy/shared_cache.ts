@@ -306,7 +306,16 @@ export class SharedCache implements PolicyTarget {
     await this.#entitystore.cache?.close();
   }
 
-  async #handle(request: Request, revalidating: boolean): Promise<Response> {
+  /**
+   * Runs a request through the events. Steps that answer synchronously (a
+   * hit on heap stores: all of them) run at once, so such an answer is a
+   * `Response`, not a promise; from the first step that returns a promise
+   * on, the rest runs asynchronously. Errors always come as a rejection.
+   */
+  #handle(
+    request: Request,
+    revalidating: boolean,
+  ): Response | Promise<Response> {
     const ctx = new CacheContext(
       request,
       { metastore: this.#metastore, entitystore: this.#entitystore },
@@ -315,40 +324,67 @@ export class SharedCache implements PolicyTarget {
     );
     const state: RequestState = { requestCc: {}, revalidating, generation: 0 };
     try {
-      // Steps answer synchronously when they can; only promises are awaited.
-      let next: Transition | Promise<Transition> = this.#run("receive", ctx);
+      let next = this.#run("receive", ctx);
+      while (!(next instanceof Promise)) {
+        if (next.name === "finish") return this.#finish(ctx, state);
+        next = this.#step(ctx, state, next);
+      }
+      return this.#continue(ctx, state, next);
+    } catch (error) {
+      this.#abandon(ctx, state);
+      return Promise.reject(error);
+    }
+  }
+
+  /** The rest of {@link #handle}, from a step that returned a promise. */
+  async #continue(
+    ctx: CacheContext,
+    state: RequestState,
+    pending: Promise<Transition>,
+  ): Promise<Response> {
+    try {
+      let next: Transition | Promise<Transition> = pending;
       for (;;) {
         const transition = next instanceof Promise ? await next : next;
-        switch (transition.name) {
-          case "lookup":
-            next = this.#lookup(ctx, state);
-            break;
-          case "pass":
-            next = this.#pass(ctx, state);
-            break;
-          case "fetch":
-            next = this.#fetch(ctx, state);
-            break;
-          case "store":
-            next = this.#store(ctx, state);
-            break;
-          case "deliver":
-            ctx.response ??= this.#fromStored(ctx, state);
-            next = this.#run("deliver", ctx);
-            break;
-          case "error":
-            next = this.#error(ctx, state, transition);
-            break;
-          case "finish":
-            return this.#finish(ctx, state);
-        }
+        if (transition.name === "finish") return this.#finish(ctx, state);
+        next = this.#step(ctx, state, transition);
       }
     } catch (error) {
-      state.settle?.(undefined);
-      state.reader?.close();
-      cancelBody(ctx.response);
+      this.#abandon(ctx, state);
       throw error;
     }
+  }
+
+  /** Takes one transition (any but `finish`). */
+  #step(
+    ctx: CacheContext,
+    state: RequestState,
+    transition: Transition,
+  ): Transition | Promise<Transition> {
+    switch (transition.name) {
+      case "lookup":
+        return this.#lookup(ctx, state);
+      case "pass":
+        return this.#pass(ctx, state);
+      case "fetch":
+        return this.#fetch(ctx, state);
+      case "store":
+        return this.#store(ctx, state);
+      case "deliver":
+        ctx.response ??= this.#fromStored(ctx, state);
+        return this.#run("deliver", ctx);
+      case "error":
+        return this.#error(ctx, state, transition);
+      default:
+        throw new Error(`no step for transition ${transition.name}`);
+    }
+  }
+
+  /** Lets go of what a request that failed holds. */
+  #abandon(ctx: CacheContext, state: RequestState): void {
+    state.settle?.(undefined);
+    state.reader?.close();
+    cancelBody(ctx.response);
   }
 
   /** Runs an event's handlers; a response they replace is cancelled, never left open. */
@@ -538,7 +574,7 @@ export class SharedCache implements PolicyTarget {
     const request = new Request(ctx.request.url, {
       headers: ctx.request.headers,
     });
-    this.#handle(request, true)
+    Promise.resolve(this.#handle(request, true))
       .then((response) => response.body?.cancel())
       .catch((error) => this.#log(`revalidation of ${key} failed: ${error}`))
       .finally(() => this.#revalidating.delete(key));

@@ -119,6 +119,24 @@ describe("policy language", () => {
     }
   });
 
+  it("answers a hit on heap stores at once, and any error as a rejection", async () => {
+    const cache = new SharedCache({ origin: cacheable("hi") });
+    try {
+      await (await cache.fetch(new Request("http://a.test/x"))).text();
+      const hit = cache.fetch(new Request("http://a.test/x"));
+      assert.ok(hit instanceof Response, "a hit needs no promise");
+      assert.equal(await hit.text(), "hi");
+      cache.on("hit", (ctx) => ctx.store());
+      let answer: ReturnType<typeof cache.fetch> | undefined;
+      assert.doesNotThrow(() => {
+        answer = cache.fetch(new Request("http://a.test/x"));
+      });
+      await assert.rejects(Promise.resolve(answer), IllegalTransitionError);
+    } finally {
+      await cache.close();
+    }
+  });
+
   it("allows exactly the transitions the design names", () => {
     assert.deepEqual(LEGAL_TRANSITIONS, {
       receive: ["pass", "lookup", "error"],
