@@ -142,9 +142,10 @@ export function bunReadFixedRange(
 }
 
 /**
- * Streamed answers may idle longer than Bun's idle timeout allows; answers
- * known to be bytes in memory are sent at once, and reading their `body`
- * would build a stream.
+ * Streamed answers may idle longer than Bun's idle timeout allows, waiting on
+ * their source; it stays on for bytes, as for any bytes body on Bun. Answers
+ * known to be bytes in memory skip the check: reading their `body` would
+ * build a stream.
  */
 function keepOpen(
   response: Response,

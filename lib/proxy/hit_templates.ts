@@ -23,6 +23,8 @@ interface Template {
   /** The stored response it was made from, and what tells a new one apart. */
   stored: StoredResponse;
   response: Response;
+  /** Bytes it counts against the budget (0 for small bodies). */
+  counted: number;
 }
 
 /** Whether a template made from `a` answers for `b`: the same stored response, as a meta store that re-reads it (file:) gives it back. */
@@ -48,6 +50,9 @@ export class HitTemplates {
 
   /** `budget`: bytes that templates of bodies over 16 KiB may hold in all. */
   constructor(budget: number) {
+    if (!(budget >= 0)) {
+      throw new TypeError(`templateBytes must be a number >= 0, got ${budget}`);
+    }
     this.#budget = budget;
   }
 
@@ -62,20 +67,34 @@ export class HitTemplates {
     build: () => Response,
   ): Response | undefined {
     let template = this.#byBody.get(bytes);
-    if (!template || !sameStored(template.stored, stored)) {
+    if (template && !sameStored(template.stored, stored)) {
+      // Out of date (the stored response was revalidated): its copy goes now,
+      // whether or not a new one fits.
+      this.#drop(bytes, template);
+      template = undefined;
+    }
+    if (!template) {
       const size = bytes.byteLength;
-      const large = size > SMALL_MAX;
+      const counted = size > SMALL_MAX ? size : 0;
       if (
-        large && (size > LARGE_MAX || this.#largeBytes + size > this.#budget)
+        counted > 0 &&
+        (size > LARGE_MAX || this.#largeBytes + size > this.#budget)
       ) return undefined;
-      template = { stored, response: build() };
-      if (large) {
-        // Counted until the template is collected: replaced, or its body gone.
-        this.#largeBytes += size;
-        this.#collected.register(template, size);
+      template = { stored, response: build(), counted };
+      if (counted > 0) {
+        // Counted until dropped, or collected with its body.
+        this.#largeBytes += counted;
+        this.#collected.register(template, counted, template);
       }
       this.#byBody.set(bytes, template);
     }
     return markInMemoryBody(template.response.clone());
+  }
+
+  #drop(bytes: Uint8Array, template: Template): void {
+    this.#byBody.delete(bytes);
+    if (template.counted > 0 && this.#collected.unregister(template)) {
+      this.#largeBytes -= template.counted;
+    }
   }
 }

@@ -123,10 +123,12 @@ export interface SharedCacheOptions {
   originIdleTimeout?: number;
   /**
    * Bytes that ready answers to hits may hold beside the stored bodies of
-   * 16 KiB to 1 MiB they copy. Such a body's plain GET hits are answered by
-   * cloning a ready response, several times faster than building one, while
-   * the copies fit; smaller bodies always get one. Default 64 MiB; `0` keeps
-   * only the small ones.
+   * 16 KiB to 1 MiB they copy. Plain GET hits of a body held in memory in
+   * one piece are answered by cloning a ready response, several times faster
+   * than building one; smaller bodies always get one, these while the copies
+   * fit. It applies where the runtime sends bodies of that size as bytes
+   * (`bytesBodyLimit`); elsewhere they are streamed. Default 64 MiB; `0`
+   * keeps only the small ones.
    *
    * @example
    * ```ts

@@ -97,7 +97,7 @@ export class Entry {
   /** Readers waiting on `#progress`. */
   #waiting = 0;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Whether the pending wake is for the next turn rather than in 1 ms. */
+  /** Whether the pending wake is for the next turn rather than a trickle's wait. */
   #wakeSoon = false;
   /** The size waiting readers were last woken for. */
   #announced = 0;

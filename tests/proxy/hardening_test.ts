@@ -214,8 +214,9 @@ describe("shared cache hardening", () => {
             const answer = await visit(h, path);
             traces.push(answer.trace);
             assert.equal(answer.body, expected, `${path} #${i}`);
-            // A miss streams as it arrives (Bun then sends no length).
-            if (i > 0) {
+            // A miss streams as it arrives, and so do hits of bodies over
+            // 1 MiB; Bun then sends no length (see Known limits).
+            if (i > 0 && size <= 1 << 20) {
               assert.equal(
                 answer.headers.get("content-length"),
                 String(expected.length),
