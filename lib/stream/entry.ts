@@ -26,10 +26,10 @@ function wakeBytes(file: StoredFile | undefined): number {
 /**
  * The longest a trickle of writes waits before waiting readers are woken, in
  * ms per waiting reader: waking one costs a microsecond or two, so this keeps
- * wakes under about a tenth of the writer's time however many follow it,
- * between 1 ms (few readers) and 8 ms (hundreds).
+ * wakes to about a twentieth of the writer's time however many follow it,
+ * between 1 ms (up to 25 readers) and 8 ms (200 and more).
  */
-const TRICKLE_MS_PER_READER = 0.02;
+const TRICKLE_MS_PER_READER = 0.04;
 
 /** How much of an entry is written. */
 export interface EntrySize {

@@ -165,6 +165,28 @@ for (const [name, makeFs] of storages) {
       await cache.close();
     });
 
+    it("hands a trickle to hundreds of waiting readers without more writes", async () => {
+      const cache = new StreamCache({ fs: await makeFs() });
+      const { reader, writer } = await cache.get("trickle-many");
+      const w = writer!.getWriter();
+      await w.write(bytes(2));
+      const handles = await Promise.all(
+        Array.from({ length: 300 }, () => cache.get("trickle-many")),
+      );
+      const lives = handles.map(({ reader }) => reader.stream().getReader());
+      for (const live of lives) {
+        assert.deepEqual((await live.read()).value, bytes(2), "first bytes");
+      }
+      // All 300 now wait; one small write must reach every one of them.
+      const next = Promise.all(lives.map((live) => live.read()));
+      await w.write(bytes(4, 2));
+      for (const { value } of await next) assert.deepEqual(value, bytes(4, 2));
+      await w.close();
+      for (const { reader } of handles) reader.close();
+      reader.close();
+      await cache.close();
+    });
+
     it("rejects malformed ranges with a RangeError", async () => {
       const cache = new StreamCache({ fs: await makeFs() });
       const { reader, writer } = await cache.get("bad");
