@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { after } from "node:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +51,22 @@ export async function assertStreamEquals(
   if (offset !== expected.byteLength) {
     throw new Error(`got ${offset} bytes, expected ${expected.byteLength}`);
   }
+}
+
+/**
+ * A maker of fresh temporary folders, each deleted once the tests of the file
+ * that called this are done. Call it at a file's top level.
+ */
+export function tempDirsRemovedAfter(): () => Promise<string> {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    await Promise.all(cleanups.map((cleanup) => cleanup()));
+  });
+  return async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    return dir;
+  };
 }
 
 /** A fresh temporary folder and a function that deletes it. */

@@ -1,7 +1,7 @@
 /**
  * Regression tests for what a review of the HTTP helpers found.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,12 +16,9 @@ import {
   serve,
   stream,
 } from "../../mod.ts";
-import { tempDir } from "../_util.ts";
+import { tempDirsRemovedAfter } from "../_util.ts";
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(cleanups.map((cleanup) => cleanup()));
-});
+const freshDir = tempDirsRemovedAfter();
 
 describe("HTTP helpers hardening", () => {
   it("merges thousands of repeated no-cache field lists, keeping at most 256 names", () => {
@@ -107,8 +104,7 @@ describe("HTTP helpers hardening", () => {
   });
 
   it("serves files under a root that is the file-system root", async () => {
-    const { dir, cleanup } = await tempDir();
-    cleanups.push(cleanup);
+    const dir = await freshDir();
     await writeFile(join(dir, "a.txt"), "a");
     assert.equal(
       await resolveFilePath("/", join(dir, "a.txt")),
@@ -117,8 +113,7 @@ describe("HTTP helpers hardening", () => {
   });
 
   it("names no file in Content-Disposition unless asked to, on either runtime", async () => {
-    const { dir, cleanup } = await tempDir();
-    cleanups.push(cleanup);
+    const dir = await freshDir();
     await mkdir(join(dir, "pub"));
     await writeFile(join(dir, "pub", "report.pdf"), "%PDF-1.4");
     const server = serve(

@@ -1,4 +1,4 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   entityStoreFrom,
@@ -8,18 +8,14 @@ import {
   SharedCache,
   StoreUriError,
 } from "../../mod.ts";
-import { tempDir } from "../_util.ts";
+import { tempDirsRemovedAfter } from "../_util.ts";
 import { harness, visit } from "./_harness.ts";
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(cleanups.map((cleanup) => cleanup()));
-});
+const freshDir = tempDirsRemovedAfter();
 
 describe("stores chosen by URI", () => {
   it("file: stores survive a restart of the cache", async () => {
-    const { dir, cleanup } = await tempDir();
-    cleanups.push(cleanup);
+    const dir = await freshDir();
     const stores = {
       metastore: `file:${dir}/meta`,
       entitystore: `file:${dir}/body`,

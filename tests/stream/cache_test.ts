@@ -1,4 +1,4 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   CacheClosedError,
@@ -10,19 +10,20 @@ import {
   memoryFs,
   StreamCache,
 } from "../../mod.ts";
-import { assertStreamEquals, bytes, collect, tempDir, tick } from "../_util.ts";
+import {
+  assertStreamEquals,
+  bytes,
+  collect,
+  tempDirsRemovedAfter,
+  tick,
+} from "../_util.ts";
 
-const dirs: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(dirs.map((cleanup) => cleanup()));
-});
+const freshDir = tempDirsRemovedAfter();
 
 const storages: [string, () => Promise<FileSystem>][] = [
   ["memory", () => Promise.resolve(memoryFs())],
   ["disk", async () => {
-    const { dir, cleanup } = await tempDir();
-    dirs.push(cleanup);
-    return diskFs(dir);
+    return diskFs(await freshDir());
   }],
 ];
 

@@ -1,22 +1,18 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { diskFs, memoryFs, openCache, StreamCache } from "../../mod.ts";
-import { bytes, collect, runtimeCommand, tempDir } from "../_util.ts";
+import {
+  bytes,
+  collect,
+  runtimeCommand,
+  tempDirsRemovedAfter,
+} from "../_util.ts";
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(cleanups.map((cleanup) => cleanup()));
-});
-
-async function freshDir(): Promise<string> {
-  const { dir, cleanup } = await tempDir();
-  cleanups.push(cleanup);
-  return dir;
-}
+const freshDir = tempDirsRemovedAfter();
 
 async function put(cache: StreamCache, key: string, data: Uint8Array) {
   const { writer, reader } = await cache.get(key);
