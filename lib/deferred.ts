@@ -6,14 +6,7 @@
  */
 
 /** A promise and the functions that settle it. */
-export interface Deferred<T> {
-  /** Settles when `resolve` or `reject` is called. */
-  promise: Promise<T>;
-  /** Fulfils the promise. */
-  resolve(value: T): void;
-  /** Rejects the promise. */
-  reject(reason: unknown): void;
-}
+export type Deferred<T> = PromiseWithResolvers<T>;
 
 /**
  * A promise settled from outside.
@@ -27,13 +20,7 @@ export interface Deferred<T> {
  * ```
  */
 export function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
+  return Promise.withResolvers<T>();
 }
 
 /**

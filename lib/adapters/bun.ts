@@ -108,12 +108,14 @@ export function bunReadFixedRange(
   start: number,
   end: number,
 ): ReadableStream<Uint8Array> {
+  // Lazy: each slice's read opens the file by path afresh.
+  const file = bun().file(path);
   const reads: { from: number; to: number; bytes: Promise<Uint8Array> }[] = [];
   let next = start;
   const readAhead = () => {
     while (reads.length < PIECES_AHEAD && next < end) {
       const to = Math.min(end, next + PIECE);
-      const bytes = bun().file(path).slice(next, to).bytes();
+      const bytes = file.slice(next, to).bytes();
       // A read left behind by a cancel must not be reported unhandled.
       bytes.catch(() => {});
       reads.push({ from: next, to, bytes });

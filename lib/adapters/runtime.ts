@@ -15,6 +15,9 @@ const RUNTIME: Runtime = "Bun" in globalThis
   ? "deno"
   : "other";
 
+/** See {@link bytesBodyLimit}; fixed with the runtime. */
+const BYTES_BODY_LIMIT = RUNTIME === "bun" ? 1 << 20 : 16 * 1024;
+
 /**
  * Detects the current runtime.
  *
@@ -43,5 +46,5 @@ export function currentRuntime(): Runtime {
  * ```
  */
 export function bytesBodyLimit(): number {
-  return currentRuntime() === "bun" ? 1 << 20 : 16 * 1024;
+  return BYTES_BODY_LIMIT;
 }

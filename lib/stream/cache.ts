@@ -97,7 +97,7 @@ export class StreamCache {
     }
     this.#loaded = true;
     if (this.#reaper) {
-      await this.reap().catch(() => {});
+      await this.#reapQuietly();
       this.#schedule();
     }
   }
@@ -105,14 +105,14 @@ export class StreamCache {
   #schedule(): void {
     if (this.#closed || !this.#reaper) return;
     this.#timer = this.#clock.setTimeout(async () => {
-      try {
-        await this.reap();
-      } catch {
-        // A sweep that failed to free some storage must not stop the next.
-      } finally {
-        this.#schedule();
-      }
+      await this.#reapQuietly();
+      this.#schedule();
     }, this.#reaper.next());
+  }
+
+  /** Reaps on the cache's own initiative: a sweep that failed to free some storage must not stop the next, and no one awaits it. */
+  #reapQuietly(): Promise<void> {
+    return this.reap().catch(() => {});
   }
 
   #queueSweep(): void {
@@ -120,7 +120,7 @@ export class StreamCache {
     this.#sweepQueued = true;
     queueMicrotask(() => {
       this.#sweepQueued = false;
-      this.reap().catch(() => {});
+      void this.#reapQuietly();
     });
   }
 
@@ -134,9 +134,8 @@ export class StreamCache {
     }
     if (this.#closed) throw new CacheClosedError(key);
     await this.ready;
-    if (this.#closed) throw new CacheClosedError(key);
-    const existing = this.#entries.get(key);
-    if (existing) return { reader: entryReader(existing), writer: undefined };
+    const existing = this.openReader(key);
+    if (existing) return { reader: existing, writer: undefined };
 
     const entry = new Entry(key, this.#clock, this.#events);
     this.#entries.set(key, entry);

@@ -62,7 +62,7 @@ class DiskFile implements StoredFile {
   readonly #bodyOffset: number;
   readonly #readRange: ReadRange;
   readonly #durable: boolean;
-  readonly #liveTail: number;
+  /** The live tail's length: bytes kept in memory behind the writer. */
   readonly followWindow: number;
   #handle: Handle | undefined;
   /** Copies of the last writes, up to `size`. */
@@ -85,7 +85,6 @@ class DiskFile implements StoredFile {
     this.#handle = handle;
     this.#readRange = options.readRange;
     this.#durable = options.durable;
-    this.#liveTail = options.liveTail;
     this.followWindow = options.liveTail;
     this.#tail = new _Blocks(size);
   }
@@ -104,9 +103,9 @@ class DiskFile implements StoredFile {
     }
     this.size += chunk.byteLength;
     this.modified = Date.now();
-    if (this.#liveTail > 0) {
+    if (this.followWindow > 0) {
       this.#tail.append(chunk);
-      this.#tail.trim(this.#liveTail);
+      this.#tail.trim(this.followWindow);
     }
   }
 
