@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { serve, type Server } from "./adapters/serve.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
-import { StoreUriError } from "./proxy/store_uri.ts";
+import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
 
 const HELP = `cistern: HTTP caching toolkit
 
@@ -85,19 +85,20 @@ function storesFor(
   store: string,
   maxBytes: number | undefined,
 ): { metastore: string; entitystore: string } {
-  const match = /^(heap|file):([^?]*)(?:\?(.*))?$/.exec(store);
-  if (!match || (match[1] === "file" && !match[2])) {
+  // The command takes the two store kinds that hold both metas and bodies.
+  const uri = /^(heap|file):/.test(store) ? parseStoreUri(store) : undefined;
+  if (!uri || (uri.scheme === "file" && !uri.path)) {
     throw new UsageError(
       `--store must be file:PATH or heap:, got ${JSON.stringify(store)}`,
     );
   }
-  const query = new URLSearchParams(match[3] ?? "");
+  const query = uri.params;
   if (maxBytes !== undefined) query.set("maxBytes", String(maxBytes));
   const options = query.size > 0 ? `?${query}` : "";
-  if (match[1] === "heap") {
+  if (uri.scheme === "heap") {
     return { metastore: "heap:", entitystore: `heap:${options}` };
   }
-  const path = match[2].replace(/\/$/, "");
+  const path = uri.path.replace(/\/$/, "");
   return {
     metastore: `file:${path}/meta`,
     entitystore: `file:${path}/body${options}`,

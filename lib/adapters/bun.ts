@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { hasInMemoryBody } from "../http/in_memory_body.ts";
+import { bodyKindOf } from "../http/body_kind.ts";
 import type { Handler } from "../types.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 
@@ -154,7 +154,9 @@ function keepOpen(
   request: Request,
   native: { timeout(request: Request, seconds: number): void },
 ): Response {
-  if (!hasInMemoryBody(response) && response.body) native.timeout(request, 0);
+  if (bodyKindOf(response) !== "in-memory" && response.body) {
+    native.timeout(request, 0);
+  }
   return response;
 }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { bodyKindOf, markBodyKind } from "./body_kind.ts";
 
 /** One piece of a streamed body. */
 export type Chunk = string | Uint8Array | Blob;
@@ -26,13 +27,9 @@ export class InvalidChunkError extends TypeError {
   }
 }
 
-/** Responses made by this module and its live and SSE siblings. */
-const streamed = new WeakSet<Response>();
-
 /** Marks a response as streamed, for {@link isStreaming}. */
 export function _markStreaming(response: Response): Response {
-  streamed.add(response);
-  return response;
+  return markBodyKind(response, "streaming");
 }
 
 const encoder = new TextEncoder();
@@ -182,7 +179,7 @@ export function isStreaming(response: Response): boolean {
   if (response.body === null || response.headers.has("content-length")) {
     return false;
   }
-  if (streamed.has(response)) return true;
+  if (bodyKindOf(response) === "streaming") return true;
   const type = response.headers.get("content-type") ?? "";
   return type.toLowerCase().startsWith("text/event-stream");
 }

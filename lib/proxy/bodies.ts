@@ -20,6 +20,14 @@ export function cancelBody(response: Response | undefined): void {
   if (body && !body.locked) body.cancel().catch(() => {});
 }
 
+/** Cancels the body of `before` if a handler replaced it with `after`. */
+export function cancelReplaced(
+  before: Response | undefined,
+  after: Response | undefined,
+): void {
+  if (before && before !== after) cancelBody(before);
+}
+
 /**
  * The same response, whose body calls `release` once it ends, fails or is
  * cancelled (at once when it has no body).

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { markInMemoryBody } from "../http/in_memory_body.ts";
+import { markBodyKind } from "../http/body_kind.ts";
 import type { StoredResponse } from "./metastore.ts";
 
 /** Bodies up to this size always get a template. */
@@ -88,7 +88,7 @@ export class HitTemplates {
       }
       this.#byBody.set(bytes, template);
     }
-    return markInMemoryBody(template.response.clone());
+    return markBodyKind(template.response.clone(), "in-memory");
   }
 
   #drop(bytes: Uint8Array, template: Template): void {

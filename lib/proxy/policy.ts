@@ -220,7 +220,7 @@ export function freshnessLifetime(
   if (cc.sMaxAge !== undefined) return cc.sMaxAge;
   if (cc.maxAge !== undefined) return cc.maxAge;
   // Under a targeted field, Expires does not apply (RFC 9213 §2.2).
-  const targeted =
+  const targeted = options.targetedFields.some((field) => headers.has(field)) &&
     governingCacheControl(headers, options.targetedFields).targeted;
   const expiresHeader = targeted ? null : headers.get("expires");
   if (expiresHeader !== null) {

@@ -22,7 +22,13 @@ import { answersInFull, rangeResponse } from "../http/range_response.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
 import type { Handler, Middleware } from "../types.ts";
-import { cancelBody, type Handoff, releasing, withHandoff } from "./bodies.ts";
+import {
+  cancelBody,
+  cancelReplaced,
+  type Handoff,
+  releasing,
+  withHandoff,
+} from "./bodies.ts";
 import {
   type CacheEvent,
   type EventHandler,
@@ -392,12 +398,15 @@ export class SharedCache implements PolicyTarget {
   /** Runs an event's handlers; a response they replace is cancelled, never left open. */
   #run(event: CacheEvent, ctx: CacheContext): Transition | Promise<Transition> {
     const before = ctx.response;
-    const settle = (transition: Transition) => {
-      if (before && before !== ctx.response) cancelBody(before);
-      return transition;
-    };
     const result = this.#policy.run(event, ctx);
-    return result instanceof Promise ? result.then(settle) : settle(result);
+    if (result instanceof Promise) {
+      return result.then((transition) => {
+        cancelReplaced(before, ctx.response);
+        return transition;
+      });
+    }
+    cancelReplaced(before, ctx.response);
+    return result;
   }
 
   #infoOf(stored: StoredResponse): VariantInfo {
@@ -540,7 +549,7 @@ export class SharedCache implements PolicyTarget {
     const info = this.#infoOf(match);
     state.freshness = {
       cc: info.cc,
-      age: this.#ageOf(match),
+      age: ageFrom(info.ageValue, info.date, match, this.#clock.now()),
       lifetime: match.ttl ?? info.lifetime,
     };
     const verdict = state.revalidating
@@ -734,7 +743,14 @@ export class SharedCache implements PolicyTarget {
     const pending = sharing ? this.#inflight.get(key) : undefined;
     if (pending && !state.revalidating) {
       const shared = await pending;
-      if (shared && varyMatches(shared.stored, ctx.request.headers)) {
+      if (
+        shared &&
+        varyMatches(
+          shared.stored,
+          ctx.request.headers,
+          this.#infoOf(shared.stored).varyFields,
+        )
+      ) {
         const reader = await this.#openBody(cache, shared.stored.entity);
         if (reader) {
           state.reader?.close();
@@ -819,9 +835,10 @@ export class SharedCache implements PolicyTarget {
       return ctx.deliver();
     }
 
-    const asGet = new Request(ctx.request.url, {
-      headers: ctx.request.headers,
-    });
+    // Storability is judged as for the GET the origin was sent.
+    const asGet = ctx.request.method === "GET"
+      ? ctx.request
+      : new Request(ctx.request.url, { headers: ctx.request.headers });
     let reason: NotStorableReason | undefined;
     if (response.status === 304 && validating) {
       ctx.trace("valid");

@@ -53,20 +53,21 @@ export function varyValues(
 }
 
 /**
- * Whether a stored variant was selected by request fields equal to these
- * (`Vary: *` never matches).
+ * Whether a stored variant was selected by request fields equal to these;
+ * `fields` are the names its `Vary` lists ({@link varyFields}), and `Vary: *`
+ * never matches.
  *
  * @example
  * ```ts
  * import { varyMatches } from "./vary.ts";
- * const stored = { headers: [["vary", "accept"]] as [string, string][], vary: { accept: "text/html" } };
- * varyMatches(stored, new Headers({ accept: "text/html" })); // true
+ * const stored = { vary: { accept: "text/html" } };
+ * varyMatches(stored, new Headers({ accept: "text/html" }), ["accept"]); // true
  * ```
  */
 export function varyMatches(
-  stored: { headers: [string, string][]; vary: Record<string, string | null> },
+  stored: { vary: Record<string, string | null> },
   requestHeaders: Headers,
-  fields: string[] = varyFields(new Headers(stored.headers)),
+  fields: string[],
 ): boolean {
   for (const field of fields) {
     if (field === "*") return false;
