@@ -939,7 +939,10 @@ export class SharedCache implements PolicyTarget {
       state.settle?.(undefined);
       return transition;
     }
-    const length = contentLengthOf(response.headers);
+    // A handler may have replaced the response: its fields are cleaned here,
+    // once, for storage and for this client.
+    const fields = withoutHopByHop(response.headers);
+    const length = contentLengthOf(fields);
     const maxEntrySize = Math.min(
       this.#options.maxEntrySize ?? Infinity,
       ctx.entitystore.maxEntrySize ?? Infinity,
@@ -955,7 +958,7 @@ export class SharedCache implements PolicyTarget {
       status,
       statusText: response.statusText,
       headers: [
-        ...this.#storedHeaders(response.headers, state.times.responseTime),
+        ...this.#storedHeaders(fields, state.times.responseTime),
       ],
       vary: varyValues(response.headers, ctx.request.headers),
       ...state.times,
@@ -996,18 +999,16 @@ export class SharedCache implements PolicyTarget {
       abort: state.abort,
       handoff,
     });
-    ctx.response = this.#fromStored(
-      ctx,
-      state,
-      response.headers,
-      handoff.promise,
-    );
+    ctx.response = this.#fromStored(ctx, state, fields, handoff.promise);
     return transition;
   }
 
-  /** Fields of a response as stored: ignored, private and no-cache-named fields removed; Date added. */
+  /**
+   * Fields of a response as stored, from fields already without hop-by-hop
+   * ones: ignored, private and no-cache-named fields removed; Date added.
+   */
   #storedHeaders(fields: Headers, responseTime: number): Headers {
-    const headers = withoutHopByHop(fields);
+    const headers = new Headers(fields);
     const cc = responseCacheControl(fields, this.#rules.targetedFields);
     const drop = [
       ...(this.#options.ignoreHeaders ?? ["set-cookie"]),
@@ -1121,7 +1122,7 @@ export class SharedCache implements PolicyTarget {
   /**
    * The response to send from a stored body: ranges, conditionals and HEAD
    * answered by `rangeResponse`, `Age` computed. `fields` are the headers to
-   * send (default: the stored ones); `handoff` carries a body too large to
+   * send, already without hop-by-hop ones (default: the stored ones); `handoff` carries a body too large to
    * store on to the client that fetched it.
    */
   #fromStored(
@@ -1135,9 +1136,7 @@ export class SharedCache implements PolicyTarget {
     const age = String(
       !fields && state.freshness ? state.freshness.age : this.#ageOf(stored),
     );
-    const headers: HeadersInit = fields
-      ? withoutHopByHop(fields)
-      : stored.headers;
+    const headers: HeadersInit = fields ?? stored.headers;
     const reader = state.reader;
     if (!reader) {
       // No body kept (noop:): the lookup only lets 304s through.
