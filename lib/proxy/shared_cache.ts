@@ -18,6 +18,7 @@ import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
 import { HitTemplates } from "./hit_templates.ts";
+import { IdleWatch } from "./idle_watch.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
@@ -640,20 +641,6 @@ export class SharedCache implements PolicyTarget {
     }
   }
 
-  /** A read of the origin body that fails after `ms` without data. */
-  #readWithin<T>(read: Promise<T>, ms: number, url: string): Promise<T> {
-    let timer: unknown;
-    const late = new Promise<never>((_, reject) => {
-      timer = this.#clock.setTimeout(
-        () => reject(new OriginTimeoutError(url, ms, "body")),
-        ms,
-      );
-    });
-    return Promise.race([read, late]).finally(() =>
-      this.#clock.clearTimeout(timer)
-    );
-  }
-
   async #pass(ctx: CacheContext, state: RequestState): Promise<Transition> {
     state.reader?.close();
     state.reader = undefined;
@@ -1043,11 +1030,23 @@ export class SharedCache implements PolicyTarget {
     const idle = this.#options.originIdleTimeout ?? 60_000;
     const source = job.body?.getReader();
     const sink = job.writer.getWriter();
+    // An origin that stops sending is cut off: its pending read then ends.
+    let stalled: OriginTimeoutError | undefined;
+    const watch = source &&
+      new IdleWatch(this.#clock, idle, () => {
+        stalled = new OriginTimeoutError(url, idle, "body");
+        source.cancel(stalled).catch(() => {});
+      });
     let size = 0;
     try {
       while (source) {
-        const next = await this.#readWithin(source.read(), idle, url);
-        if (next.done) break;
+        watch!.reading();
+        const next = await source.read();
+        watch!.answered();
+        if (next.done) {
+          if (stalled) throw stalled;
+          break;
+        }
         if (size + next.value.byteLength > maxEntrySize) {
           this.#dropInflight(key, record);
           handoff.resolve({ first: next.value, rest: source });
@@ -1069,6 +1068,7 @@ export class SharedCache implements PolicyTarget {
       await source?.cancel(error).catch(() => {});
       ctx.log(`not stored (origin body failed: ${error}): ${url}`);
     } finally {
+      watch?.stop();
       handoff.resolve(undefined);
       this.#dropInflight(key, record);
     }
