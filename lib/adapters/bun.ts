@@ -10,6 +10,7 @@
  */
 import { bodyKindOf } from "../http/body_kind.ts";
 import type { Handler } from "../types.ts";
+import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 
 /** The little of Bun's API this adapter uses, typed here so Deno can check it. */
@@ -141,6 +142,33 @@ export function bunReadFixedRange(
       next = end;
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * Positional reads of a file that does not change while read, each a
+ * `Bun.file` slice read into a fresh buffer (nothing is held open).
+ *
+ * @example
+ * ```ts
+ * import { bunFixedFileReader } from "./bun.ts";
+ * // under Bun:
+ * // const first = await bunFixedFileReader("deno.json").read(0, 1);
+ * ```
+ */
+export function bunFixedFileReader(path: string): FixedFileReader {
+  const file = bun().file(path);
+  return {
+    async read(start, end) {
+      const bytes = await file.slice(start, end).bytes();
+      if (bytes.byteLength !== end - start) {
+        throw new RangeError(
+          `${path} ends at ${start + bytes.byteLength}, expected ${end}`,
+        );
+      }
+      return bytes;
+    },
+    close: () => Promise.resolve(),
+  };
 }
 
 /**

@@ -10,39 +10,11 @@
  */
 import { open } from "node:fs/promises";
 import type { Handler } from "../types.ts";
+import { type FileHandle, readAt } from "./read_at.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 
 /** Size of each read (2 MiB). */
 const READ_SIZE = 2 << 20;
-
-type FileHandle = Awaited<ReturnType<typeof open>>;
-
-/** Fills `buffer` from `position`; a file that ends first is an error. */
-async function readAt(
-  path: string,
-  file: FileHandle,
-  buffer: Uint8Array,
-  position: number,
-): Promise<Uint8Array> {
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const { bytesRead } = await file.read(
-      buffer,
-      filled,
-      buffer.byteLength - filled,
-      position + filled,
-    );
-    if (bytesRead === 0) {
-      throw new RangeError(
-        `${path} ends at ${position + filled}, expected ${
-          position + buffer.byteLength
-        }`,
-      );
-    }
-    filled += bytesRead;
-  }
-  return buffer;
-}
 
 /**
  * Reads bytes `[start, end)` of a file with 2 MiB positional reads, one

@@ -21,10 +21,16 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { fastFixedReadRange, type ReadRange } from "../adapters/file_io.ts";
+import {
+  fastFixedFileReader,
+  FIXED_READ_PLAN,
+  type FixedFileReader,
+  type ReadRange,
+} from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
 import { randomHex } from "../deferred.ts";
 import { _Blocks } from "./fs_memory.ts";
+import { SharedReads } from "./shared_reads.ts";
 
 const MAGIC = [0x43, 0x53, 0x54, 0x31]; // "CST1"
 const FIXED_HEADER = 20;
@@ -41,7 +47,10 @@ export interface DiskFsOptions {
    * one sync per entry. Default `false` (a killed process is safe either way).
    */
   durable?: boolean;
-  /** How ranges are read back. Default: the runtime's fastest file API. */
+  /**
+   * How ranges are read back. Default: the runtime's fastest positional
+   * reads (`fastFixedFileReader`).
+   */
   readRange?: ReadRange;
   /**
    * While an entry is being written, its most recent bytes are also kept in
@@ -60,7 +69,7 @@ class DiskFile implements StoredFile {
   size: number;
   modified: number;
   readonly #bodyOffset: number;
-  readonly #readRange: ReadRange;
+  readonly #reads: SharedReads;
   readonly #durable: boolean;
   /** The live tail's length: bytes kept in memory behind the writer. */
   readonly followWindow: number;
@@ -75,7 +84,11 @@ class DiskFile implements StoredFile {
     size: number,
     modified: number,
     handle: Handle | undefined,
-    options: { readRange: ReadRange; durable: boolean; liveTail: number },
+    options: {
+      readRange: ReadRange | undefined;
+      durable: boolean;
+      liveTail: number;
+    },
   ) {
     this.key = key;
     this.path = path;
@@ -83,7 +96,22 @@ class DiskFile implements StoredFile {
     this.size = size;
     this.modified = modified;
     this.#handle = handle;
-    this.#readRange = options.readRange;
+    const { readRange } = options;
+    let file: FixedFileReader | undefined;
+    this.#reads = new SharedReads(
+      readRange
+        ? (start, end) =>
+          Array.fromAsync(
+            readRange(path, bodyOffset + start, bodyOffset + end),
+          )
+        : async (start, end) => {
+          file ??= fastFixedFileReader(path);
+          return [await file.read(bodyOffset + start, bodyOffset + end)];
+        },
+      () => this.size,
+      () => void file?.close().catch(() => {}),
+      FIXED_READ_PLAN,
+    );
     this.#durable = options.durable;
     this.followWindow = options.liveTail;
     this.#tail = new _Blocks(size);
@@ -131,11 +159,7 @@ class DiskFile implements StoredFile {
     if (start >= this.#tail.start && start < this.#tail.end) {
       return this.#tail.views(start, end);
     }
-    return this.#readRange(
-      this.path,
-      this.#bodyOffset + start,
-      this.#bodyOffset + end,
-    );
+    return this.#reads.stream(start, end);
   }
 
   async abandon(): Promise<void> {
@@ -208,7 +232,7 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
   const mode = options.mode ?? 0o600;
   const dirMode = mode | ((mode & 0o444) >> 2);
   const fileOptions = {
-    readRange: options.readRange ?? fastFixedReadRange(),
+    readRange: options.readRange,
     durable: options.durable ?? false,
     liveTail: options.liveTail ?? 4 << 20,
   };

@@ -1,0 +1,160 @@
+/**
+ * Reads of one file shared by the readers at the same place in it. The file
+ * is read in aligned chunks; a chunk read for one reader serves every other
+ * reader that reaches it while it is kept, so a crowd reading one entry from
+ * disk (clients that joined a download after the live tail moved on, or many
+ * hits of one big body) costs one read per chunk, not one per reader, and
+ * leaves the writer its share of the disk and the CPU.
+ *
+ * A chunk is kept while a stream still has it ahead, up to a few chunks;
+ * when the last stream ends, all go.
+ *
+ * @module
+ */
+/** Reads body bytes `[start, end)`, all written, as one or more views. */
+export type ReadChunk = (start: number, end: number) => Promise<Uint8Array[]>;
+
+/** One chunk: its bytes from its start up to `end`. */
+interface Chunk {
+  end: number;
+  views: Promise<Uint8Array[]>;
+}
+
+/** Where one open stream is. */
+interface Cursor {
+  position: number;
+}
+
+/** How {@link SharedReads} reads. */
+export interface SharedReadsOptions {
+  /** Bytes per chunk. Default 1 MiB. */
+  chunkSize?: number;
+  /** Chunks read ahead of each stream. Default 2. */
+  ahead?: number;
+  /** Most chunks kept at once. Default 8. */
+  keep?: number;
+}
+
+/** Shared chunked reads of one file's body. Internal to the disk storage. */
+export class SharedReads {
+  readonly #read: ReadChunk;
+  readonly #written: () => number;
+  readonly #idle: () => void;
+  readonly #chunkSize: number;
+  readonly #ahead: number;
+  readonly #keep: number;
+  /** Chunks by index, least recently asked for first. */
+  readonly #chunks = new Map<number, Chunk>();
+  readonly #cursors = new Set<Cursor>();
+
+  /**
+   * `read` reads chunks; `written` says how many bytes are written; `idle`
+   * is called when the last open stream ends (to close what reading holds).
+   */
+  constructor(
+    read: ReadChunk,
+    written: () => number,
+    idle: () => void,
+    options: SharedReadsOptions = {},
+  ) {
+    this.#read = read;
+    this.#written = written;
+    this.#idle = idle;
+    this.#chunkSize = options.chunkSize ?? 1 << 20;
+    this.#ahead = options.ahead ?? 2;
+    this.#keep = Math.max(options.keep ?? 8, this.#ahead + 1);
+  }
+
+  /** Body bytes `[start, end)`, all written. */
+  stream(start: number, end: number): ReadableStream<Uint8Array> {
+    const cursor: Cursor = { position: start };
+    this.#cursors.add(cursor);
+    const done = () => {
+      if (this.#cursors.delete(cursor) && this.#cursors.size === 0) {
+        this.#chunks.clear();
+        this.#idle();
+      }
+    };
+    const size = this.#chunkSize;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const position = cursor.position;
+          if (position >= end) {
+            done();
+            controller.close();
+            return;
+          }
+          const index = Math.floor(position / size);
+          const chunk = this.#chunk(index, Math.min((index + 1) * size, end));
+          for (let next = index + 1; next <= index + this.#ahead; next++) {
+            if (next * size >= end) break;
+            this.#chunk(next, Math.min((next + 1) * size, end));
+          }
+          const views = await chunk.views;
+          const stop = Math.min(end, chunk.end);
+          let at = index * size;
+          for (const view of views) {
+            const from = Math.max(position, at);
+            const to = Math.min(stop, at + view.byteLength);
+            if (to > from) {
+              controller.enqueue(
+                from === at && to === at + view.byteLength
+                  ? view
+                  : view.subarray(from - at, to - at),
+              );
+            }
+            at += view.byteLength;
+          }
+          // A short read must end the stream, never skip bytes.
+          if (at < stop) {
+            throw new RangeError(
+              `read ${at - index * size} bytes at ${index * size}, expected ${
+                chunk.end - index * size
+              }`,
+            );
+          }
+          cursor.position = stop;
+        } catch (error) {
+          done();
+          controller.error(error);
+        }
+      },
+      cancel: done,
+    }, { highWaterMark: 0 });
+  }
+
+  /** Chunk `index`, holding at least up to `needed`: kept, or read now. */
+  #chunk(index: number, needed: number): Chunk {
+    let chunk = this.#chunks.get(index);
+    this.#chunks.delete(index);
+    if (!chunk || chunk.end < needed) {
+      const start = index * this.#chunkSize;
+      const end = Math.min(start + this.#chunkSize, this.#written());
+      const views = this.#read(start, end);
+      const made: Chunk = { end, views };
+      chunk = made;
+      // A failed read is not kept; whoever awaits it gets the error.
+      views.catch(() => {
+        if (this.#chunks.get(index) === made) this.#chunks.delete(index);
+      });
+      this.#evict();
+    }
+    this.#chunks.set(index, chunk);
+    return chunk;
+  }
+
+  /** Drops chunks every stream has passed, then the oldest over the limit. */
+  #evict(): void {
+    let lowest = Infinity;
+    for (const cursor of this.#cursors) {
+      lowest = Math.min(lowest, cursor.position);
+    }
+    const first = Math.floor(lowest / this.#chunkSize);
+    for (const index of this.#chunks.keys()) {
+      if (index < first || this.#chunks.size >= this.#keep) {
+        this.#chunks.delete(index);
+      }
+    }
+  }
+}
