@@ -2,6 +2,8 @@
  * Ready answers to plain GET hits. Cloning a ready bytes response costs under
  * a microsecond and shares its bytes; building one copies the body and fills
  * every field, which costs more than the rest of a hit (8 µs for 64 KiB).
+ * A template carries the fields a hit adds too (`Age`, the trace), remade
+ * when they change (`Age`: once a second), so most hits set no field at all.
  *
  * A `Response` keeps its own copy of its bytes, so a template is a second
  * copy of its body while the body is stored. Bodies up to 16 KiB always get
@@ -18,11 +20,32 @@ const SMALL_MAX = 16 * 1024;
 /** Bodies past this size never do: sending them costs far more than building. */
 const LARGE_MAX = 1 << 20;
 
+/** The fields a hit adds to the stored ones. */
+export interface HitFields {
+  age: string;
+  /** The trace field's name and value, unless tracing is off. */
+  trace?: [name: string, value: string];
+}
+
+// A property, not a WeakMap entry: set on every hit.
+const PRESET_TRACE = Symbol("preset trace");
+type Marked = Response & { [PRESET_TRACE]?: string };
+
+/**
+ * The trace value a hit's answer already carries; the engine sets the
+ * field only if its trace came out different.
+ */
+export function presetTraceOf(response: Response): string | undefined {
+  return (response as Marked)[PRESET_TRACE];
+}
+
 /** A ready answer to plain GETs of one stored response and its body. */
 interface Template {
   /** The stored response it was made from, and what tells a new one apart. */
   stored: StoredResponse;
   response: Response;
+  /** The fields added to `response`. */
+  fields: HitFields;
   /** Bytes it counts against the budget (0 for small bodies). */
   counted: number;
 }
@@ -57,13 +80,14 @@ export class HitTemplates {
   }
 
   /**
-   * A fresh answer for `stored` with body `bytes`: a clone of its template,
-   * made with `build` (a bytes response) when missing or out of date;
-   * `undefined` when the body may not have one.
+   * A fresh answer for `stored` with body `bytes` and `fields` added: a
+   * clone of its template, made with `build` (a bytes response) when missing
+   * or out of date; `undefined` when the body may not have one.
    */
   answer(
     bytes: Uint8Array,
     stored: StoredResponse,
+    fields: HitFields,
     build: () => Response,
   ): Response | undefined {
     let template = this.#byBody.get(bytes);
@@ -80,15 +104,30 @@ export class HitTemplates {
         counted > 0 &&
         (size > LARGE_MAX || this.#largeBytes + size > this.#budget)
       ) return undefined;
-      template = { stored, response: build(), counted };
+      template = {
+        stored,
+        response: withFields(build(), fields),
+        fields,
+        counted,
+      };
       if (counted > 0) {
         // Counted until dropped, or collected with its body.
         this.#largeBytes += counted;
         this.#collected.register(template, counted, template);
       }
       this.#byBody.set(bytes, template);
+    } else if (!sameFields(template.fields, fields)) {
+      // A clone shares the body; only its fields change.
+      template.response = withFields(
+        template.response.clone(),
+        fields,
+        template.fields,
+      );
+      template.fields = fields;
     }
-    return markBodyKind(template.response.clone(), "in-memory");
+    const answer = template.response.clone() as Marked;
+    answer[PRESET_TRACE] = template.fields.trace?.[1];
+    return markBodyKind(answer, "in-memory");
   }
 
   #drop(bytes: Uint8Array, template: Template): void {
@@ -97,4 +136,23 @@ export class HitTemplates {
       this.#largeBytes -= template.counted;
     }
   }
+}
+
+function sameFields(a: HitFields, b: HitFields): boolean {
+  return a.age === b.age && a.trace?.[0] === b.trace?.[0] &&
+    a.trace?.[1] === b.trace?.[1];
+}
+
+/** Sets `fields` on `response`, removing a trace field `before` had that they lack. */
+function withFields(
+  response: Response,
+  fields: HitFields,
+  before?: HitFields,
+): Response {
+  if (before?.trace && before.trace[0] !== fields.trace?.[0]) {
+    response.headers.delete(before.trace[0]);
+  }
+  response.headers.set("age", fields.age);
+  if (fields.trace) response.headers.set(fields.trace[0], fields.trace[1]);
+  return response;
 }

@@ -17,7 +17,7 @@ import type { CacheControl } from "../http/cache_control.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
-import { HitTemplates } from "./hit_templates.ts";
+import { HitTemplates, presetTraceOf } from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
 import type { EntryReader } from "../stream/entry.ts";
@@ -1177,9 +1177,14 @@ export class SharedCache implements PolicyTarget {
     if (bytes && !fields && answersInFull(ctx.request)) {
       // Most hits: a plain GET of a body held in memory, whose answer differs
       // from the last one only in Age.
+      const traceHeader = this.#options.traceHeader ?? "x-cache";
       const response = this.#templates.answer(
         bytes,
         stored,
+        {
+          age,
+          trace: traceHeader ? [traceHeader, ctx.traces.join(", ")] : undefined,
+        },
         () =>
           rangeResponse(ctx.request, bytes, {
             status: stored.status,
@@ -1187,10 +1192,7 @@ export class SharedCache implements PolicyTarget {
             headers,
           }),
       );
-      if (response) {
-        response.headers.set("age", age);
-        return response;
-      }
+      if (response) return response;
     }
     const response = rangeResponse(
       ctx.request,
@@ -1233,7 +1235,12 @@ export class SharedCache implements PolicyTarget {
       response.headers.append("via", `1.1 ${this.#options.via}`);
     }
     const traceHeader = this.#options.traceHeader ?? "x-cache";
-    if (traceHeader) response.headers.set(traceHeader, ctx.traces.join(", "));
+    if (traceHeader) {
+      const trace = ctx.traces.join(", ");
+      if (presetTraceOf(response) !== trace) {
+        response.headers.set(traceHeader, trace);
+      }
+    }
     if (this.#verbose) {
       ctx.log(
         `${ctx.request.method} ${ctx.request.url} ${ctx.traces.join(", ")}`,
