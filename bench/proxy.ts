@@ -317,6 +317,7 @@ async function originRequests(origin: Child): Promise<number> {
 
 interface WrkResult {
   rps: number;
+  requests: number;
   errors: string;
 }
 
@@ -350,7 +351,8 @@ async function wrk(
     /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0],
     /Socket errors: .*/.exec(text)?.[0],
   ].filter(Boolean).join("; ");
-  return { rps: Number(rps[1]), errors: problems };
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
+  return { rps: Number(rps[1]), requests, errors: problems };
 }
 
 async function startNginx(dir: string, origin: Child): Promise<Child> {
@@ -399,8 +401,43 @@ interface HitCase {
   kind: "bare" | "proxy" | "nginx";
   path: "/13" | "/64k";
   url: string;
+  /** The server process (nginx: its master; the worker is its child). */
+  pid: number;
   runs: number[];
+  /** Server CPU time per request of each round, in µs. */
+  cpu: number[];
   errors: string[];
+}
+
+const CLOCK_TICKS = Number(
+  new TextDecoder().decode(
+    new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" })
+      .outputSync().stdout,
+  ).trim(),
+) || 100;
+
+/** CPU seconds used so far by `pid` and its children (nginx's worker). */
+async function cpuSeconds(pid: number): Promise<number> {
+  let ticks = 0;
+  const pids = [pid];
+  try {
+    for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const children = await Deno.readTextFile(
+        `/proc/${pid}/task/${entry.name}/children`,
+      );
+      pids.push(...children.trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch { /* gone, or no children file */ }
+  for (const one of pids) {
+    try {
+      const stat = await Deno.readTextFile(`/proc/${one}/stat`);
+      // Fields after the command name, which may hold spaces: utime, stime
+      // are the 14th and 15th fields of the whole line.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch { /* gone */ }
+  }
+  return ticks / CLOCK_TICKS;
 }
 
 function fmtNumber(n: number): string {
@@ -461,7 +498,9 @@ async function hits(tmp: string): Promise<string> {
       kind: "nginx",
       path,
       url: `http://${HOST}:${nginx.port}${path}`,
+      pid: nginx.pid,
       runs: [],
+      cpu: [],
       errors: [],
     });
     for (const runtime of ["deno", "bun"] as const) {
@@ -473,7 +512,9 @@ async function hits(tmp: string): Promise<string> {
           kind,
           path,
           url: `http://${HOST}:${server.port}${path}`,
+          pid: server.pid,
           runs: [],
+          cpu: [],
           errors: [],
         });
       }
@@ -501,13 +542,17 @@ async function hits(tmp: string): Promise<string> {
   for (const c of cases) await wrk(c.url, 1, connections, wrkCpu);
   for (let round = 0; round < runs; round++) {
     for (const c of cases) {
+      const cpuBefore = await cpuSeconds(c.pid);
       const result = await wrk(c.url, seconds, connections, wrkCpu);
+      const cpu = (await cpuSeconds(c.pid) - cpuBefore) * 1e6 /
+        result.requests;
       c.runs.push(result.rps);
+      c.cpu.push(cpu);
       if (result.errors) c.errors.push(result.errors);
       console.error(
         `  round ${round + 1} ${c.label.padEnd(16)} ${
           fmtNumber(result.rps).padStart(7)
-        } req/s ${result.errors}`,
+        } req/s ${cpu.toFixed(1).padStart(5)} µs CPU/req ${result.errors}`,
       );
     }
   }
@@ -516,7 +561,10 @@ async function hits(tmp: string): Promise<string> {
 
   const best = (label: string) =>
     Math.max(...cases.find((c) => c.label === label)!.runs);
+  const leastCpu = (label: string) =>
+    Math.min(...cases.find((c) => c.label === label)!.cpu);
   const rows: string[][] = [];
+  const cpuRows: string[][] = [];
   for (const path of ["/13", "/64k"] as const) {
     const nginxRps = best(`nginx ${path}`);
     for (const runtime of ["deno", "bun"] as const) {
@@ -534,12 +582,25 @@ async function hits(tmp: string): Promise<string> {
         `${(proxy / nginxRps).toFixed(2)}×`,
         verdict(proxy / nginxRps, 1),
       ]);
+      const bareCpu = leastCpu(`${runtime} bare ${path}`);
+      const proxyCpu = leastCpu(`${runtime} proxy ${path}`);
+      const nginxCpu = leastCpu(`nginx ${path}`);
+      cpuRows.push([
+        path === "/13" ? "13 B" : "64 KiB",
+        runtime,
+        bareCpu.toFixed(1),
+        proxyCpu.toFixed(1),
+        `${(bareCpu / proxyCpu).toFixed(2)}×`,
+        nginxCpu.toFixed(1),
+        `${(nginxCpu / proxyCpu).toFixed(2)}×`,
+      ]);
     }
   }
   const allRuns = cases.map((c) =>
-    `${c.label}: ${c.runs.map(fmtNumber).join(", ")}${
-      c.errors.length ? ` (${c.errors.join(" ")})` : ""
-    }`
+    `${c.label}: ${
+      c.runs.map((rps, i) => `${fmtNumber(rps)} (${c.cpu[i].toFixed(1)} µs)`)
+        .join(", ")
+    }${c.errors.length ? ` (${c.errors.join(" ")})` : ""}`
   );
   return [
     `### Cache hits (requests/s, best of ${runs} × ${seconds} s, wrk -t1 -c${connections}${
@@ -562,7 +623,22 @@ async function hits(tmp: string): Promise<string> {
       after - before
     } (0 means every request was a hit).`,
     "",
-    "All rounds (req/s):",
+    "Server CPU time per request (µs, least of the rounds; user + system,",
+    "from /proc, so time lost to other guests does not count). The ratios",
+    "are hits per CPU second against the proxy's: the steadier comparison on",
+    "a busy machine.",
+    "",
+    table([
+      "body",
+      "runtime",
+      "bare",
+      "proxy",
+      "bare/proxy",
+      "nginx",
+      "nginx/proxy",
+    ], cpuRows),
+    "",
+    "All rounds (req/s, with server CPU µs per request):",
     "",
     ...allRuns.map((line) => `- ${line}`),
   ].join("\n");
