@@ -115,6 +115,11 @@ export class SharedReads {
             );
           }
           cursor.position = stop;
+          // Let go at once of what every stream has passed: kept until the
+          // next chunk read, buffers outlive young-generation collections,
+          // get promoted, and set off full ones (Deno then read a lone
+          // stream at 3 GB/s instead of 5).
+          this.#dropPassed();
         } catch (error) {
           done();
           controller.error(error);
@@ -146,15 +151,22 @@ export class SharedReads {
 
   /** Drops chunks every stream has passed, then the oldest over the limit. */
   #evict(): void {
+    this.#dropPassed();
+    for (const index of this.#chunks.keys()) {
+      if (this.#chunks.size < this.#keep) break;
+      this.#chunks.delete(index);
+    }
+  }
+
+  /** Drops chunks every stream has passed. */
+  #dropPassed(): void {
     let lowest = Infinity;
     for (const cursor of this.#cursors) {
       lowest = Math.min(lowest, cursor.position);
     }
     const first = Math.floor(lowest / this.#chunkSize);
     for (const index of this.#chunks.keys()) {
-      if (index < first || this.#chunks.size >= this.#keep) {
-        this.#chunks.delete(index);
-      }
+      if (index < first) this.#chunks.delete(index);
     }
   }
 }
