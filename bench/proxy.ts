@@ -409,12 +409,17 @@ interface HitCase {
   errors: string[];
 }
 
-const CLOCK_TICKS = Number(
-  new TextDecoder().decode(
-    new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" })
-      .outputSync().stdout,
-  ).trim(),
-) || 100;
+/** Clock ticks per second of /proc's CPU times; asked once (harness only). */
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  clockTicks ??= Number(
+    new TextDecoder().decode(
+      new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" })
+        .outputSync().stdout,
+    ).trim(),
+  ) || 100;
+  return clockTicks;
+}
 
 /** CPU seconds used so far by `pid` and its children (nginx's worker). */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -437,7 +442,7 @@ async function cpuSeconds(pid: number): Promise<number> {
       ticks += Number(fields[11]) + Number(fields[12]);
     } catch { /* gone */ }
   }
-  return ticks / CLOCK_TICKS;
+  return ticks / ticksPerSecond();
 }
 
 function fmtNumber(n: number): string {
