@@ -612,17 +612,11 @@ async function hits(tmp: string): Promise<string> {
       pinning ? "; servers pinned to CPU 0, wrk to CPU 1" : "; unpinned"
     })`,
     "",
-    table([
-      "body",
-      "runtime",
-      "bare",
-      "proxy",
-      "proxy/bare",
-      "target",
-      "nginx",
-      "proxy/nginx",
-      "target",
-    ], rows),
+    table(
+      "body runtime bare proxy proxy/bare target nginx proxy/nginx target"
+        .split(" "),
+      rows,
+    ),
     "",
     `Origin requests during the measured runs: ${
       after - before
@@ -633,15 +627,10 @@ async function hits(tmp: string): Promise<string> {
     "are hits per CPU second against the proxy's: the steadier comparison on",
     "a busy machine.",
     "",
-    table([
-      "body",
-      "runtime",
-      "bare",
-      "proxy",
-      "bare/proxy",
-      "nginx",
-      "nginx/proxy",
-    ], cpuRows),
+    table(
+      "body runtime bare proxy bare/proxy nginx nginx/proxy".split(" "),
+      cpuRows,
+    ),
     "",
     "All rounds (req/s, with server CPU µs per request):",
     "",
