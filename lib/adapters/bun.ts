@@ -84,66 +84,6 @@ export function bunReadRange(
   }
 }
 
-/** Bytes per read of {@link bunReadFixedRange}, and reads kept in flight. */
-const PIECE = 512 * 1024;
-const PIECES_AHEAD = 2;
-
-/**
- * Reads bytes `[start, end)` of a file that does not change while it is read
- * (a stream cache's entry files) in 512 KiB reads, two in flight: Bun runs
- * them on its thread pool at once, about 1.4× the rate of its own
- * `Bun.file().stream()`. Each read opens the file by path, so this is for
- * files that are never rewritten in place; {@link bunReadRange} reads a
- * file that may change from one open file. At most two reads (1 MiB) wait
- * on a slow consumer.
- *
- * @example
- * ```ts
- * import { bunReadFixedRange } from "./bun.ts";
- * // under Bun:
- * // const first = await new Response(bunReadFixedRange("deno.json", 0, 1)).text();
- * ```
- */
-export function bunReadFixedRange(
-  path: string,
-  start: number,
-  end: number,
-): ReadableStream<Uint8Array> {
-  // Lazy: each slice's read opens the file by path afresh.
-  const file = bun().file(path);
-  const reads: { from: number; to: number; bytes: Promise<Uint8Array> }[] = [];
-  let next = start;
-  const readAhead = () => {
-    while (reads.length < PIECES_AHEAD && next < end) {
-      const to = Math.min(end, next + PIECE);
-      const bytes = file.slice(next, to).bytes();
-      // A read left behind by a cancel must not be reported unhandled.
-      bytes.catch(() => {});
-      reads.push({ from: next, to, bytes });
-      next = to;
-    }
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      readAhead();
-      const read = reads.shift();
-      if (!read) return controller.close();
-      const bytes = await read.bytes;
-      if (bytes.byteLength !== read.to - read.from) {
-        throw new RangeError(
-          `${path} ends at ${read.from + bytes.byteLength}, expected ${end}`,
-        );
-      }
-      controller.enqueue(bytes);
-      readAhead();
-    },
-    cancel() {
-      reads.length = 0;
-      next = end;
-    },
-  }, { highWaterMark: 0 });
-}
-
 /**
  * Positional reads of a file that does not change while read, each a
  * `Bun.file` slice read into a fresh buffer (nothing is held open).

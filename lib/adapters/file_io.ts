@@ -8,12 +8,7 @@
  */
 import { open } from "node:fs/promises";
 import { currentRuntime } from "./runtime.ts";
-import {
-  bunFileBlob,
-  bunFixedFileReader,
-  bunReadFixedRange,
-  bunReadRange,
-} from "./bun.ts";
+import { bunFileBlob, bunFixedFileReader, bunReadRange } from "./bun.ts";
 import { denoReadRange } from "./deno.ts";
 import { type FileHandle, readAt } from "./read_at.ts";
 
@@ -45,7 +40,7 @@ export function nodeReadRange(
   start: number,
   end: number,
 ): ReadableStream<Uint8Array> {
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let handle: FileHandle | undefined;
   let position = start;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -57,15 +52,10 @@ export function nodeReadRange(
           controller.close();
           return;
         }
-        const buffer = new Uint8Array(want);
-        const { bytesRead } = await handle.read(buffer, 0, want, position);
-        if (bytesRead === 0) {
-          throw new RangeError(`${path} ends at ${position}, expected ${end}`);
-        }
-        position += bytesRead;
         controller.enqueue(
-          bytesRead === want ? buffer : buffer.subarray(0, bytesRead),
+          await readAt(path, handle, new Uint8Array(want), position),
         );
+        position += want;
       } catch (error) {
         await handle?.close().catch(() => {});
         controller.error(error);
@@ -96,22 +86,6 @@ export function fastReadRange(): ReadRange {
     default:
       return nodeReadRange;
   }
-}
-
-/**
- * The fastest range reader for files that never change while read, such as a
- * stream cache's entry files: on Bun, {@link bunReadFixedRange}'s concurrent
- * reads; elsewhere the same as {@link fastReadRange}.
- *
- * @example
- * ```ts
- * import { fastFixedReadRange } from "./file_io.ts";
- * const readRange = fastFixedReadRange();
- * const head = await new Response(readRange("deno.json", 0, 1)).text();
- * ```
- */
-export function fastFixedReadRange(): ReadRange {
-  return currentRuntime() === "bun" ? bunReadFixedRange : fastReadRange();
 }
 
 /**

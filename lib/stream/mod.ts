@@ -32,8 +32,9 @@ export {
   type ReapStats,
 } from "./reaper.ts";
 export {
-  fastFixedReadRange,
+  fastFixedFileReader,
   fastReadRange,
+  type FixedFileReader,
   nodeReadRange,
   type ReadRange,
 } from "../adapters/file_io.ts";

@@ -3,16 +3,26 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
 import {
-  fastFixedReadRange,
+  fastFixedFileReader,
   fastReadRange,
+  type FixedFileReader,
+  nodeFixedFileReader,
   nodeReadRange,
   type ReadRange,
 } from "../../lib/adapters/file_io.ts";
 import { bytes, collect, tempDir } from "../_util.ts";
 
-// Bigger than every reader's piece (Bun 512 KiB, Deno 2 MiB, node 1 MiB), and
+// Bigger than every reader's piece (Deno 2 MiB, node 1 MiB), and
 // not a multiple of any.
 const DATA = bytes(5 * (1 << 20) + 777);
+/** Whole, partial, tiny and empty ranges of DATA. */
+const RANGES = [
+  [0, DATA.byteLength],
+  [1, DATA.byteLength - 1],
+  [(1 << 19) - 3, (1 << 21) + 5],
+  [12345, 12346],
+  [100, 100],
+];
 let path: string;
 let cleanup: () => Promise<void>;
 
@@ -27,21 +37,13 @@ after(() => cleanup());
 const readers: [string, () => ReadRange][] = [
   ["nodeReadRange", () => nodeReadRange],
   ["fastReadRange()", fastReadRange],
-  ["fastFixedReadRange()", fastFixedReadRange],
 ];
 
 for (const [name, make] of readers) {
   describe(name, () => {
     it("reads exactly the bytes of whole, partial, tiny and empty ranges", async () => {
       const read = make();
-      const ranges = [
-        [0, DATA.byteLength],
-        [1, DATA.byteLength - 1],
-        [(1 << 19) - 3, (1 << 21) + 5],
-        [12345, 12346],
-        [100, 100],
-      ];
-      for (const [start, end] of ranges) {
+      for (const [start, end] of RANGES) {
         assert.deepEqual(
           await collect(read(path, start, end)),
           DATA.subarray(start, end),
@@ -67,6 +69,43 @@ for (const [name, make] of readers) {
         DATA.subarray(0, first.value!.byteLength),
       );
       await reader.cancel();
+    });
+  });
+}
+
+const fixedReaders: [string, (path: string) => FixedFileReader][] = [
+  ["nodeFixedFileReader", nodeFixedFileReader],
+  ["fastFixedFileReader", fastFixedFileReader],
+];
+
+for (const [name, open] of fixedReaders) {
+  describe(name, () => {
+    it("reads exactly the bytes of whole, partial, tiny and empty ranges", async () => {
+      const reader = open(path);
+      for (const [start, end] of RANGES) {
+        assert.deepEqual(
+          await reader.read(start, end),
+          DATA.subarray(start, end),
+          `[${start}, ${end})`,
+        );
+      }
+      await reader.close();
+      assert.deepEqual(
+        await reader.read(0, 3),
+        DATA.subarray(0, 3),
+        "after close",
+      );
+      await reader.close();
+    });
+
+    it("errors when the file ends before the range does", async () => {
+      const reader = open(path);
+      await assert.rejects(
+        reader.read(DATA.byteLength - 10, DATA.byteLength + 10),
+        RangeError,
+      );
+      await reader.close();
+      await assert.rejects(open(join(path, "..", "missing")).read(0, 1));
     });
   });
 }
