@@ -20,11 +20,6 @@ interface Chunk {
   views: Promise<Uint8Array[]>;
 }
 
-/** Where one open stream is. */
-interface Cursor {
-  position: number;
-}
-
 /** How {@link SharedReads} reads. */
 export interface SharedReadsOptions {
   /** Bytes per chunk. Default 1 MiB. */
@@ -45,7 +40,8 @@ export class SharedReads {
   readonly #keep: number;
   /** Chunks by index, least recently asked for first. */
   readonly #chunks = new Map<number, Chunk>();
-  readonly #cursors = new Set<Cursor>();
+  /** Open streams by the chunk their next byte is in. */
+  readonly #streamsAt = new Map<number, number>();
 
   /**
    * `read` reads chunks; `written` says how many bytes are written; `idle`
@@ -67,25 +63,26 @@ export class SharedReads {
 
   /** Body bytes `[start, end)`, all written. */
   stream(start: number, end: number): ReadableStream<Uint8Array> {
-    const cursor: Cursor = { position: start };
-    this.#cursors.add(cursor);
-    const done = () => {
-      if (this.#cursors.delete(cursor) && this.#cursors.size === 0) {
-        this.#chunks.clear();
-        this.#idle();
-      }
-    };
     const size = this.#chunkSize;
+    let position = start;
+    let at = Math.floor(start / size);
+    this.#enter(at);
+    let open = true;
+    const done = () => {
+      if (!open) return;
+      open = false;
+      this.#leave(at);
+      if (this.#streamsAt.size === 0) this.#idle();
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
-          const position = cursor.position;
           if (position >= end) {
             done();
             controller.close();
             return;
           }
-          const index = Math.floor(position / size);
+          const index = at;
           const chunk = this.#chunk(index, Math.min((index + 1) * size, end));
           for (let next = index + 1; next <= index + this.#ahead; next++) {
             if (next * size >= end) break;
@@ -93,33 +90,38 @@ export class SharedReads {
           }
           const views = await chunk.views;
           const stop = Math.min(end, chunk.end);
-          let at = index * size;
+          let offset = index * size;
           for (const view of views) {
-            const from = Math.max(position, at);
-            const to = Math.min(stop, at + view.byteLength);
+            const from = Math.max(position, offset);
+            const to = Math.min(stop, offset + view.byteLength);
             if (to > from) {
               controller.enqueue(
-                from === at && to === at + view.byteLength
+                from === offset && to === offset + view.byteLength
                   ? view
-                  : view.subarray(from - at, to - at),
+                  : view.subarray(from - offset, to - offset),
               );
             }
-            at += view.byteLength;
+            offset += view.byteLength;
           }
           // A short read must end the stream, never skip bytes.
-          if (at < stop) {
+          if (offset < stop) {
             throw new RangeError(
-              `read ${at - index * size} bytes at ${index * size}, expected ${
-                chunk.end - index * size
-              }`,
+              `read ${offset - index * size} bytes at ${
+                index * size
+              }, expected ${chunk.end - index * size}`,
             );
           }
-          cursor.position = stop;
-          // Let go at once of what every stream has passed: kept until the
-          // next chunk read, buffers outlive young-generation collections,
-          // get promoted, and set off full ones (Deno then read a lone
-          // stream at 3 GB/s instead of 5).
-          this.#dropPassed();
+          position = stop;
+          const next = Math.floor(stop / size);
+          if (next !== at) {
+            // Leaving lets go at once of a chunk no stream has ahead any
+            // more: kept until the next chunk read, buffers outlive
+            // young-generation collections, get promoted, and set off full
+            // ones (Deno then read a lone stream at 3 GB/s instead of 5).
+            this.#enter(next);
+            this.#leave(at);
+            at = next;
+          }
         } catch (error) {
           done();
           controller.error(error);
@@ -127,6 +129,20 @@ export class SharedReads {
       },
       cancel: done,
     }, { highWaterMark: 0 });
+  }
+
+  #enter(index: number): void {
+    this.#streamsAt.set(index, (this.#streamsAt.get(index) ?? 0) + 1);
+  }
+
+  /** A stream leaves chunk `index`: when it was the last, drop what all passed. */
+  #leave(index: number): void {
+    const left = this.#streamsAt.get(index)! - 1;
+    if (left > 0) this.#streamsAt.set(index, left);
+    else {
+      this.#streamsAt.delete(index);
+      this.#dropPassed();
+    }
   }
 
   /** Chunk `index`, holding at least up to `needed`: kept, or read now. */
@@ -158,15 +174,14 @@ export class SharedReads {
     }
   }
 
-  /** Drops chunks every stream has passed. */
+  /** Drops chunks every stream has passed (all of them, once none is open). */
   #dropPassed(): void {
     let lowest = Infinity;
-    for (const cursor of this.#cursors) {
-      lowest = Math.min(lowest, cursor.position);
+    for (const index of this.#streamsAt.keys()) {
+      lowest = Math.min(lowest, index);
     }
-    const first = Math.floor(lowest / this.#chunkSize);
     for (const index of this.#chunks.keys()) {
-      if (index < first) this.#chunks.delete(index);
+      if (index < lowest) this.#chunks.delete(index);
     }
   }
 }
