@@ -13,14 +13,14 @@ import type { StoredFile } from "./fs.ts";
 
 /**
  * Bytes written between wakes of waiting readers, unless a millisecond passes
- * first: 8 MiB, or a quarter of the storage's follow window if that is less
- * (never under 64 KiB), so woken readers still find their bytes in memory.
+ * first: 8 MiB, or half the storage's follow window if that is less (never
+ * under 64 KiB), so woken readers still find their bytes in memory.
  */
 function wakeBytes(file: StoredFile | undefined): number {
   const window = file?.followWindow;
   return window === undefined
     ? 8 << 20
-    : Math.max(64 * 1024, Math.min(8 << 20, window / 4));
+    : Math.max(64 * 1024, Math.min(8 << 20, window / 2));
 }
 
 /**
