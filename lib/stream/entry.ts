@@ -13,14 +13,16 @@ import type { StoredFile } from "./fs.ts";
 
 /**
  * Bytes written between wakes of waiting readers, unless a millisecond passes
- * first: 8 MiB, or half the storage's follow window if that is less (never
- * under 64 KiB), so woken readers still find their bytes in memory.
+ * first: the storage's `followStep`, else 8 MiB or a quarter of its follow
+ * window if that is less (never under 64 KiB), so woken readers still find
+ * their bytes in memory.
  */
 function wakeBytes(file: StoredFile | undefined): number {
+  if (file?.followStep !== undefined) return file.followStep;
   const window = file?.followWindow;
   return window === undefined
     ? 8 << 20
-    : Math.max(64 * 1024, Math.min(8 << 20, window / 2));
+    : Math.max(64 * 1024, Math.min(8 << 20, window / 4));
 }
 
 /**

@@ -35,6 +35,12 @@ export interface StoredFile {
    * to stay within it. `undefined`: everything is in memory.
    */
   readonly followWindow?: number;
+  /**
+   * Bytes written between wakes of waiting readers; less than
+   * `followWindow`. `undefined`: the entry picks (a quarter of the window, or
+   * 8 MiB).
+   */
+  readonly followStep?: number;
   /** Appends a chunk; resolves once readers can read it. */
   write(chunk: Uint8Array): Promise<void>;
   /** Marks the file complete, so that `reload()` finds it. */
