@@ -180,17 +180,20 @@ async function proxyRole(): Promise<void> {
 }
 
 /**
- * The proxy's origin client alone (`nodeOriginFetch`, as the proxy uses it):
- * one big body read and dropped, printing this process's peak RSS growth.
- * The floor under the proxy's own growth on a miss.
+ * The proxy's origin client alone (`Http1Client`, read through a
+ * `BodyReader` into one reused buffer, as the proxy's pump reads it): one big
+ * body read and dropped, printing this process's peak RSS growth. The floor
+ * under the proxy's own growth on a miss.
  */
 async function clientRole(): Promise<void> {
-  const { nodeOriginFetch } = await import("../lib/adapters/origin_fetch.ts");
+  const { Http1Client } = await import("../lib/adapters/http1_client.ts");
+  const { BodyReader } = await import("../lib/proxy/body_reader.ts");
+  const client = new Http1Client();
   const url = option("url", "", "");
   // Warm up as the proxy is warmed up: a few small requests first.
   const origin = new URL(url).origin;
   for (let i = 0; i < 20; i++) {
-    await (await nodeOriginFetch(new Request(`${origin}/64k`))).arrayBuffer();
+    await (await client.fetch(new Request(`${origin}/64k`))).arrayBuffer();
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
   const base = process.memoryUsage().rss;
@@ -198,9 +201,11 @@ async function clientRole(): Promise<void> {
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 50);
-  const response = await nodeOriginFetch(new Request(url));
-  const reader = response.body!.getReader();
-  while (!(await reader.read()).done) { /* dropped */ }
+  const response = await client.fetch(new Request(url));
+  const reader = new BodyReader(response.body!);
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    reader.reuse(next.value);
+  }
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().rss);
   console.log(JSON.stringify({ growthMiB: (peak - base) / MiB }));
@@ -847,7 +852,7 @@ async function big(tmp: string): Promise<string> {
     `${(mib * MiB / (direct.total / 1000) / 1e9).toFixed(2)} GB/s. ` +
     "Unpinned: proxy, origin and the curl clients share both cores. " +
     "Origin client alone: the same runtime reading the body once with the " +
-    "proxy's origin client (`nodeOriginFetch`) and dropping it; its growth " +
+    "proxy's origin client (`Http1Client` into a reused buffer) and dropping it; its growth " +
     "is garbage the runtime has not yet collected.",
     "",
     "Client x-cache values: " +

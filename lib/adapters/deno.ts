@@ -12,6 +12,7 @@ import { open } from "node:fs/promises";
 import type { Handler } from "../types.ts";
 import { type FileHandle, readAt } from "./read_at.ts";
 import type { ServeOptions, Server } from "./serve.ts";
+import type { ByteConn } from "./http1_client.ts";
 
 /** Size of each read (2 MiB). */
 const READ_SIZE = 2 << 20;
@@ -109,6 +110,47 @@ export function denoServe(
     finished: server.finished,
     async shutdown() {
       await server.shutdown();
+    },
+  };
+}
+
+/**
+ * A TCP (or TLS) connection with `Deno.connect`, for the HTTP/1.1 origin
+ * client: reads land straight in the caller's buffer, with no copy and no
+ * allocation.
+ *
+ * @example
+ * ```ts
+ * import { Http1Client } from "./http1_client.ts";
+ * import { denoConnect } from "./deno.ts";
+ * const client = new Http1Client({ connect: denoConnect });
+ * ```
+ */
+export async function denoConnect(
+  host: string,
+  port: number,
+  tls: boolean,
+): Promise<ByteConn> {
+  const conn = tls
+    ? await Deno.connectTls({ hostname: host, port })
+    : await Deno.connect({ hostname: host, port });
+  if (!tls) (conn as Deno.TcpConn).setNoDelay(true);
+  return {
+    read: (into) => conn.read(into),
+    async write(bytes) {
+      let done = 0;
+      while (done < bytes.byteLength) {
+        done += await conn.write(bytes.subarray(done));
+      }
+    },
+    close() {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    },
+    ref(active) {
+      if (active) conn.ref();
+      else conn.unref();
     },
   };
 }

@@ -42,7 +42,15 @@ export {
   sharedCache,
   type SharedCacheOptions,
 } from "./shared_cache.ts";
-export { proxyTo } from "./proxy_to.ts";
+export { proxyTo, type ProxyToOptions } from "./proxy_to.ts";
+export {
+  type ByteConn,
+  type Connect,
+  Http1Client,
+  type Http1ClientOptions,
+  Http1ProtocolError,
+  nodeConnect,
+} from "../adapters/http1_client.ts";
 export { EntityTooLargeError, OriginTimeoutError } from "./errors.ts";
 export { type Handoff } from "./bodies.ts";
 export { parseStoreUri, type StoreUri, StoreUriError } from "./store_uri.ts";

@@ -4,14 +4,36 @@
  *
  * @module
  */
-import { nodeOriginFetch } from "../adapters/origin_fetch.ts";
+import { Http1Client } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
+
+/** Connections to origins, kept alive across requests and proxies. */
+const sharedClient = new Http1Client();
+
+/** Options of {@link proxyTo}. */
+export interface ProxyToOptions {
+  /**
+   * The HTTP/1.1 client requests go through. Default: one shared by every
+   * `proxyTo` handler.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "../adapters/http1_client.ts";
+   * import { proxyTo } from "./proxy_to.ts";
+   * const forward = proxyTo("http://127.0.0.1:8081", {
+   *   client: new Http1Client({ maxIdlePerOrigin: 8 }),
+   * });
+   * ```
+   */
+  client?: Http1Client;
+}
 
 /**
  * A handler that forwards requests to the origin at `base` (path and query
  * appended to its path), bodies streamed both ways and never decoded, the
- * request's abort signal passed on. Throws a `TypeError` for a base that is
- * not an http(s) URL.
+ * request's abort signal passed on, over keep-alive HTTP/1.1 connections
+ * (`Http1Client`). Throws a `TypeError` for a base that is not an http(s)
+ * URL.
  *
  * @example
  * ```ts
@@ -20,7 +42,11 @@ import type { Handler } from "../types.ts";
  * // forward(new Request("http://me/users?id=1")) asks http://127.0.0.1:8081/api/users?id=1
  * ```
  */
-export function proxyTo(base: string): Handler {
+export function proxyTo(
+  base: string,
+  options: ProxyToOptions = {},
+): Handler {
+  const client = options.client ?? sharedClient;
   let url: URL;
   try {
     url = new URL(base);
@@ -44,7 +70,7 @@ export function proxyTo(base: string): Handler {
     // The origin is addressed by its own name; the client's Host named the proxy.
     const headers = new Headers(request.headers);
     headers.delete("host");
-    return nodeOriginFetch(
+    return client.fetch(
       new Request(target, {
         method: request.method,
         headers,

@@ -19,6 +19,7 @@ import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
 import { HitTemplates, presetTraceOf } from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
+import { BodyReader } from "./body_reader.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
@@ -1028,7 +1029,7 @@ export class SharedCache implements PolicyTarget {
     const key = ctx.key;
     const url = ctx.request.url;
     const idle = this.#options.originIdleTimeout ?? 60_000;
-    const source = job.body?.getReader();
+    const source = job.body && new BodyReader(job.body);
     const sink = job.writer.getWriter();
     // An origin that stops sending is cut off: its pending read then ends.
     let stalled: OriginTimeoutError | undefined;
@@ -1049,14 +1050,16 @@ export class SharedCache implements PolicyTarget {
         }
         if (size + next.value.byteLength > maxEntrySize) {
           this.#dropInflight(key, record);
-          handoff.resolve({ first: next.value, rest: source });
+          handoff.resolve(source.handOff(next.value));
           await sink.abort(new EntityTooLargeError(url, maxEntrySize)).catch(
             () => {},
           );
           ctx.log(`not stored (body outgrew ${maxEntrySize} bytes): ${url}`);
           return;
         }
+        // The stored copy is made by then, so the buffer is read into again.
         await sink.write(next.value);
+        source.reuse(next.value);
         size += next.value.byteLength;
       }
       await sink.close();
