@@ -41,7 +41,11 @@ export interface StoredFile {
    * 8 MiB).
    */
   readonly followStep?: number;
-  /** Appends a chunk; resolves once readers can read it. */
+  /**
+   * Appends a chunk; resolves once readers can read it. The caller may fill
+   * `chunk`'s buffer again once this resolves (the shared cache reads origin
+   * bodies into one buffer), so keep a copy, never the view.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Marks the file complete, so that `reload()` finds it. */
   commit(): Promise<void>;

@@ -327,12 +327,16 @@ describe("Http1Client", () => {
         );
       });
 
+      /** A server answering BIG with its Content-Length. */
+      const bigServer = () =>
+        httpServer((_req, res) => {
+          res.writeHead(200, { "content-length": String(BIG.byteLength) });
+          res.end(BIG);
+        });
+
       test("a 5 MiB Content-Length body through a default reader", async () => {
         await using(
-          httpServer((_req, res) => {
-            res.writeHead(200, { "content-length": String(BIG.byteLength) });
-            res.end(BIG);
-          }),
+          bigServer(),
           async (server, client) => {
             const response = await client.fetch(new Request(server.url));
             assert.equal(
@@ -347,10 +351,7 @@ describe("Http1Client", () => {
 
       test("a 5 MiB Content-Length body through a BYOB reader and one reused buffer", async () => {
         await using(
-          httpServer((_req, res) => {
-            res.writeHead(200, { "content-length": String(BIG.byteLength) });
-            res.end(BIG);
-          }),
+          bigServer(),
           async (server, client) => {
             const response = await client.fetch(new Request(server.url));
             const reader = response.body!.getReader({ mode: "byob" });
@@ -718,18 +719,28 @@ describe("Http1Client", () => {
         }
       });
 
-      test("rejects a malformed status line with Http1ProtocolError", async () => {
-        await using(
-          rawAnswer("HTTX/1.1 200 OK\r\n\r\n"),
-          async (server, client) => {
+      const malformed: [string, string][] = [
+        ["a malformed status line", "HTTX/1.1 200 OK\r\n\r\n"],
+        [
+          "two different Content-Length values",
+          "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!",
+        ],
+        [
+          "a non-numeric Content-Length",
+          "HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\nabc",
+        ],
+      ];
+      for (const [what, answer] of malformed) {
+        test(`rejects ${what} with Http1ProtocolError`, async () => {
+          await using(rawAnswer(answer), async (server, client) => {
             await assert.rejects(
               client.fetch(new Request(server.url)),
               isProtocolError,
             );
             assert.equal(client.idleConnections, 0);
-          },
-        );
-      });
+          });
+        });
+      }
 
       test("rejects a head over maxHeadBytes with Http1ProtocolError", async () => {
         await using(
@@ -751,32 +762,6 @@ describe("Http1Client", () => {
             );
           },
           { maxHeadBytes: 1024 },
-        );
-      });
-
-      test("rejects two different Content-Length values with Http1ProtocolError", async () => {
-        await using(
-          rawAnswer(
-            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!",
-          ),
-          async (server, client) => {
-            await assert.rejects(
-              client.fetch(new Request(server.url)),
-              isProtocolError,
-            );
-          },
-        );
-      });
-
-      test("rejects a non-numeric Content-Length with Http1ProtocolError", async () => {
-        await using(
-          rawAnswer("HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\nabc"),
-          async (server, client) => {
-            await assert.rejects(
-              client.fetch(new Request(server.url)),
-              isProtocolError,
-            );
-          },
         );
       });
 
