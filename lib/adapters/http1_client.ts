@@ -14,6 +14,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { denoConnect } from "./deno.ts";
 import { currentRuntime } from "./runtime.ts";
+import { fieldTokens } from "../http/field_tokens.ts";
 
 /** A byte connection: reads into the caller's buffer, writes, closes. */
 export interface ByteConn {
@@ -313,7 +314,6 @@ async function readHead(
         `malformed status line: ${JSON.stringify(line.slice(0, 80))}`,
       );
     }
-    const headers = new Headers();
     let size = line.length;
     let previous: [string, string] | undefined;
     const fields: [string, string][] = [];
@@ -348,6 +348,7 @@ async function readHead(
       throw new Http1ProtocolError("101 Switching Protocols is not supported");
     }
     if (code < 200) continue; // interim: the final response follows
+    const headers = new Headers();
     try {
       for (const [name, value] of fields) headers.append(name, value);
     } catch (error) {
@@ -360,12 +361,6 @@ async function readHead(
       headers,
     };
   }
-}
-
-/** Whether a comma-separated field has `token` (any case). */
-function hasToken(value: string | null, token: string): boolean {
-  return value !== null &&
-    value.split(",").some((part) => part.trim().toLowerCase() === token);
 }
 
 /** The body's framing (RFC 9112 §6.3). */
@@ -382,14 +377,14 @@ function framingOf(head: Head, method: string): Framing {
   if (coding !== null) {
     // It overrides Content-Length, which is dropped before forwarding.
     head.headers.delete("content-length");
-    const codings = coding.split(",").map((part) => part.trim().toLowerCase());
+    const codings = fieldTokens(coding);
     return head.minor === 1 && codings[codings.length - 1] === "chunked"
       ? { kind: "chunked" }
       : { kind: "close" };
   }
   const length = head.headers.get("content-length");
   if (length === null) return { kind: "close" };
-  const values = new Set(length.split(",").map((part) => part.trim()));
+  const values = new Set(fieldTokens(length));
   const [only] = values;
   if (values.size !== 1 || !/^\d{1,15}$/.test(only)) {
     throw new Http1ProtocolError(
@@ -506,7 +501,7 @@ export class Http1Client {
     if (!headers.has("content-length")) {
       if (body?.chunked) text += "transfer-encoding: chunked\r\n";
       else if (body || CONTENT_METHODS.has(request.method)) {
-        text += `content-length: ${body?.length ?? 0}\r\n`;
+        text += `content-length: ${body?.first?.byteLength ?? 0}\r\n`;
       }
     }
     return bytesOf(text + "\r\n");
@@ -524,11 +519,9 @@ export class Http1Client {
     await conn.write(head);
     // The request body goes out while the response may already come back
     // (an early 413, say); the connection is reused only if both finished.
-    let sent = true;
     let sending: Promise<void> | undefined;
     let sendFailure: unknown;
     if (body) {
-      sent = false;
       sending = (async () => {
         const write = async (chunk: Uint8Array) => {
           if (chunk.byteLength === 0) return;
@@ -538,7 +531,7 @@ export class Http1Client {
             await conn.write(CRLF);
           } else await conn.write(chunk);
         };
-        for (const chunk of body.read) await write(chunk);
+        if (body.first) await write(body.first);
         if (body.pending) {
           for (let next = await body.pending; !next.done;) {
             await write(next.value);
@@ -546,7 +539,6 @@ export class Http1Client {
           }
         }
         if (body.chunked) await conn.write(LAST_CHUNK);
-        sent = true;
       })();
       // Seen through the head read (the connection then fails) or below.
       sending.catch((error) => {
@@ -567,15 +559,19 @@ export class Http1Client {
     }
     connection.answers++;
     const framing = framingOf(answer, request.method);
+    const options = fieldTokens(answer.headers.get("connection"));
     const keepAlive = framing.kind !== "close" &&
       (answer.minor === 1
-        ? !hasToken(answer.headers.get("connection"), "close")
-        : hasToken(answer.headers.get("connection"), "keep-alive")) &&
-      !hasToken(request.headers.get("connection"), "close");
+        ? !options.includes("close")
+        : options.includes("keep-alive")) &&
+      !fieldTokens(request.headers.get("connection")).includes("close");
     const finish = async (reusable: boolean) => {
       settled();
       if (reusable && keepAlive && connection.start === connection.end) {
-        await sending?.catch(() => {});
+        const sent = await (sending ?? Promise.resolve()).then(
+          () => true,
+          () => false,
+        );
         if (sent) return this.#release(connection);
       }
       connection.close();
@@ -709,17 +705,15 @@ export class Http1Client {
   }
 }
 
-/** A request body about to be sent: chunks read already, then the rest. */
+/** A request body about to be sent: a chunk read ahead, then the rest. */
 interface RequestBody {
   reader: ReadableStreamDefaultReader<Uint8Array>;
-  /** Chunks read ahead, sent first. */
-  read: Uint8Array[];
-  /** A read in flight whose chunk follows them; none when the body is read whole. */
+  /** A chunk read ahead, sent first. */
+  first: Uint8Array | undefined;
+  /** A read in flight whose chunk follows it; none when the body is read whole. */
   pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
-  /** Sent with `Transfer-Encoding: chunked` (else with its length). */
+  /** Sent with `Transfer-Encoding: chunked`; else `first` is all of it. */
   chunked: boolean;
-  /** The length, when known before sending. */
-  length: number | undefined;
 }
 
 /**
@@ -733,38 +727,23 @@ async function requestBody(
   if (!request.body) return undefined;
   const reader = request.body.getReader();
   if (request.headers.has("content-length")) {
-    return {
-      reader,
-      read: [],
-      pending: reader.read(),
-      chunked: false,
-      length: undefined,
-    };
+    return { reader, first: undefined, pending: reader.read(), chunked: false };
   }
   const first = await reader.read();
   if (first.done) {
-    return { reader, read: [], pending: undefined, chunked: false, length: 0 };
+    return { reader, first: undefined, pending: undefined, chunked: false };
   }
   const pending = reader.read();
   const later = new Promise<"later">((resolve) =>
     setTimeout(resolve, 0, "later")
   );
   const next = await Promise.race([pending, later]);
-  if (next !== "later" && next.done) {
-    return {
-      reader,
-      read: [first.value],
-      pending: undefined,
-      chunked: false,
-      length: first.value.byteLength,
-    };
-  }
+  const whole = next !== "later" && next.done;
   return {
     reader,
-    read: [first.value],
-    pending,
-    chunked: true,
-    length: undefined,
+    first: first.value,
+    pending: whole ? undefined : pending,
+    chunked: !whole,
   };
 }
 

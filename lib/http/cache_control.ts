@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { fieldTokens } from "./field_tokens.ts";
 
 /** The largest delta-seconds a recipient has to represent (RFC 9111 §1.2.2). */
 export const MAX_DELTA_SECONDS = 2147483648;
@@ -134,8 +135,7 @@ function parseDelta(argument: string | undefined): number {
 }
 
 function parseFieldNames(argument: string): string[] {
-  return argument.split(",").map((name) => name.trim().toLowerCase())
-    .filter((name) => TCHAR.test(name));
+  return fieldTokens(argument).filter((name) => TCHAR.test(name));
 }
 
 function mergeNames(

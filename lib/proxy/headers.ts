@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { fieldTokens } from "../http/field_tokens.ts";
 
 /** Fields that describe one connection, never forwarded or stored. */
 export const HOP_BY_HOP = [
@@ -31,9 +32,8 @@ export const HOP_BY_HOP = [
  */
 export function withoutHopByHop(headers: Headers): Headers {
   const copy = new Headers(headers);
-  for (const name of (headers.get("connection") ?? "").split(",")) {
-    const field = name.trim().toLowerCase();
-    if (field) copy.delete(field);
+  for (const field of fieldTokens(headers.get("connection"))) {
+    copy.delete(field);
   }
   for (const name of HOP_BY_HOP) copy.delete(name);
   return copy;

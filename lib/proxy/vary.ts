@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { fieldTokens } from "../http/field_tokens.ts";
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
@@ -19,10 +20,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
  * ```
  */
 export function varyFields(headers: Headers): string[] {
-  const value = headers.get("vary");
-  if (value === null) return [];
-  const fields = value.split(",").map((name) => name.trim().toLowerCase())
-    .filter(Boolean);
+  const fields = fieldTokens(headers.get("vary"));
   return fields.every((field) => TOKEN.test(field)) ? fields : ["*"];
 }
 
