@@ -17,7 +17,11 @@ import type { CacheControl } from "../http/cache_control.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
-import { HitTemplates, presetTraceOf } from "./hit_templates.ts";
+import {
+  HitTemplates,
+  presetTraceOf,
+  TEMPLATE_MAX_BYTES,
+} from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
 import { BodyReader } from "./body_reader.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
@@ -134,9 +138,7 @@ export interface SharedCacheOptions {
    * 16 KiB to 1 MiB they copy. Plain GET hits of a body held in memory in
    * one piece are answered by cloning a ready response, several times faster
    * than building one; smaller bodies always get one, these while the copies
-   * fit. It applies where the runtime sends bodies of that size as bytes
-   * (`bytesBodyLimit`); elsewhere they are streamed. Default 64 MiB; `0`
-   * keeps only the small ones.
+   * fit. Default 64 MiB; `0` keeps only the small ones.
    *
    * @example
    * ```ts
@@ -1174,22 +1176,25 @@ export class SharedCache implements PolicyTarget {
       response.headers.set("age", age);
       return response;
     }
-    // Small complete bodies held in one piece go out as bytes where the
-    // runtime sends bytes faster than streams.
-    const bytes = size <= bytesBodyLimit() ? reader.bytes() : undefined;
-    if (bytes && !fields && answersInFull(ctx.request)) {
+    // A complete body held in one piece: a ready answer's clone (which both
+    // servers send fastest), else bytes where the runtime sends bytes faster
+    // than streams.
+    const held = size <= Math.max(bytesBodyLimit(), TEMPLATE_MAX_BYTES)
+      ? reader.bytes()
+      : undefined;
+    if (held && !fields && answersInFull(ctx.request)) {
       // Most hits: a plain GET of a body held in memory, whose answer differs
       // from the last one only in Age.
       const traceHeader = this.#options.traceHeader ?? "x-cache";
       const response = this.#templates.answer(
-        bytes,
+        held,
         stored,
         {
           age,
           trace: traceHeader ? [traceHeader, ctx.traces.join(", ")] : undefined,
         },
         () =>
-          rangeResponse(ctx.request, bytes, {
+          rangeResponse(ctx.request, held, {
             status: stored.status,
             statusText: stored.statusText,
             headers,
@@ -1197,6 +1202,7 @@ export class SharedCache implements PolicyTarget {
       );
       if (response) return response;
     }
+    const bytes = size <= bytesBodyLimit() ? held : undefined;
     const response = rangeResponse(
       ctx.request,
       bytes ?? { size, stream: (start, end) => reader.stream(start, end) },
