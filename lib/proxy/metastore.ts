@@ -69,17 +69,23 @@ export function heapMetaStore(
 ): MetaStore {
   const maxEntries = options.maxEntries ?? 10_000;
   const map = new Map<string, StoredResponse[]>();
+  /** The key inserted last, which a lookup need not move. */
+  let newest: string | undefined;
   return {
     lookup(key) {
       const variants = map.get(key);
       if (!variants) return [];
-      map.delete(key); // re-insert: most recently used last
-      map.set(key, variants);
+      if (key !== newest) {
+        map.delete(key); // re-insert: most recently used last
+        map.set(key, variants);
+        newest = key;
+      }
       return variants;
     },
     store(key, variants) {
       map.delete(key);
       map.set(key, variants);
+      newest = key;
       while (map.size > maxEntries) map.delete(map.keys().next().value!);
       return Promise.resolve();
     },

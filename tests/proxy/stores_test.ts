@@ -6,6 +6,7 @@ import {
   type MetaStore,
   metaStoreFrom,
   SharedCache,
+  type StoredResponse,
   StoreUriError,
 } from "../../mod.ts";
 import { tempDirsRemovedAfter } from "../_util.ts";
@@ -99,6 +100,27 @@ describe("stores chosen by URI", () => {
     } finally {
       await h.close();
     }
+  });
+
+  it("heapMetaStore keeps the most recently used keys", async () => {
+    const meta = heapMetaStore({ maxEntries: 2 });
+    const variants = (entity: string) => [
+      { entity } as unknown as StoredResponse,
+    ];
+    const has = (key: string) => (meta.lookup(key) as StoredResponse[]).length;
+    await meta.store("a", variants("a"));
+    await meta.store("b", variants("b"));
+    // b is the newest already; a lookup of it must not lose a's place.
+    assert.equal(has("b"), 1);
+    assert.equal(has("a"), 1); // a is now the most recently used
+    await meta.store("c", variants("c"));
+    assert.deepEqual([has("a"), has("b"), has("c")], [1, 0, 1]);
+    assert.equal(has("a"), 1);
+    assert.equal(has("a"), 1);
+    await meta.store("d", variants("d"));
+    assert.deepEqual([has("a"), has("c"), has("d")], [1, 0, 1]);
+    await meta.purge("d");
+    assert.equal(has("d"), 0);
   });
 
   it("takes any MetaStore object", async () => {
