@@ -1,5 +1,5 @@
 /**
- * The Deno adapter: `Deno.serve` and fast file reads.
+ * The Deno adapter: `Deno.serve` and `Deno.connect`.
  *
  * Deno.serve fires a request's abort signal even after a successful response
  * (unless `--unstable-no-legacy-abort`), so nothing in cistern ties a cache
@@ -8,78 +8,9 @@
  *
  * @module
  */
-import { open } from "node:fs/promises";
 import type { Handler } from "../types.ts";
-import { type FileHandle, readAt } from "./read_at.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import type { ByteConn } from "./http1_client.ts";
-
-/** Size of each read (2 MiB). */
-const READ_SIZE = 2 << 20;
-
-/**
- * Reads bytes `[start, end)` of a file with 2 MiB positional reads, one
- * always in flight ahead of the consumer, so the next read runs on Deno's
- * thread pool while this chunk is handed over (about 2× the throughput of
- * one read at a time here, and 3-4× that of `FsFile.readable`, which reads
- * 64 KiB at a time). Every chunk is a fresh buffer the consumer may keep.
- *
- * @example
- * ```ts
- * import { denoReadRange } from "./deno.ts";
- * const first = await new Response(denoReadRange("deno.json", 0, 1)).text();
- * ```
- */
-export function denoReadRange(
-  path: string,
-  start: number,
-  end: number,
-): ReadableStream<Uint8Array> {
-  let file: FileHandle | undefined;
-  /** Offset of the next read to start. */
-  let next = start;
-  /** The read in flight, for the next chunk. */
-  let ahead: Promise<Uint8Array> | undefined;
-  const readAhead = () => {
-    ahead = undefined;
-    if (!file || next >= end) return;
-    const want = Math.min(READ_SIZE, end - next);
-    ahead = readAt(path, file, new Uint8Array(want), next);
-    // Its failure is reported when the chunk is pulled, or dropped on cancel.
-    ahead.catch(() => {});
-    next += want;
-  };
-  const release = async () => {
-    const current = file;
-    const pending = ahead;
-    file = undefined;
-    ahead = undefined;
-    await pending?.catch(() => {});
-    await current?.close().catch(() => {});
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        if (!file) {
-          file = await open(path, "r");
-          readAhead();
-        }
-        const current = ahead;
-        if (!current) {
-          await release();
-          controller.close();
-          return;
-        }
-        readAhead();
-        controller.enqueue(await current);
-      } catch (error) {
-        await release();
-        controller.error(error);
-      }
-    },
-    cancel: release,
-  }, { highWaterMark: 0 });
-}
 
 /**
  * Serves `handler` with `Deno.serve`.

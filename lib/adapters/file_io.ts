@@ -9,7 +9,6 @@
 import { open } from "node:fs/promises";
 import { currentRuntime } from "./runtime.ts";
 import { bunFileBlob, bunFixedFileReader, bunReadRange } from "./bun.ts";
-import { denoReadRange } from "./deno.ts";
 import { type FileHandle, readAt } from "./read_at.ts";
 
 /** Size of each read on runtimes where cistern chooses it (1 MiB). */
@@ -26,7 +25,65 @@ export type ReadRange = (
 ) => ReadableStream<Uint8Array>;
 
 /**
- * Positional reads with `node:fs`, the portable fallback.
+ * Positional `node:fs` reads of `chunkSize` bytes, one always in flight ahead
+ * of the consumer, so the next read runs on the thread pool while this chunk
+ * is handed over. Every chunk is a fresh buffer the consumer may keep.
+ */
+function readRangeAhead(
+  path: string,
+  start: number,
+  end: number,
+  chunkSize: number,
+): ReadableStream<Uint8Array> {
+  let file: FileHandle | undefined;
+  /** Offset of the next read to start. */
+  let next = start;
+  /** The read in flight, for the next chunk. */
+  let ahead: Promise<Uint8Array> | undefined;
+  const readAhead = () => {
+    ahead = undefined;
+    if (!file || next >= end) return;
+    const want = Math.min(chunkSize, end - next);
+    ahead = readAt(path, file, new Uint8Array(want), next);
+    // Its failure is reported when the chunk is pulled, or dropped on cancel.
+    ahead.catch(() => {});
+    next += want;
+  };
+  const release = async () => {
+    const current = file;
+    const pending = ahead;
+    file = undefined;
+    ahead = undefined;
+    await pending?.catch(() => {});
+    await current?.close().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        if (!file) {
+          file = await open(path, "r");
+          readAhead();
+        }
+        const current = ahead;
+        if (!current) {
+          await release();
+          controller.close();
+          return;
+        }
+        readAhead();
+        controller.enqueue(await current);
+      } catch (error) {
+        await release();
+        controller.error(error);
+      }
+    },
+    cancel: release,
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * Positional reads with `node:fs`, the portable fallback: 1 MiB reads, one
+ * ahead of the consumer.
  *
  * @example
  * ```ts
@@ -40,31 +97,20 @@ export function nodeReadRange(
   start: number,
   end: number,
 ): ReadableStream<Uint8Array> {
-  let handle: FileHandle | undefined;
-  let position = start;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        handle ??= await open(path, "r");
-        const want = Math.min(READ_CHUNK_SIZE, end - position);
-        if (want <= 0) {
-          await handle.close();
-          controller.close();
-          return;
-        }
-        controller.enqueue(
-          await readAt(path, handle, new Uint8Array(want), position),
-        );
-        position += want;
-      } catch (error) {
-        await handle?.close().catch(() => {});
-        controller.error(error);
-      }
-    },
-    async cancel() {
-      await handle?.close();
-    },
-  }, { highWaterMark: 0 });
+  return readRangeAhead(path, start, end, READ_CHUNK_SIZE);
+}
+
+/**
+ * Deno's range reader: the same positional reads, 2 MiB each (about 2× the
+ * rate of one read at a time, and 3-4× that of `FsFile.readable`, which
+ * reads 64 KiB at a time).
+ */
+function denoReadRange(
+  path: string,
+  start: number,
+  end: number,
+): ReadableStream<Uint8Array> {
+  return readRangeAhead(path, start, end, 2 << 20);
 }
 
 /**
