@@ -32,7 +32,8 @@ export interface EntityStore {
 /**
  * An entity store from a URI: `heap:` (memory; `?maxBytes=N`, default
  * 256 MiB), `file:PATH` (disk, survives restarts; `?maxBytes=N`, no bound by
- * default) or `noop:` (keeps no bodies: only headers are stored, which still
+ * default; `?memoryBytes=N` of recently read bodies up to 1 MiB also kept in
+ * memory, default 64 MiB) or `noop:` (keeps no bodies: only headers are stored, which still
  * lets the cache answer conditional requests and revalidate). Both take
  * `?maxEntries=N`, `?expiry=MS` and `?maxEntrySize=N` (bodies larger pass
  * through unstored; for `heap:` it defaults to `maxBytes`). An object that already is an entity store
@@ -63,7 +64,9 @@ export function entityStoreFrom(spec: string | EntityStore): EntityStore {
       if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
       return {
         cache: new StreamCache({
-          fs: diskFs(uri.path),
+          fs: diskFs(uri.path, {
+            memoryBytes: numberParam(uri, "memoryBytes"),
+          }),
           reaper: reaperFor(uri),
         }),
         maxEntrySize: numberParam(uri, "maxEntrySize"),

@@ -17,6 +17,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
+import { RecentMap } from "../recent_map.ts";
 import { numberParam, parseStoreUri, StoreUriError } from "./store_uri.ts";
 
 /** One stored response, without its body. */
@@ -67,81 +68,114 @@ export interface MetaStore {
 export function heapMetaStore(
   options: { maxEntries?: number } = {},
 ): MetaStore {
-  const maxEntries = options.maxEntries ?? 10_000;
-  const map = new Map<string, StoredResponse[]>();
-  /** The key inserted last, which a lookup need not move. */
-  let newest: string | undefined;
+  const recent = new RecentMap<string, StoredResponse[]>(
+    options.maxEntries ?? 10_000,
+  );
   return {
-    lookup(key) {
-      const variants = map.get(key);
-      if (!variants) return [];
-      if (key !== newest) {
-        map.delete(key); // re-insert: most recently used last
-        map.set(key, variants);
-        newest = key;
-      }
-      return variants;
-    },
+    lookup: (key) => recent.get(key) ?? [],
     store(key, variants) {
-      map.delete(key);
-      map.set(key, variants);
-      newest = key;
-      while (map.size > maxEntries) map.delete(map.keys().next().value!);
+      recent.set(key, variants);
       return Promise.resolve();
     },
     purge(key) {
-      map.delete(key);
+      recent.delete(key);
       return Promise.resolve();
     },
   };
 }
 
+/** Options of {@link fileMetaStore}. */
+export interface FileMetaStoreOptions {
+  /**
+   * Keys whose variants are also kept in memory, most recently used first,
+   * so that a lookup of a recent key reads no file. Default 10,000.
+   */
+  maxEntries?: number;
+}
+
 /**
  * A meta store in a folder: one JSON file per key, written to a temporary
- * name and renamed, so a crash never leaves a torn file.
+ * name and renamed, so a crash never leaves a torn file. The most recently
+ * used keys are also kept in memory (written through to the folder), so hits
+ * on them read no file; the folder is therefore one process's at a time, as
+ * the entity store's is.
  *
  * @example
  * ```ts
  * import { fileMetaStore } from "./metastore.ts";
- * const meta = fileMetaStore("./.cistern/meta");
+ * const meta = fileMetaStore("./.cistern/meta", { maxEntries: 50_000 });
  * ```
  */
-export function fileMetaStore(dir: string): MetaStore {
+export function fileMetaStore(
+  dir: string,
+  options: FileMetaStoreOptions = {},
+): MetaStore {
   const pathOf = (key: string) => {
     const hash = createHash("sha256").update(key).digest("hex");
     return join(dir, hash.slice(0, 2), `${hash}.json`);
   };
+  const recent = new RecentMap<string, StoredResponse[]>(
+    options.maxEntries ?? 10_000,
+  );
+  /** What stores and purges still writing to the folder will leave, by key. */
+  const writing = new Map<string, StoredResponse[]>();
+  const known = (key: string) => recent.get(key) ?? writing.get(key);
+  /** Runs a change to `key`'s file; lookups see `variants` from the start. */
+  const change = async (
+    key: string,
+    variants: StoredResponse[],
+    write: (path: string) => Promise<void>,
+  ) => {
+    recent.set(key, variants);
+    writing.set(key, variants);
+    try {
+      await write(pathOf(key));
+    } finally {
+      if (writing.get(key) === variants) writing.delete(key);
+    }
+  };
   let counter = 0;
+  const readVariants = async (key: string): Promise<StoredResponse[]> => {
+    const path = pathOf(key);
+    try {
+      const record = JSON.parse(await readFile(path, "utf8"));
+      // A hash collision or a foreign file: treat as absent.
+      if (record?.key !== key || !Array.isArray(record.variants)) return [];
+      return record.variants as StoredResponse[];
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return [];
+      await unlink(path).catch(() => {});
+      return [];
+    }
+  };
   return {
-    async lookup(key) {
-      const path = pathOf(key);
-      try {
-        const record = JSON.parse(await readFile(path, "utf8"));
-        // A hash collision or a foreign file: treat as absent.
-        if (record?.key !== key || !Array.isArray(record.variants)) return [];
-        return record.variants as StoredResponse[];
-      } catch (error) {
-        if ((error as { code?: string }).code === "ENOENT") return [];
-        await unlink(path).catch(() => {});
-        return [];
-      }
+    lookup(key) {
+      const variants = known(key);
+      if (variants) return variants;
+      return readVariants(key).then((read) => {
+        // A store or purge that began meanwhile knows better than the file.
+        const changed = known(key);
+        if (changed) return changed;
+        recent.set(key, read);
+        return read;
+      });
     },
-    async store(key, variants) {
-      const path = pathOf(key);
-      await mkdir(join(path, ".."), { recursive: true });
-      const temporary = `${path}.${process.pid}.${counter++}.tmp`;
-      await writeFile(temporary, JSON.stringify({ key, variants }));
-      await rename(temporary, path);
-    },
-    async purge(key) {
-      await rm(pathOf(key), { force: true });
-    },
+    store: (key, variants) =>
+      change(key, variants, async (path) => {
+        await mkdir(join(path, ".."), { recursive: true });
+        const temporary = `${path}.${process.pid}.${counter++}.tmp`;
+        await writeFile(temporary, JSON.stringify({ key, variants }));
+        await rename(temporary, path);
+      }),
+    purge: (key) => change(key, [], (path) => rm(path, { force: true })),
   };
 }
 
 /**
  * A meta store from a URI: `heap:` (`?maxEntries=N`, default 10,000) or
- * `file:PATH`. An object that already is a meta store is returned as is.
+ * `file:PATH` (`?maxEntries=N` also kept in memory, default 10,000; `0` for
+ * a folder that several processes share). An object that already is a meta
+ * store is returned as is.
  *
  * @example
  * ```ts
@@ -157,7 +191,9 @@ export function metaStoreFrom(spec: string | MetaStore): MetaStore {
       return heapMetaStore({ maxEntries: numberParam(uri, "maxEntries") });
     case "file":
       if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
-      return fileMetaStore(uri.path);
+      return fileMetaStore(uri.path, {
+        maxEntries: numberParam(uri, "maxEntries"),
+      });
     default:
       throw new StoreUriError(spec, "unknown meta store (heap:, file:PATH)");
   }

@@ -27,6 +27,7 @@ export { defaultPolicy, type DefaultPolicyOptions } from "./default_policy.ts";
 export { type EntityStore, entityStoreFrom } from "./entitystore.ts";
 export {
   fileMetaStore,
+  type FileMetaStoreOptions,
   heapMetaStore,
   type MetaStore,
   metaStoreFrom,

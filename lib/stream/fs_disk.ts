@@ -30,6 +30,7 @@ import {
 } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
 import { randomHex } from "../deferred.ts";
+import { RecentMap } from "../recent_map.ts";
 import { _Blocks } from "./fs_memory.ts";
 import { SharedReads } from "./shared_reads.ts";
 
@@ -61,6 +62,26 @@ export interface DiskFsOptions {
    * hold up to one block more. Readers are woken once per block written.
    */
   liveTail?: number;
+  /**
+   * Bytes of complete bodies of up to 1 MiB also kept in memory, the most
+   * recently read first, so that reading one again reads no file (and a
+   * shared cache answers it as fast as from `memoryFs()`). A body is kept
+   * when its writer commits it (from the live tail, with no extra read) or
+   * after its first whole read; `0` keeps none. Default 64 MiB.
+   */
+  memoryBytes?: number;
+}
+
+/** Bodies past this size are never kept in memory: sending them costs far more than reading. */
+const MEMORY_FILE_MAX = 1 << 20;
+
+/** What every file of one storage shares. */
+interface FileOptions {
+  readRange: ReadRange | undefined;
+  durable: boolean;
+  liveTail: number;
+  /** Complete bodies kept in memory too, by file. */
+  inMemory: RecentMap<DiskFile, Uint8Array>;
 }
 
 type Handle = Awaited<ReturnType<typeof open>>;
@@ -80,6 +101,10 @@ class DiskFile implements StoredFile {
   #handle: Handle | undefined;
   /** Copies of the last writes, up to `size`. */
   #tail: _Blocks;
+  readonly #inMemory: RecentMap<DiskFile, Uint8Array>;
+  /** Whether the whole body is being read into memory. */
+  #loading = false;
+  #removed = false;
 
   constructor(
     key: string,
@@ -88,11 +113,7 @@ class DiskFile implements StoredFile {
     size: number,
     modified: number,
     handle: Handle | undefined,
-    options: {
-      readRange: ReadRange | undefined;
-      durable: boolean;
-      liveTail: number;
-    },
+    options: FileOptions,
   ) {
     this.key = key;
     this.path = path;
@@ -123,6 +144,7 @@ class DiskFile implements StoredFile {
       Math.floor(options.liveTail / LIVE_TAIL_PLAN.blocks),
     );
     this.#tail = new _Blocks(size, this.followStep);
+    this.#inMemory = options.inMemory;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -157,13 +179,46 @@ class DiskFile implements StoredFile {
     if (this.#durable) await handle.sync();
     await handle.close();
     this.#handle = undefined;
+    if (
+      this.size <= MEMORY_FILE_MAX && this.#tail.start === 0 &&
+      this.#tail.end === this.size
+    ) {
+      // The live tail still holds the whole body: keep it, read nothing.
+      this.#tail.coalesce();
+      this.#keep(this.#tail.views(0, this.size)[0] ?? new Uint8Array(0));
+    }
     this.#tail = new _Blocks(this.size, this.followStep);
+  }
+
+  bytes(): Uint8Array | undefined {
+    const held = this.#inMemory.get(this);
+    if (held) return held;
+    if (
+      !this.#loading && !this.#handle && !this.#removed &&
+      this.size <= MEMORY_FILE_MAX
+    ) {
+      // Asked again later, it is at hand; this time the caller streams it.
+      this.#loading = true;
+      new Response(this.#reads.stream(0, this.size)).bytes()
+        .then((bytes) => this.#keep(bytes))
+        .catch(() => {/* read again from the file next time */})
+        .finally(() => this.#loading = false);
+    }
+    return undefined;
+  }
+
+  #keep(bytes: Uint8Array): void {
+    if (!this.#removed && bytes.byteLength === this.size) {
+      this.#inMemory.set(this, bytes);
+    }
   }
 
   read(
     start: number,
     end: number,
   ): ReadableStream<Uint8Array> | Iterable<Uint8Array> {
+    const held = this.#inMemory.get(this);
+    if (held) return [held.subarray(start, end)];
     if (start >= this.#tail.start && start < this.#tail.end) {
       return this.#tail.views(start, end);
     }
@@ -177,6 +232,8 @@ class DiskFile implements StoredFile {
   }
 
   async remove(): Promise<void> {
+    this.#removed = true;
+    this.#inMemory.delete(this);
     this.#tail.clear();
     await this.abandon();
     await unlink(this.path).catch((error) => {
@@ -239,10 +296,14 @@ async function readHeader(
 export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
   const mode = options.mode ?? 0o600;
   const dirMode = mode | ((mode & 0o444) >> 2);
-  const fileOptions = {
+  const fileOptions: FileOptions = {
     readRange: options.readRange,
     durable: options.durable ?? false,
     liveTail: options.liveTail ?? LIVE_TAIL_PLAN.bytes,
+    inMemory: new RecentMap(
+      options.memoryBytes ?? 64 << 20,
+      (bytes) => bytes.byteLength,
+    ),
   };
 
   return {

@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   entityStoreFrom,
+  fileMetaStore,
   heapMetaStore,
   type MetaStore,
   metaStoreFrom,
@@ -9,6 +10,8 @@ import {
   type StoredResponse,
   StoreUriError,
 } from "../../mod.ts";
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { tempDirsRemovedAfter } from "../_util.ts";
 import { harness, visit } from "./_harness.ts";
 
@@ -121,6 +124,97 @@ describe("stores chosen by URI", () => {
     assert.deepEqual([has("a"), has("c"), has("d")], [1, 0, 1]);
     await meta.purge("d");
     assert.equal(has("d"), 0);
+  });
+
+  it("fileMetaStore answers recent keys from memory and writes them through", async () => {
+    const dir = await freshDir();
+    const meta = fileMetaStore(dir);
+    const stored = [{ entity: "e1", vary: {} } as unknown as StoredResponse];
+    await meta.store("k", stored);
+    const hit = meta.lookup("k");
+    assert.ok(Array.isArray(hit), "a recent key is answered without a promise");
+    assert.equal(
+      hit[0],
+      stored[0],
+      "the same objects, so parsed fields stay cached",
+    );
+    // A new store on the same folder (a restart) reads the file once.
+    const restarted = fileMetaStore(dir);
+    const read = restarted.lookup("k");
+    assert.ok(read instanceof Promise);
+    assert.deepEqual(await read, stored);
+    assert.ok(Array.isArray(restarted.lookup("k")));
+    await restarted.purge("k");
+    assert.deepEqual(restarted.lookup("k"), []);
+    assert.deepEqual(await fileMetaStore(dir).lookup("k"), []);
+  });
+
+  it("fileMetaStore: a store or purge made while a lookup reads the file wins", async () => {
+    const dir = await freshDir();
+    const stored = [{ entity: "e1", vary: {} } as unknown as StoredResponse];
+    await fileMetaStore(dir).store("k", stored);
+    const meta = fileMetaStore(dir);
+    const reading = meta.lookup("k");
+    const purged = meta.purge("k");
+    assert.deepEqual(
+      await reading,
+      [],
+      "the purge began before the read ended",
+    );
+    await purged;
+    assert.deepEqual(meta.lookup("k"), [], "not brought back by the read");
+    const newer = [{ entity: "e2", vary: {} } as unknown as StoredResponse];
+    const other = fileMetaStore(dir);
+    const before = other.lookup("absent");
+    const storing = other.store("absent", newer);
+    assert.deepEqual(await before, newer);
+    await storing;
+  });
+
+  it("fileMetaStore with maxEntries 0 reads the folder every time, for folders processes share", async () => {
+    const dir = await freshDir();
+    const a = fileMetaStore(dir, { maxEntries: 0 });
+    const b = metaStoreFrom(`file:${dir}?maxEntries=0`);
+    const v = (entity: string) => [
+      { entity, vary: {} } as unknown as StoredResponse,
+    ];
+    await a.store("k", v("1"));
+    assert.deepEqual(await b.lookup("k"), v("1"));
+    await a.store("k", v("2"));
+    assert.deepEqual(await b.lookup("k"), v("2"));
+  });
+
+  it("file: stores answer a repeated hit from memory, without a promise", async () => {
+    const dir = await freshDir();
+    const cache = new SharedCache({
+      origin: () =>
+        new Response("hot body", {
+          headers: { "cache-control": "max-age=600" },
+        }),
+      metastore: `file:${dir}/meta`,
+      entitystore: `file:${dir}/body`,
+    });
+    try {
+      const url = "http://cache.test/hot";
+      const first = await cache.fetch(new Request(url));
+      assert.equal(await first.text(), "hot body");
+      // Once the miss's files are written, take them away: a hit must not need them.
+      const written = async () =>
+        (await readdir(dir, { recursive: true })).some((name) =>
+          name.endsWith(".json")
+        );
+      for (let i = 0; i < 200 && !(await written()); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await rm(join(dir, "meta"), { recursive: true });
+      await rm(join(dir, "body"), { recursive: true });
+      const hit = cache.fetch(new Request(url));
+      assert.ok(hit instanceof Response, "answered at once");
+      assert.equal(hit.headers.get("x-cache"), "fresh");
+      assert.equal(await hit.text(), "hot body");
+    } finally {
+      await cache.close();
+    }
   });
 
   it("takes any MetaStore object", async () => {

@@ -2,7 +2,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  readdir,
+  readFile,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { diskFs, memoryFs, openCache, StreamCache } from "../../mod.ts";
 import {
@@ -31,6 +38,11 @@ async function read(cache: StreamCache, key: string): Promise<Uint8Array> {
   } finally {
     reader.close();
   }
+}
+
+/** A short stand-in for bytes in assertions (a failing one prints no huge diff). */
+function digest(data: Uint8Array | undefined): string | undefined {
+  return data && createHash("sha256").update(data).digest("hex");
 }
 
 /** Every entry file under the cache folder. */
@@ -196,6 +208,57 @@ describe("diskFs", () => {
     const again = await openCache(dir);
     assert.deepEqual(await read(again, "d"), bytes(1234));
     await again.close();
+  });
+  it("keeps small complete bodies in memory too, least recently read dropped past memoryBytes", async () => {
+    const dir = await freshDir();
+    const fs = diskFs(dir, { memoryBytes: 250_000 });
+    const write = async (key: string, data: Uint8Array) => {
+      const file = await fs.create(key);
+      await file.write(data);
+      await file.commit();
+      return file;
+    };
+    const a = await write("a", bytes(100_000, 1));
+    // Kept from the live tail at commit: the file is not read again.
+    for (const path of await entryFiles(dir)) await unlink(path);
+    assert.equal(digest(a.bytes?.()), digest(bytes(100_000, 1)));
+    assert.equal(a.bytes?.(), a.bytes?.(), "the same view every time");
+    const [part] = a.read(10, 20) as Uint8Array[];
+    assert.deepEqual(part, bytes(100_000, 1).subarray(10, 20));
+    const b = await write("b", bytes(100_000, 2));
+    const c = await write("c", bytes(100_000, 3));
+    // 300,000 bytes do not fit in 250,000: "a" was read before "b" and "c" were written.
+    assert.equal(a.bytes?.(), undefined);
+    assert.equal(digest(b.bytes?.()), digest(bytes(100_000, 2)));
+    assert.equal(digest(c.bytes?.()), digest(bytes(100_000, 3)));
+    await c.remove();
+    assert.equal(c.bytes?.(), undefined, "gone with its file");
+    const big = await write("big", bytes((1 << 20) + 1, 4));
+    assert.equal(big.bytes?.(), undefined, "over 1 MiB: never held");
+  });
+
+  it("reads a reloaded small body into memory on its first ask, unless memoryBytes is 0", async () => {
+    const dir = await freshDir();
+    const data = bytes(50_000, 5);
+    const first = await diskFs(dir).create("k");
+    await first.write(data);
+    await first.commit();
+    const [file] = await diskFs(dir).reload();
+    assert.equal(
+      file.bytes?.(),
+      undefined,
+      "not at hand yet: streamed this time",
+    );
+    let held: Uint8Array | undefined;
+    for (let i = 0; i < 100 && !held; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      held = file.bytes?.();
+    }
+    assert.equal(digest(held), digest(data));
+    const [cold] = await diskFs(dir, { memoryBytes: 0 }).reload();
+    assert.equal(cold.bytes?.(), undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(cold.bytes?.(), undefined);
   });
 });
 

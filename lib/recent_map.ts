@@ -1,0 +1,92 @@
+/**
+ * A map that keeps its most recently used entries within a limit: what the
+ * in-memory stores and memory tiers hold, least recently used dropped first.
+ *
+ * Internal.
+ *
+ * @module
+ */
+
+/**
+ * A map bounded by the total weight of its values (by default each weighs
+ * 1, so the limit is a count). `get` makes an entry the most recent; `set`
+ * drops the least recent ones until the total fits again.
+ *
+ * @example
+ * ```ts
+ * import { RecentMap } from "./recent_map.ts";
+ * const recent = new RecentMap<string, number>(2);
+ * recent.set("a", 1);
+ * recent.set("b", 2);
+ * recent.get("a");
+ * recent.set("c", 3); // drops "b", the least recently used
+ * ```
+ */
+export class RecentMap<K, V> {
+  readonly #map = new Map<K, V>();
+  readonly #limit: number;
+  readonly #weigh: (value: V) => number;
+  #weight = 0;
+  /** The key set or got last, which a `get` need not move (a hint only). */
+  #newest: K | undefined;
+
+  /** `limit`: the most total weight kept; `weigh`: a value's weight (default 1). */
+  constructor(limit: number, weigh: (value: V) => number = () => 1) {
+    if (!(limit >= 0)) {
+      throw new TypeError(`limit must be a number >= 0, got ${limit}`);
+    }
+    this.#limit = limit;
+    this.#weigh = weigh;
+  }
+
+  /** Entries kept. */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Total weight kept. */
+  get weight(): number {
+    return this.#weight;
+  }
+
+  /** The value of `key`, which becomes the most recently used. */
+  get(key: K): V | undefined {
+    const value = this.#map.get(key);
+    if (value !== undefined && key !== this.#newest) {
+      // Re-inserting moves it last; skipped for the newest, as most hits
+      // repeat the key of the hit before.
+      this.#map.delete(key);
+      this.#map.set(key, value);
+      this.#newest = key;
+    }
+    return value;
+  }
+
+  /**
+   * Keeps `value` as the most recent, dropping the least recent entries
+   * until the total weight fits; a value heavier than the limit is not kept
+   * (and `false` is returned).
+   */
+  set(key: K, value: V): boolean {
+    this.delete(key);
+    const weight = this.#weigh(value);
+    if (weight > this.#limit) return false;
+    this.#map.set(key, value);
+    this.#weight += weight;
+    this.#newest = key;
+    for (const oldest of this.#map.keys()) {
+      if (this.#weight <= this.#limit) break;
+      this.delete(oldest);
+    }
+    return true;
+  }
+
+  /** Forgets `key`; whether it was kept. */
+  delete(key: K): boolean {
+    const value = this.#map.get(key);
+    if (value === undefined) return false;
+    this.#map.delete(key);
+    this.#weight -= this.#weigh(value);
+    return true;
+  }
+}
