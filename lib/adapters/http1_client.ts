@@ -14,6 +14,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { denoConnect } from "./deno.ts";
 import { currentRuntime } from "./runtime.ts";
+import { markBodyKind } from "../http/body_kind.ts";
 import { fieldTokens } from "../http/field_tokens.ts";
 
 /** A byte connection: reads into the caller's buffer, writes, closes. */
@@ -243,30 +244,42 @@ class Connection {
     return (await this.conn.read(into.subarray(0, want))) ?? 0;
   }
 
-  /** The next line (without CR LF), or `undefined` at the end of the connection. */
-  async line(limit: number): Promise<string | undefined> {
-    let scanned = this.start;
-    for (;;) {
-      const at = this.buffer.subarray(scanned, this.end).indexOf(10);
-      if (at >= 0) {
-        const lf = scanned + at;
-        const text = latin1(
-          this.buffer.subarray(
-            this.start,
-            lf > this.start && this.buffer[lf - 1] === 13 ? lf - 1 : lf,
-          ),
-        );
-        this.start = lf + 1;
-        return text;
-      }
+  /**
+   * The next line (without CR LF) if the buffer holds all of it, else `null`
+   * (then {@link line} reads more): most lines of a head come in one read,
+   * and are parsed without a promise each.
+   */
+  bufferedLine(limit: number): string | null {
+    const at = this.buffer.subarray(this.start, this.end).indexOf(10);
+    if (at < 0) {
       if (this.end - this.start >= limit) {
         throw new Http1ProtocolError(`line over ${limit} bytes`);
       }
-      scanned = this.end;
-      const offset = this.start;
-      if (!(await this.fill(limit))) return undefined;
-      scanned -= offset - this.start; // the buffer may have moved
+      return null;
     }
+    const lf = this.start + at;
+    const text = latin1(
+      this.buffer.subarray(
+        this.start,
+        lf > this.start && this.buffer[lf - 1] === 13 ? lf - 1 : lf,
+      ),
+    );
+    this.start = lf + 1;
+    return text;
+  }
+
+  /** The next line (without CR LF), or `undefined` at the end of the connection. */
+  async line(limit: number): Promise<string | undefined> {
+    for (;;) {
+      const line = this.bufferedLine(limit);
+      if (line !== null) return line;
+      if (!(await this.fill(limit))) return undefined;
+    }
+  }
+
+  /** {@link bufferedLine} when it has one, else {@link line}. */
+  nextLine(limit: number): string | Promise<string | undefined> {
+    return this.bufferedLine(limit) ?? this.line(limit);
   }
 }
 
@@ -274,7 +287,11 @@ class Connection {
 function latin1(bytes: Uint8Array): string {
   let text = "";
   for (let i = 0; i < bytes.byteLength; i += 8192) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    // apply, not spread: six times faster on a typed array.
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, i + 8192) as unknown as number[],
+    );
   }
   return text;
 }
@@ -304,9 +321,10 @@ async function readHead(
   limit: number,
 ): Promise<Head | undefined> {
   for (;;) {
-    let line = await connection.line(limit);
+    const next = () => connection.nextLine(limit);
+    let line = await next();
     // A stray empty line before the status line is tolerated (RFC 9112 §2.2).
-    while (line === "") line = await connection.line(limit);
+    while (line === "") line = await next();
     if (line === undefined) return undefined;
     const status = STATUS_LINE.exec(line);
     if (!status) {
@@ -318,7 +336,8 @@ async function readHead(
     let previous: [string, string] | undefined;
     const fields: [string, string][] = [];
     for (;;) {
-      const field = await connection.line(limit);
+      let field: string | null | undefined = connection.bufferedLine(limit);
+      if (field === null) field = await connection.line(limit);
       if (field === undefined) {
         throw new Http1ProtocolError("connection closed inside the head");
       }
@@ -584,6 +603,21 @@ export class Http1Client {
     if (framing.kind === "length" && framing.length === 0) {
       void finish(true);
       return new Response(null, init);
+    }
+    if (
+      framing.kind === "length" &&
+      framing.length <= connection.end - connection.start
+    ) {
+      // The whole body came with the head (at most the read buffer): answer
+      // with its bytes, which servers send fastest, and free the connection
+      // now instead of driving a stream to its end.
+      const bytes = connection.buffer.slice(
+        connection.start,
+        connection.start + framing.length,
+      );
+      connection.start += framing.length;
+      void finish(true);
+      return markBodyKind(new Response(bytes, init), "in-memory");
     }
     return new Response(this.#body(connection, framing, finish), init);
   }

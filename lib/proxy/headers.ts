@@ -38,3 +38,35 @@ export function withoutHopByHop(headers: Headers): Headers {
   for (const name of HOP_BY_HOP) copy.delete(name);
   return copy;
 }
+
+/**
+ * `response` without hop-by-hop fields: itself when it has none (most
+ * answers) or its headers may be changed in place, else a new response
+ * around the same body. Keeping the response keeps its body as it is (bytes
+ * stay bytes, which servers send faster than a stream).
+ *
+ * @example
+ * ```ts
+ * import { responseWithoutHopByHop } from "./headers.ts";
+ * const response = new Response("hi", { headers: { "keep-alive": "timeout=5" } });
+ * responseWithoutHopByHop(response).headers.has("keep-alive"); // false
+ * ```
+ */
+export function responseWithoutHopByHop(response: Response): Response {
+  const headers = response.headers;
+  if (!HOP_BY_HOP.some((name) => headers.has(name))) return response;
+  try {
+    for (const field of fieldTokens(headers.get("connection"))) {
+      headers.delete(field);
+    }
+    for (const name of HOP_BY_HOP) headers.delete(name);
+    return response;
+  } catch {
+    // Immutable headers (a fetch() response): nothing was changed.
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: withoutHopByHop(headers),
+    });
+  }
+}

@@ -47,7 +47,7 @@ import { CacheContext } from "./context.ts";
 import { defaultPolicy } from "./default_policy.ts";
 import { type EntityStore, entityStoreFrom } from "./entitystore.ts";
 import { EntityTooLargeError, OriginTimeoutError } from "./errors.ts";
-import { withoutHopByHop } from "./headers.ts";
+import { responseWithoutHopByHop, withoutHopByHop } from "./headers.ts";
 import {
   type MetaStore,
   metaStoreFrom,
@@ -662,11 +662,7 @@ export class SharedCache implements PolicyTarget {
     } catch (error) {
       return this.#originFailed(ctx, error);
     }
-    ctx.response = new Response(response.body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: withoutHopByHop(response.headers),
-    });
+    ctx.response = responseWithoutHopByHop(response);
     // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
     if (!SAFE_METHODS.has(method) && response.status < 400) {
       ctx.trace("invalidate");

@@ -24,6 +24,7 @@ import {
   Http1ProtocolError,
   nodeConnect,
 } from "../../lib/adapters/http1_client.ts";
+import { bodyKindOf } from "../../lib/http/body_kind.ts";
 import { bytes, collect, tick } from "../_util.ts";
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof Http1Client>[0]>;
@@ -578,6 +579,45 @@ describe("Http1Client", () => {
               assert.equal(response.ok, false);
               assert.equal(new TextDecoder().decode(body), `status ${status}`);
             }
+          },
+        );
+      });
+
+      test("a body that came whole with its head is bytes in memory, and the connection is free at once", async () => {
+        await using(
+          rawAnswer(
+            Buffer.from(
+              "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-a: \xe9t\xe9\r\n\r\nhello",
+              "latin1",
+            ),
+          ),
+          async (server, client) => {
+            const response = await client.fetch(new Request(server.url));
+            await tick();
+            assert.equal(client.idleConnections, 1, "before the body is read");
+            assert.equal(bodyKindOf(response), "in-memory");
+            assert.equal(response.headers.get("x-a"), "\xe9t\xe9");
+            assert.equal(await response.text(), "hello");
+            const again = await fetchAll(client, server.url);
+            assert.equal(new TextDecoder().decode(again.body), "hello");
+            assert.equal(server.connections, 1);
+          },
+        );
+      });
+
+      test("a head split across reads, its body arriving later, is streamed", async () => {
+        await using(
+          rawServer((socket, _request, server) => {
+            socket.write("HTTP/1.1 200 OK\r\ncontent-le");
+            server.later(20, () => socket.write("ngth: 6\r\nx-b: 1"));
+            server.later(40, () => socket.write("\r\n\r\nabc"));
+            server.later(60, () => socket.write("def"));
+          }),
+          async (server, client) => {
+            const { response, body } = await fetchAll(client, server.url);
+            assert.equal(response.headers.get("x-b"), "1");
+            assert.equal(bodyKindOf(response), undefined);
+            assert.equal(new TextDecoder().decode(body), "abcdef");
           },
         );
       });

@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { harness, visit } from "./_harness.ts";
 import { deferred } from "../../lib/deferred.ts";
+import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
 const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
   new Response(body, { status, headers });
@@ -91,6 +92,54 @@ describe("shared cache: a faithful intermediary", () => {
     } finally {
       await h.close();
     }
+  });
+
+  it("removes hop-by-hop fields from passed answers, keeping the answer when it can", async () => {
+    const h = harness({
+      "/private-hop": () =>
+        new Response("mine", {
+          headers: {
+            "cache-control": "private",
+            connection: "x-hop",
+            "x-hop": "1",
+            "keep-alive": "timeout=5",
+            "x-end": "2",
+          },
+        }),
+    });
+    try {
+      const r = await visit(h, "/private-hop");
+      assert.equal(r.body, "mine");
+      assert.equal(r.headers.get("x-hop"), null);
+      assert.equal(r.headers.get("keep-alive"), null);
+      assert.equal(r.headers.get("x-end"), "2");
+    } finally {
+      await h.close();
+    }
+    const plain = new Response("x", { headers: { etag: '"a"' } });
+    assert.equal(responseWithoutHopByHop(plain), plain, "nothing to remove");
+    const mutable = new Response("x", {
+      headers: { connection: "x-hop", "x-hop": "1", etag: '"a"' },
+    });
+    assert.equal(responseWithoutHopByHop(mutable), mutable);
+    const hops = (headers: Headers) =>
+      ["connection", "x-hop", "etag"].map((name) => headers.has(name));
+    assert.deepEqual(hops(mutable.headers), [false, false, true]);
+    // Headers that refuse changes (a fetch() answer's): a new response, same body.
+    const immutable = new Response("body", {
+      status: 203,
+      headers: { connection: "x-hop", "x-hop": "1", etag: '"a"' },
+    });
+    Object.defineProperty(immutable.headers, "delete", {
+      value: () => {
+        throw new TypeError("Headers are immutable");
+      },
+    });
+    const copy = responseWithoutHopByHop(immutable);
+    assert.notEqual(copy, immutable);
+    assert.equal(copy.status, 203);
+    assert.deepEqual(hops(copy.headers), [false, false, true]);
+    assert.equal(await copy.text(), "body");
   });
 
   it("answers 502 with a short body when the origin is unreachable", async () => {
