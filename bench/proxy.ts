@@ -3,7 +3,7 @@
  * with nginx's `proxy_cache`, on Deno and on Bun, in one run.
  *
  * ```sh
- * deno run -A bench/proxy.ts                         # about 5 minutes
+ * deno run -A bench/proxy.ts                         # about 7 minutes
  * deno run -A bench/proxy.ts --runs=2 --duration=3   # quicker
  * deno run -A bench/proxy.ts --only=hits             # part 1 only
  * ```
@@ -21,11 +21,11 @@
  *   (which holds the whole body in memory); default `yes`.
  * - `--only=hits|big` (`BENCH_ONLY`): run one part.
  *
- * **Part 1, cache hits.** Three servers per runtime, each its own process: an
- * origin; the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
- * origin's body from a `Uint8Array`; and the proxy (`startProxy` of
- * `lib/cli.ts`, store `heap:`) in front of the origin, under the runtime
- * measured. nginx (one worker, `proxy_cache`, config from
+ * **Part 1, cache hits.** Servers, each its own process: an origin; per
+ * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
+ * origin's body from a `Uint8Array`, and the proxy (`startProxy` of
+ * `lib/cli.ts`) in front of the origin twice, on `heap:` stores and on
+ * `file:` stores (the command's default), under the runtime measured. nginx (one worker, `proxy_cache`, config from
  * `bench/nginx/proxy_cache.conf.template`) is in front of the same origin.
  * Each body is fetched once through each cache (a miss that stores it) and
  * once more, which must say it is a hit (`x-cache: fresh` / `X-Cache: HIT`);
@@ -403,7 +403,8 @@ let pinning = false;
 interface HitCase {
   label: string;
   runtime: RuntimeName | "nginx";
-  kind: "bare" | "proxy" | "nginx";
+  /** `proxy`: heap: stores; `file`: the proxy on file: stores (the command's default). */
+  kind: "bare" | "proxy" | "file" | "nginx";
   path: "/13" | "/64k";
   url: string;
   /** The server process (nginx: its master; the worker is its child). */
@@ -499,6 +500,15 @@ async function hits(tmp: string): Promise<string> {
       commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
       serverCpu,
     );
+    const storeDir = await Deno.makeTempDir({ dir: tmp, prefix: "store-" });
+    servers[`${runtime} file`] = await startChild(
+      `${runtime} file`,
+      commandFor(runtime, "proxy", [
+        `--origin=${originUrl}`,
+        `--store=file:${storeDir}`,
+      ]),
+      serverCpu,
+    );
   }
   for (const path of ["/13", "/64k"] as const) {
     const size = path === "/13" ? SMALL.byteLength : LARGE.byteLength;
@@ -514,7 +524,7 @@ async function hits(tmp: string): Promise<string> {
       errors: [],
     });
     for (const runtime of ["deno", "bun"] as const) {
-      for (const kind of ["bare", "proxy"] as const) {
+      for (const kind of ["bare", "proxy", "file"] as const) {
         const server = servers[`${runtime} ${kind}`];
         cases.push({
           label: `${runtime} ${kind} ${path}`,
@@ -532,11 +542,23 @@ async function hits(tmp: string): Promise<string> {
     // Store each body in each cache, then check the next answer is a hit.
     for (const c of cases.filter((c) => c.path === path)) {
       const first = await get(c.url);
-      const second = await get(c.url);
+      let second = await get(c.url);
+      // A file: store finishes writing after the first answer.
+      for (
+        let i = 0;
+        i < 50 && c.kind === "file" && second.cache !== "fresh";
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        second = await get(c.url);
+      }
       if (first.status !== 200 || second.bytes !== size) {
         throw new Error(`${c.label}: ${first.status}, ${second.bytes} bytes`);
       }
-      if (c.kind === "proxy" && !/\bfresh\b/.test(second.cache)) {
+      if (
+        (c.kind === "proxy" || c.kind === "file") &&
+        !/\bfresh\b/.test(second.cache)
+      ) {
         throw new Error(`${c.label}: not a hit (x-cache: ${second.cache})`);
       }
       if (c.kind === "nginx" && second.cache !== "HIT") {
@@ -577,13 +599,21 @@ async function hits(tmp: string): Promise<string> {
   const cpuRows: string[][] = [];
   for (const path of ["/13", "/64k"] as const) {
     const nginxRps = best(`nginx ${path}`);
-    for (const runtime of ["deno", "bun"] as const) {
+    for (
+      const [runtime, kind] of [
+        ["deno", "proxy"],
+        ["deno", "file"],
+        ["bun", "proxy"],
+        ["bun", "file"],
+      ] as const
+    ) {
       const bare = best(`${runtime} bare ${path}`);
-      const proxy = best(`${runtime} proxy ${path}`);
+      const proxy = best(`${runtime} ${kind} ${path}`);
       const target = path === "/13" ? 0.8 : 0.9;
+      const store = kind === "file" ? "file:" : "heap:";
       rows.push([
         path === "/13" ? "13 B" : "64 KiB",
-        runtime,
+        `${runtime}, ${store}`,
         fmtNumber(bare),
         fmtNumber(proxy),
         `${(proxy / bare).toFixed(2)}×`,
@@ -593,11 +623,11 @@ async function hits(tmp: string): Promise<string> {
         verdict(proxy / nginxRps, 1),
       ]);
       const bareCpu = leastCpu(`${runtime} bare ${path}`);
-      const proxyCpu = leastCpu(`${runtime} proxy ${path}`);
+      const proxyCpu = leastCpu(`${runtime} ${kind} ${path}`);
       const nginxCpu = leastCpu(`nginx ${path}`);
       cpuRows.push([
         path === "/13" ? "13 B" : "64 KiB",
-        runtime,
+        `${runtime}, ${store}`,
         bareCpu.toFixed(1),
         proxyCpu.toFixed(1),
         `${(bareCpu / proxyCpu).toFixed(2)}×`,

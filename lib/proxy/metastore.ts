@@ -8,15 +8,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import {
-  mkdir,
-  readFile,
-  rename,
-  rm,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
+import { readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Folders } from "../folders.ts";
 import { RecentMap } from "../recent_map.ts";
 import { numberParam, parseStoreUri, StoreUriError } from "./store_uri.ts";
 
@@ -135,6 +129,7 @@ export function fileMetaStore(
     }
   };
   let counter = 0;
+  const folders = new Folders();
   const readVariants = async (key: string): Promise<StoredResponse[]> => {
     const path = pathOf(key);
     try {
@@ -162,9 +157,11 @@ export function fileMetaStore(
     },
     store: (key, variants) =>
       change(key, variants, async (path) => {
-        await mkdir(join(path, ".."), { recursive: true });
         const temporary = `${path}.${process.pid}.${counter++}.tmp`;
-        await writeFile(temporary, JSON.stringify({ key, variants }));
+        await folders.write(
+          join(path, ".."),
+          () => writeFile(temporary, JSON.stringify({ key, variants })),
+        );
         await rename(temporary, path);
       }),
     purge: (key) => change(key, [], (path) => rm(path, { force: true })),

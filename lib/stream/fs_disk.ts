@@ -30,6 +30,7 @@ import {
 } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
 import { randomHex } from "../deferred.ts";
+import { Folders } from "../folders.ts";
 import { RecentMap } from "../recent_map.ts";
 import { _Blocks } from "./fs_memory.ts";
 import { SharedReads } from "./shared_reads.ts";
@@ -306,19 +307,23 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
     ),
   };
 
+  const folders = new Folders(dirMode);
+
   return {
     async create(key: string): Promise<StoredFile> {
       if (typeof key !== "string") throw new TypeError("key must be a string");
       const hash = keyHash(key);
       const folder = join(dir, hash.slice(0, 2));
-      await mkdir(folder, { recursive: true, mode: dirMode });
       const path = join(folder, `${hash}-${randomHex(6)}${SUFFIX}`);
       const keyBytes = new TextEncoder().encode(key);
       const header = new Uint8Array(FIXED_HEADER + keyBytes.byteLength);
       header.set(MAGIC, 0);
       new DataView(header.buffer).setUint32(16, keyBytes.byteLength, true);
       header.set(keyBytes, FIXED_HEADER);
-      const handle = await open(path, "wx", mode);
+      const handle = await folders.write(
+        folder,
+        () => open(path, "wx", mode),
+      );
       try {
         await handle.write(header, 0, header.byteLength, 0);
       } catch (error) {

@@ -149,6 +149,16 @@ describe("stores chosen by URI", () => {
     assert.deepEqual(await fileMetaStore(dir).lookup("k"), []);
   });
 
+  it("fileMetaStore makes its folders again when they are removed while it runs", async () => {
+    const dir = await freshDir();
+    const meta = fileMetaStore(dir);
+    const v = [{ entity: "e1", vary: {} } as unknown as StoredResponse];
+    await meta.store("k", v);
+    await rm(dir, { recursive: true });
+    await meta.store("k", v);
+    assert.deepEqual(await fileMetaStore(dir).lookup("k"), v);
+  });
+
   it("fileMetaStore: a store or purge made while a lookup reads the file wins", async () => {
     const dir = await freshDir();
     const stored = [{ entity: "e1", vary: {} } as unknown as StoredResponse];

@@ -6,6 +6,7 @@ import {
   mkdir,
   readdir,
   readFile,
+  rm,
   stat,
   unlink,
   writeFile,
@@ -235,6 +236,22 @@ describe("diskFs", () => {
     assert.equal(c.bytes?.(), undefined, "gone with its file");
     const big = await write("big", bytes((1 << 20) + 1, 4));
     assert.equal(big.bytes?.(), undefined, "over 1 MiB: never held");
+  });
+
+  it("makes its folders again when they are removed while it runs", async () => {
+    const dir = await freshDir();
+    const fs = diskFs(dir);
+    const first = await fs.create("a");
+    await first.commit();
+    await rm(dir, { recursive: true });
+    const again = await fs.create("a");
+    await again.write(bytes(10, 1));
+    await again.commit();
+    const reloaded = await diskFs(dir).reload();
+    assert.deepEqual(reloaded.map((file) => [file.key, file.size]), [[
+      "a",
+      10,
+    ]]);
   });
 
   it("reads a reloaded small body into memory on its first ask, unless memoryBytes is 0", async () => {
