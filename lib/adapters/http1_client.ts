@@ -14,6 +14,8 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { denoConnect } from "./deno.ts";
 import { currentRuntime } from "./runtime.ts";
+import { systemClock } from "../clock.ts";
+import { Deadlines } from "../deadlines.ts";
 import { markBodyKind } from "../http/body_kind.ts";
 import { fieldTokens } from "../http/field_tokens.ts";
 
@@ -188,7 +190,8 @@ class Connection {
   end = 0;
   /** Response heads read on it: a failure before the next one may mean it was stale. */
   answers = 0;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends its wait in the pool (it is closed when the wait runs out). */
+  stopIdling: (() => void) | undefined;
   closed = false;
 
   constructor(conn: ByteConn, origin: string) {
@@ -199,7 +202,7 @@ class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.idleTimer);
+    this.stopIdling?.();
     try {
       this.conn.close();
     } catch { /* already closed */ }
@@ -429,7 +432,8 @@ function framingOf(head: Head, method: string): Framing {
 export class Http1Client {
   readonly #connect: Connect;
   readonly #maxIdle: number;
-  readonly #idleTimeout: number;
+  /** Idle connections' waits in the pool, on one timer. */
+  readonly #idleDeadlines: Deadlines;
   readonly #maxHead: number;
   readonly #idle = new Map<string, Connection[]>();
 
@@ -437,7 +441,10 @@ export class Http1Client {
   constructor(options: Http1ClientOptions = {}) {
     this.#connect = options.connect ?? defaultConnect();
     this.#maxIdle = options.maxIdlePerOrigin ?? 32;
-    this.#idleTimeout = options.idleTimeout ?? 4000;
+    this.#idleDeadlines = new Deadlines(
+      systemClock,
+      options.idleTimeout ?? 4000,
+    );
     this.#maxHead = options.maxHeadBytes ?? 64 * 1024;
   }
 
@@ -712,7 +719,8 @@ export class Http1Client {
     const connection = list?.pop();
     if (list?.length === 0) this.#idle.delete(origin);
     if (connection) {
-      clearTimeout(connection.idleTimer);
+      connection.stopIdling?.();
+      connection.stopIdling = undefined;
       connection.conn.ref?.(true);
     }
     return connection;
@@ -727,15 +735,15 @@ export class Http1Client {
     list.push(connection);
     this.#idle.set(connection.origin, list);
     connection.conn.ref?.(false);
-    connection.idleTimer = setTimeout(() => {
+    connection.stopIdling = this.#idleDeadlines.add(() => {
+      connection.stopIdling = undefined;
       const at = list.indexOf(connection);
       if (at >= 0) list.splice(at, 1);
       if (list.length === 0 && this.#idle.get(connection.origin) === list) {
         this.#idle.delete(connection.origin);
       }
       connection.close();
-    }, this.#idleTimeout);
-    unrefTimer(connection.idleTimer);
+    });
   }
 }
 
@@ -783,12 +791,4 @@ async function requestBody(
 
 function truncated(): Http1ProtocolError {
   return new Http1ProtocolError("connection closed inside the body");
-}
-
-/** Lets the process exit while only idle-connection timers remain. */
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno
-      ?.unrefTimer(timer);
-  } else (timer as { unref?: () => void }).unref?.();
 }

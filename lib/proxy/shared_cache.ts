@@ -17,6 +17,7 @@ import type { CacheControl } from "../http/cache_control.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
+import { Deadlines } from "../deadlines.ts";
 import {
   HitTemplates,
   presetTraceOf,
@@ -248,6 +249,8 @@ export class SharedCache implements PolicyTarget {
   readonly #metastore: MetaStore;
   readonly #entitystore: EntityStore;
   readonly #clock: Clock;
+  /** Origin requests' waits for their answer's head, on one timer. */
+  readonly #originDeadlines: Deadlines;
   readonly #log: (message: string) => void;
   readonly #keyOf: (request: Request) => string;
   readonly #rules: PolicyOptions;
@@ -277,6 +280,10 @@ export class SharedCache implements PolicyTarget {
     this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
     this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
     this.#clock = options.clock ?? systemClock;
+    this.#originDeadlines = new Deadlines(
+      this.#clock,
+      options.originTimeout ?? 30_000,
+    );
     const verbose = options.verbose;
     this.#log = typeof verbose === "function"
       ? verbose
@@ -623,16 +630,19 @@ export class SharedCache implements PolicyTarget {
     forward: Request,
     controller: AbortController,
   ): Promise<Response> {
-    const timeout = this.#options.originTimeout ?? 30_000;
     let expired = false;
-    let timer: unknown;
+    let stop!: () => void;
     const late = new Promise<never>((_, reject) => {
-      timer = this.#clock.setTimeout(() => {
+      stop = this.#originDeadlines.add(() => {
         expired = true;
-        const error = new OriginTimeoutError(forward.url, timeout, "headers");
+        const error = new OriginTimeoutError(
+          forward.url,
+          this.#originDeadlines.ms,
+          "headers",
+        );
         controller.abort(error);
         reject(error);
-      }, timeout);
+      });
     });
     const answer = Promise.resolve().then(() => this.#origin(forward));
     // An answer that comes after the timeout is read by no one.
@@ -640,7 +650,7 @@ export class SharedCache implements PolicyTarget {
     try {
       return await Promise.race([answer, late]);
     } finally {
-      this.#clock.clearTimeout(timer);
+      stop();
     }
   }
 

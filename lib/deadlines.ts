@@ -1,0 +1,85 @@
+/**
+ * Many deadlines of one length on one timer. Every deadline added is `ms`
+ * from its start, so they fall due in the order they were added: one timer,
+ * armed for the earliest, serves them all, and cancelling one is a set
+ * deletion. (Arming and clearing a timer per request cost 4 µs on Deno, as
+ * much as the rest of a small pass-through's cache logic.)
+ *
+ * Internal.
+ *
+ * @module
+ */
+import type { Clock } from "./clock.ts";
+
+interface Deadline {
+  at: number;
+  expire: () => void;
+}
+
+/**
+ * Calls each deadline's `expire` `ms` after it was added, unless cancelled.
+ *
+ * @example
+ * ```ts
+ * import { ManualClock } from "./clock.ts";
+ * import { Deadlines } from "./deadlines.ts";
+ * const clock = new ManualClock();
+ * const deadlines = new Deadlines(clock, 1000);
+ * const cancel = deadlines.add(() => console.log("too late"));
+ * cancel(); // nothing is printed
+ * ```
+ */
+export class Deadlines {
+  readonly #clock: Clock;
+  /** How long each deadline is, in ms. */
+  readonly ms: number;
+  /** Pending deadlines, earliest first (insertion order). */
+  readonly #pending = new Set<Deadline>();
+  #armed = false;
+
+  /** Deadlines `ms` long, timed by `clock`. */
+  constructor(clock: Clock, ms: number) {
+    if (!(ms >= 0)) {
+      throw new TypeError(`a deadline must be a number >= 0, got ${ms}`);
+    }
+    this.#clock = clock;
+    this.ms = ms;
+  }
+
+  /** Starts a deadline; the function returned cancels it. */
+  add(expire: () => void): () => void {
+    const deadline = { at: this.#clock.now() + this.ms, expire };
+    this.#pending.add(deadline);
+    if (!this.#armed) this.#arm(this.ms);
+    return () => void this.#pending.delete(deadline);
+  }
+
+  #arm(ms: number): void {
+    this.#armed = true;
+    this.#clock.setTimeout(() => this.#fire(), ms);
+  }
+
+  #fire(): void {
+    this.#armed = false;
+    const now = this.#clock.now();
+    const due: Deadline[] = [];
+    for (const deadline of this.#pending) {
+      if (deadline.at > now) {
+        this.#arm(deadline.at - now);
+        break;
+      }
+      this.#pending.delete(deadline);
+      due.push(deadline);
+    }
+    for (const { expire } of due) {
+      try {
+        expire();
+      } catch (error) {
+        // As from a timer of its own, without keeping the others from firing.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}
