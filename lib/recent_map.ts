@@ -24,7 +24,8 @@
  */
 export class RecentMap<K, V> {
   readonly #map = new Map<K, V>();
-  readonly #limit: number;
+  /** The most total weight kept. */
+  readonly limit: number;
   readonly #weigh: (value: V) => number;
   #weight = 0;
   /** The key set or got last, which a `get` need not move (a hint only). */
@@ -35,7 +36,7 @@ export class RecentMap<K, V> {
     if (!(limit >= 0)) {
       throw new TypeError(`limit must be a number >= 0, got ${limit}`);
     }
-    this.#limit = limit;
+    this.limit = limit;
     this.#weigh = weigh;
   }
 
@@ -70,12 +71,12 @@ export class RecentMap<K, V> {
   set(key: K, value: V): boolean {
     this.delete(key);
     const weight = this.#weigh(value);
-    if (weight > this.#limit) return false;
+    if (weight > this.limit) return false;
     this.#map.set(key, value);
     this.#weight += weight;
     this.#newest = key;
     for (const oldest of this.#map.keys()) {
-      if (this.#weight <= this.#limit) break;
+      if (this.#weight <= this.limit) break;
       this.delete(oldest);
     }
     return true;

@@ -250,17 +250,18 @@ class Connection {
   /**
    * The next line (without CR LF) if the buffer holds all of it, else `null`
    * (then {@link line} reads more): most lines of a head come in one read,
-   * and are parsed without a promise each.
+   * and are parsed without a promise each. `from`: where to look for its
+   * end (bytes before it were scanned already).
    */
-  bufferedLine(limit: number): string | null {
-    const at = this.buffer.subarray(this.start, this.end).indexOf(10);
+  bufferedLine(limit: number, from = this.start): string | null {
+    const at = this.buffer.subarray(from, this.end).indexOf(10);
     if (at < 0) {
       if (this.end - this.start >= limit) {
         throw new Http1ProtocolError(`line over ${limit} bytes`);
       }
       return null;
     }
-    const lf = this.start + at;
+    const lf = from + at;
     const text = latin1(
       this.buffer.subarray(
         this.start,
@@ -273,10 +274,15 @@ class Connection {
 
   /** The next line (without CR LF), or `undefined` at the end of the connection. */
   async line(limit: number): Promise<string | undefined> {
+    // Bytes already scanned are not scanned again after each read.
+    let scanned = this.start;
     for (;;) {
-      const line = this.bufferedLine(limit);
+      const line = this.bufferedLine(limit, scanned);
       if (line !== null) return line;
+      scanned = this.end;
+      const offset = this.start;
       if (!(await this.fill(limit))) return undefined;
+      scanned -= offset - this.start; // the buffer may have moved
     }
   }
 

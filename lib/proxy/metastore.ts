@@ -151,7 +151,8 @@ export function fileMetaStore(
         // A store or purge that began meanwhile knows better than the file.
         const changed = known(key);
         if (changed) return changed;
-        recent.set(key, read);
+        // Absent keys are not kept: a scan of new URLs would push out hot ones.
+        if (read.length > 0) recent.set(key, read);
         return read;
       });
     },

@@ -65,8 +65,9 @@ export interface StoredFile {
   /**
    * All of the file as one view, when storage holds it in one piece (small
    * files in memory); `undefined` otherwise. Only asked of complete files.
-   * Return the same view every time, and let it go on `remove()`: callers
-   * may cache what they build from it in a `WeakMap` keyed by the view.
+   * Return the same view for as long as it is held, and let it go when it is
+   * dropped or on `remove()`: callers may cache what they build from it in a
+   * `WeakMap` keyed by the view.
    */
   bytes?(): Uint8Array | undefined;
   /** Frees the storage. */

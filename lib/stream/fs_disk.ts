@@ -181,7 +181,7 @@ class DiskFile implements StoredFile {
     await handle.close();
     this.#handle = undefined;
     if (
-      this.size <= MEMORY_FILE_MAX && this.#tail.start === 0 &&
+      this.#fitsInMemory && this.#tail.start === 0 &&
       this.#tail.end === this.size
     ) {
       // The live tail still holds the whole body: keep it, read nothing.
@@ -195,8 +195,7 @@ class DiskFile implements StoredFile {
     const held = this.#inMemory.get(this);
     if (held) return held;
     if (
-      !this.#loading && !this.#handle && !this.#removed &&
-      this.size <= MEMORY_FILE_MAX
+      !this.#loading && !this.#handle && !this.#removed && this.#fitsInMemory
     ) {
       // Asked again later, it is at hand; this time the caller streams it.
       this.#loading = true;
@@ -206,6 +205,10 @@ class DiskFile implements StoredFile {
         .finally(() => this.#loading = false);
     }
     return undefined;
+  }
+
+  get #fitsInMemory(): boolean {
+    return this.size <= Math.min(MEMORY_FILE_MAX, this.#inMemory.limit);
   }
 
   #keep(bytes: Uint8Array): void {

@@ -147,6 +147,10 @@ describe("stores chosen by URI", () => {
     await restarted.purge("k");
     assert.deepEqual(restarted.lookup("k"), []);
     assert.deepEqual(await fileMetaStore(dir).lookup("k"), []);
+    // Keys found absent are not kept: each lookup reads again.
+    assert.ok(restarted.lookup("absent") instanceof Promise);
+    assert.deepEqual(await restarted.lookup("absent"), []);
+    assert.ok(restarted.lookup("absent") instanceof Promise);
   });
 
   it("fileMetaStore makes its folders again when they are removed while it runs", async () => {
