@@ -19,7 +19,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+import {
+  mkdir,
+  open,
+  readdir,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import {
   fastFixedFileReader,
@@ -81,6 +88,9 @@ interface FileOptions {
   readRange: ReadRange | undefined;
   durable: boolean;
   liveTail: number;
+  /** Permission bits of entry files. */
+  mode: number;
+  folders: Folders;
   /** Complete bodies kept in memory too, by file. */
   inMemory: RecentMap<DiskFile, Uint8Array>;
 }
@@ -100,6 +110,14 @@ class DiskFile implements StoredFile {
   /** The live tail's block size: bytes written between wakes of readers. */
   readonly followStep: number;
   #handle: Handle | undefined;
+  /**
+   * A new file's header while the file is not on disk yet: a body that stays
+   * small is kept in the live tail and written whole, in one call, at commit
+   * (a third of the file operations of an open, writes and a close).
+   */
+  #unwritten: Uint8Array | undefined;
+  readonly #mode: number;
+  readonly #folders: Folders;
   /** Copies of the last writes, up to `size`. */
   #tail: _Blocks;
   readonly #inMemory: RecentMap<DiskFile, Uint8Array>;
@@ -113,7 +131,8 @@ class DiskFile implements StoredFile {
     bodyOffset: number,
     size: number,
     modified: number,
-    handle: Handle | undefined,
+    /** A new file's header, to write it; `undefined` for a complete file found on disk. */
+    unwritten: Uint8Array | undefined,
     options: FileOptions,
   ) {
     this.key = key;
@@ -121,7 +140,9 @@ class DiskFile implements StoredFile {
     this.#bodyOffset = bodyOffset;
     this.size = size;
     this.modified = modified;
-    this.#handle = handle;
+    this.#unwritten = unwritten;
+    this.#mode = options.mode;
+    this.#folders = options.folders;
     const { readRange } = options;
     let file: FixedFileReader | undefined;
     this.#reads = new SharedReads(
@@ -148,17 +169,20 @@ class DiskFile implements StoredFile {
     this.#inMemory = options.inMemory;
   }
 
+  /** Bodies up to this size wait in the live tail until commit. */
+  get #unwrittenMax(): number {
+    return Math.min(MEMORY_FILE_MAX, this.followWindow);
+  }
+
   async write(chunk: Uint8Array): Promise<void> {
-    if (!this.#handle) throw new Error(`${this.path} is not open for writing`);
-    let done = 0;
-    while (done < chunk.byteLength) {
-      const { bytesWritten } = await this.#handle.write(
-        chunk,
-        done,
-        chunk.byteLength - done,
-        this.#bodyOffset + this.size + done,
-      );
-      done += bytesWritten;
+    if (this.#unwritten && this.size + chunk.byteLength > this.#unwrittenMax) {
+      await this.#createOnDisk();
+    }
+    if (!this.#unwritten) {
+      if (!this.#handle) {
+        throw new Error(`${this.path} is not open for writing`);
+      }
+      await writeAll(this.#handle, chunk, this.#bodyOffset + this.size);
     }
     this.size += chunk.byteLength;
     this.modified = Date.now();
@@ -168,7 +192,57 @@ class DiskFile implements StoredFile {
     }
   }
 
+  /** Creates the file with what the live tail holds so far. */
+  async #createOnDisk(): Promise<void> {
+    const header = this.#unwritten!;
+    const handle = await this.#folders.write(
+      join(this.path, ".."),
+      () => open(this.path, "wx", this.#mode),
+    );
+    try {
+      await writeAll(handle, header, 0);
+      let at = this.#bodyOffset;
+      for (const view of this.#tail.views(0, this.size)) {
+        await writeAll(handle, view, at);
+        at += view.byteLength;
+      }
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await unlink(this.path).catch(() => {});
+      throw error;
+    }
+    this.#handle = handle;
+    this.#unwritten = undefined;
+  }
+
+  /** Writes a small file whole, marked complete: one call. */
+  async #writeWhole(header: Uint8Array): Promise<void> {
+    const whole = new Uint8Array(this.#bodyOffset + this.size);
+    whole.set(header);
+    const view = new DataView(whole.buffer);
+    view.setUint8(STATE_OFFSET, 1);
+    view.setBigUint64(8, BigInt(this.size), true);
+    let at = this.#bodyOffset;
+    for (const part of this.#tail.views(0, this.size)) {
+      whole.set(part, at);
+      at += part.byteLength;
+    }
+    // A crash mid-write leaves a file shorter than its header says, which
+    // reload() deletes.
+    await this.#folders.write(
+      join(this.path, ".."),
+      () => writeFile(this.path, whole, { flag: "wx", mode: this.#mode }),
+    );
+    this.#unwritten = undefined;
+    this.#tail = new _Blocks(this.size, this.followStep);
+    if (this.#fitsInMemory) this.#keep(whole.subarray(this.#bodyOffset));
+  }
+
   async commit(): Promise<void> {
+    const unwritten = this.#unwritten;
+    // Durable files take the usual way, with its syncs.
+    if (unwritten && !this.#durable) return this.#writeWhole(unwritten);
+    if (unwritten) await this.#createOnDisk();
     const handle = this.#handle;
     if (!handle) throw new Error(`${this.path} is not open for writing`);
     if (this.#durable) await handle.sync();
@@ -195,7 +269,8 @@ class DiskFile implements StoredFile {
     const held = this.#inMemory.get(this);
     if (held) return held;
     if (
-      !this.#loading && !this.#handle && !this.#removed && this.#fitsInMemory
+      !this.#loading && !this.#handle && !this.#unwritten && !this.#removed &&
+      this.#fitsInMemory
     ) {
       // Asked again later, it is at hand; this time the caller streams it.
       this.#loading = true;
@@ -230,6 +305,7 @@ class DiskFile implements StoredFile {
   }
 
   async abandon(): Promise<void> {
+    this.#unwritten = undefined;
     const handle = this.#handle;
     this.#handle = undefined;
     await handle?.close().catch(() => {});
@@ -243,6 +319,24 @@ class DiskFile implements StoredFile {
     await unlink(this.path).catch((error) => {
       if (error?.code !== "ENOENT") throw error;
     });
+  }
+}
+
+/** Writes all of `bytes` at `position`. */
+async function writeAll(
+  handle: Handle,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(
+      bytes,
+      done,
+      bytes.byteLength - done,
+      position + done,
+    );
+    done += bytesWritten;
   }
 }
 
@@ -308,13 +402,15 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
       options.memoryBytes ?? 64 << 20,
       (bytes) => bytes.byteLength,
     ),
+    mode,
+    folders: new Folders(dirMode),
   };
 
-  const folders = new Folders(dirMode);
-
   return {
-    async create(key: string): Promise<StoredFile> {
-      if (typeof key !== "string") throw new TypeError("key must be a string");
+    create(key: string): Promise<StoredFile> {
+      if (typeof key !== "string") {
+        return Promise.reject(new TypeError("key must be a string"));
+      }
       const hash = keyHash(key);
       const folder = join(dir, hash.slice(0, 2));
       const path = join(folder, `${hash}-${randomHex(6)}${SUFFIX}`);
@@ -323,25 +419,17 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
       header.set(MAGIC, 0);
       new DataView(header.buffer).setUint32(16, keyBytes.byteLength, true);
       header.set(keyBytes, FIXED_HEADER);
-      const handle = await folders.write(
-        folder,
-        () => open(path, "wx", mode),
-      );
-      try {
-        await handle.write(header, 0, header.byteLength, 0);
-      } catch (error) {
-        await handle.close().catch(() => {});
-        await unlink(path).catch(() => {});
-        throw error;
-      }
-      return new DiskFile(
-        key,
-        path,
-        header.byteLength,
-        0,
-        Date.now(),
-        handle,
-        fileOptions,
+      // Nothing is on disk until the body outgrows the live tail or commits.
+      return Promise.resolve(
+        new DiskFile(
+          key,
+          path,
+          header.byteLength,
+          0,
+          Date.now(),
+          header,
+          fileOptions,
+        ),
       );
     },
 

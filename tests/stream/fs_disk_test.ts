@@ -238,6 +238,46 @@ describe("diskFs", () => {
     assert.equal(big.bytes?.(), undefined, "over 1 MiB: never held");
   });
 
+  it("keeps a small body in memory until commit, then writes it whole; a big one is on disk as it comes", async () => {
+    const dir = await freshDir();
+    const fs = diskFs(dir);
+    const small = await fs.create("small");
+    await small.write(bytes(1000, 1));
+    assert.equal(
+      await entryFiles(dir).catch(() => []).then((f) => f.length),
+      0,
+    );
+    await small.commit();
+    assert.equal((await entryFiles(dir)).length, 1);
+    const gone = await fs.create("gone");
+    await gone.write(bytes(10, 2));
+    await gone.abandon();
+    await gone.remove();
+    const big = await fs.create("big");
+    await big.write(bytes(600_000, 3));
+    await big.write(bytes(600_000, 4));
+    assert.equal((await entryFiles(dir)).length, 2, "past 1 MiB: on disk");
+    await big.commit();
+    const reloaded = await diskFs(dir, { memoryBytes: 0 }).reload();
+    const byKey = new Map(reloaded.map((file) => [file.key, file]));
+    assert.deepEqual([...byKey.keys()].sort(), ["big", "small"]);
+    const whole = async (key: string) =>
+      digest(
+        new Uint8Array(
+          await new Response(
+            byKey.get(key)!.read(0, byKey.get(key)!.size) as ReadableStream<
+              Uint8Array
+            >,
+          ).arrayBuffer(),
+        ),
+      );
+    assert.equal(await whole("small"), digest(bytes(1000, 1)));
+    const expected = new Uint8Array(1_200_000);
+    expected.set(bytes(600_000, 3));
+    expected.set(bytes(600_000, 4), 600_000);
+    assert.equal(await whole("big"), digest(expected));
+  });
+
   it("makes its folders again when they are removed while it runs", async () => {
     const dir = await freshDir();
     const fs = diskFs(dir);
