@@ -2,8 +2,8 @@
  * Many deadlines of one length on one timer. Every deadline added is `ms`
  * from its start, so they fall due in the order they were added: one timer,
  * armed for the earliest, serves them all, and cancelling one is a set
- * deletion. (Arming and clearing a timer per request cost 4 µs on Deno, as
- * much as the rest of a small pass-through's cache logic.)
+ * deletion. (Arming and clearing a timer costs up to 4 µs on one of the
+ * runtimes, and a pass-through armed two per request.)
  *
  * Internal.
  *
