@@ -60,12 +60,13 @@ export function proxyTo(
       `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
     );
   }
-  const prefix = url.pathname.replace(/\/$/, "");
+  // The origin's scheme, host and path prefix; the request's path and query
+  // follow. Joined as strings: setting URL parts re-parses the URL each time.
+  const prefix = `${url.protocol}//${url.host}${
+    url.pathname.replace(/\/$/, "")
+  }`;
   return (request) => {
-    const incoming = new URL(request.url);
-    const target = new URL(url);
-    target.pathname = prefix + incoming.pathname;
-    target.search = incoming.search;
+    const target = prefix + pathAndQuery(request.url);
     const body = request.body;
     // The origin is addressed by its own name; the client's Host named the proxy.
     const headers = new Headers(request.headers);
@@ -81,4 +82,12 @@ export function proxyTo(
       } as RequestInit),
     );
   };
+}
+
+/** The path and query of an absolute URL, as a `Request` serializes it (no fragment). */
+function pathAndQuery(absolute: string): string {
+  const hash = absolute.indexOf("#");
+  const url = hash < 0 ? absolute : absolute.slice(0, hash);
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  return slash < 0 ? "/" : url.slice(slash);
 }
