@@ -307,7 +307,7 @@ describe("diskFs", () => {
       "not at hand yet: streamed this time",
     );
     let held: Uint8Array | undefined;
-    for (let i = 0; i < 100 && !held; i++) {
+    for (let i = 0; i < 400 && !held; i++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
       held = file.bytes?.();
     }
