@@ -387,7 +387,9 @@ async function readHeader(
  * import { join } from "node:path";
  * import { diskFs, StreamCache } from "../../mod.ts";
  * const dir = await mkdtemp(join(tmpdir(), "cache-"));
- * const cache = new StreamCache({ fs: diskFs(dir, { mode: 0o600 }) });
+ * const cache = new StreamCache({
+ *   fs: diskFs(dir, { mode: 0o600, memoryBytes: 32 << 20 }),
+ * });
  * await cache.ready;
  * ```
  */
