@@ -248,12 +248,10 @@ class Connection {
   }
 
   /**
-   * The next line (without CR LF) if the buffer holds all of it, else `null`
-   * (then {@link line} reads more): most lines of a head come in one read,
-   * and are parsed without a promise each. `from`: where to look for its
-   * end (bytes before it were scanned already).
+   * The next line (without CR LF) if the buffer holds all of it, else `null`.
+   * `from`: where to look for its end (bytes before it were scanned already).
    */
-  bufferedLine(limit: number, from = this.start): string | null {
+  #bufferedLine(limit: number, from = this.start): string | null {
     const at = this.buffer.subarray(from, this.end).indexOf(10);
     if (at < 0) {
       if (this.end - this.start >= limit) {
@@ -272,23 +270,26 @@ class Connection {
     return text;
   }
 
-  /** The next line (without CR LF), or `undefined` at the end of the connection. */
-  async line(limit: number): Promise<string | undefined> {
+  /**
+   * The next line (without CR LF), or `undefined` at the end of the
+   * connection: at once when the buffer holds all of it (most lines of a
+   * head come in one read), else once more has been read.
+   */
+  line(limit: number): string | Promise<string | undefined> {
+    return this.#bufferedLine(limit) ?? this.#lineAfterReads(limit);
+  }
+
+  async #lineAfterReads(limit: number): Promise<string | undefined> {
     // Bytes already scanned are not scanned again after each read.
-    let scanned = this.start;
+    let scanned = this.end;
     for (;;) {
-      const line = this.bufferedLine(limit, scanned);
-      if (line !== null) return line;
-      scanned = this.end;
       const offset = this.start;
       if (!(await this.fill(limit))) return undefined;
       scanned -= offset - this.start; // the buffer may have moved
+      const line = this.#bufferedLine(limit, scanned);
+      if (line !== null) return line;
+      scanned = this.end;
     }
-  }
-
-  /** {@link bufferedLine} when it has one, else {@link line}. */
-  nextLine(limit: number): string | Promise<string | undefined> {
-    return this.bufferedLine(limit) ?? this.line(limit);
   }
 }
 
@@ -330,10 +331,9 @@ async function readHead(
   limit: number,
 ): Promise<Head | undefined> {
   for (;;) {
-    const next = () => connection.nextLine(limit);
-    let line = await next();
+    let line = await connection.line(limit);
     // A stray empty line before the status line is tolerated (RFC 9112 §2.2).
-    while (line === "") line = await next();
+    while (line === "") line = await connection.line(limit);
     if (line === undefined) return undefined;
     const status = STATUS_LINE.exec(line);
     if (!status) {
@@ -345,8 +345,7 @@ async function readHead(
     let previous: [string, string] | undefined;
     const fields: [string, string][] = [];
     for (;;) {
-      let field: string | null | undefined = connection.bufferedLine(limit);
-      if (field === null) field = await connection.line(limit);
+      const field = await connection.line(limit);
       if (field === undefined) {
         throw new Http1ProtocolError("connection closed inside the head");
       }

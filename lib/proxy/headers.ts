@@ -32,11 +32,16 @@ export const HOP_BY_HOP = [
  */
 export function withoutHopByHop(headers: Headers): Headers {
   const copy = new Headers(headers);
-  for (const field of fieldTokens(headers.get("connection"))) {
-    copy.delete(field);
-  }
-  for (const name of HOP_BY_HOP) copy.delete(name);
+  removeHopByHop(copy);
   return copy;
+}
+
+/** Deletes hop-by-hop fields, and those `Connection` names, from `headers` itself. */
+function removeHopByHop(headers: Headers): void {
+  for (const field of fieldTokens(headers.get("connection"))) {
+    headers.delete(field);
+  }
+  for (const name of HOP_BY_HOP) headers.delete(name);
 }
 
 /**
@@ -56,10 +61,7 @@ export function responseWithoutHopByHop(response: Response): Response {
   const headers = response.headers;
   if (!HOP_BY_HOP.some((name) => headers.has(name))) return response;
   try {
-    for (const field of fieldTokens(headers.get("connection"))) {
-      headers.delete(field);
-    }
-    for (const name of HOP_BY_HOP) headers.delete(name);
+    removeHopByHop(headers);
     return response;
   } catch {
     // Immutable headers (a fetch() response): nothing was changed.

@@ -251,6 +251,8 @@ export class SharedCache implements PolicyTarget {
   readonly #clock: Clock;
   /** Origin requests' waits for their answer's head, on one timer. */
   readonly #originDeadlines: Deadlines;
+  /** The trace field's name, or `false` for none. */
+  readonly #traceHeader: string | false;
   readonly #log: (message: string) => void;
   readonly #keyOf: (request: Request) => string;
   readonly #rules: PolicyOptions;
@@ -284,6 +286,7 @@ export class SharedCache implements PolicyTarget {
       this.#clock,
       options.originTimeout ?? 30_000,
     );
+    this.#traceHeader = options.traceHeader ?? "x-cache";
     const verbose = options.verbose;
     this.#log = typeof verbose === "function"
       ? verbose
@@ -1191,7 +1194,7 @@ export class SharedCache implements PolicyTarget {
     if (held && !fields && answersInFull(ctx.request)) {
       // Most hits: a plain GET of a body held in memory, whose answer differs
       // from the last one only in Age.
-      const traceHeader = this.#options.traceHeader ?? "x-cache";
+      const traceHeader = this.#traceHeader;
       const response = this.#templates.answer(
         held,
         stored,
@@ -1249,7 +1252,7 @@ export class SharedCache implements PolicyTarget {
     if (this.#options.via) {
       response.headers.append("via", `1.1 ${this.#options.via}`);
     }
-    const traceHeader = this.#options.traceHeader ?? "x-cache";
+    const traceHeader = this.#traceHeader;
     if (traceHeader) {
       const trace = ctx.traces.join(", ");
       if (presetTraceOf(response) !== trace) {

@@ -219,9 +219,7 @@ class DiskFile implements StoredFile {
   async #writeWhole(header: Uint8Array): Promise<void> {
     const whole = new Uint8Array(this.#bodyOffset + this.size);
     whole.set(header);
-    const view = new DataView(whole.buffer);
-    view.setUint8(STATE_OFFSET, 1);
-    view.setBigUint64(8, BigInt(this.size), true);
+    whole.set(completeMark(this.size), STATE_OFFSET);
     let at = this.#bodyOffset;
     for (const part of this.#tail.views(0, this.size)) {
       whole.set(part, at);
@@ -246,11 +244,8 @@ class DiskFile implements StoredFile {
     const handle = this.#handle;
     if (!handle) throw new Error(`${this.path} is not open for writing`);
     if (this.#durable) await handle.sync();
-    const marker = new Uint8Array(12);
-    const view = new DataView(marker.buffer);
-    view.setUint8(0, 1);
-    view.setBigUint64(4, BigInt(this.size), true);
-    await handle.write(marker, 0, marker.byteLength, STATE_OFFSET);
+    const mark = completeMark(this.size);
+    await handle.write(mark, 0, mark.byteLength, STATE_OFFSET);
     if (this.#durable) await handle.sync();
     await handle.close();
     this.#handle = undefined;
@@ -320,6 +315,15 @@ class DiskFile implements StoredFile {
       if (error?.code !== "ENOENT") throw error;
     });
   }
+}
+
+/** The header's bytes from `STATE_OFFSET` on for a complete file of `size` body bytes: the state and the size. */
+function completeMark(size: number): Uint8Array {
+  const mark = new Uint8Array(12);
+  const view = new DataView(mark.buffer);
+  view.setUint8(0, 1);
+  view.setBigUint64(4, BigInt(size), true);
+  return mark;
 }
 
 /** Writes all of `bytes` at `position`. */
