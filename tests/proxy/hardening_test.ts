@@ -63,6 +63,49 @@ describe("shared cache hardening", () => {
     }
   });
 
+  it("lets other work run while it copies a fast origin's big body into memory", async () => {
+    // An origin whose every read is answered at once, into a store that
+    // never waits: without turns of the event loop in between, the copy
+    // would hold the thread until the last byte, and a timer set meanwhile
+    // (or a new client) would wait for all of it.
+    const pieces = 32;
+    let pulled = 0;
+    const cache = new SharedCache({
+      origin: () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (pulled === pieces) return controller.close();
+              pulled++;
+              controller.enqueue(new Uint8Array(1 << 20));
+            },
+          }, { highWaterMark: 0 }),
+          { headers: { "cache-control": "public, max-age=60" } },
+        ),
+      metastore: "heap:",
+      entitystore: `heap:?maxBytes=${64 << 20}`,
+    });
+    try {
+      const response = await cache.fetch(
+        new Request("http://cistern.test/big"),
+      );
+      const pulledWhenTimerRan = await new Promise<number>((resolve) =>
+        setTimeout(() => resolve(pulled), 0)
+      );
+      assert.ok(
+        pulledWhenTimerRan < pieces,
+        `a timer ran only after ${pulledWhenTimerRan} of ${pieces} MiB`,
+      );
+      const body = await response.arrayBuffer();
+      assert.equal(body.byteLength, pieces << 20);
+      const again = await cache.fetch(new Request("http://cistern.test/big"));
+      assert.equal(again.headers.get("x-cache"), "fresh");
+      await again.body?.cancel();
+    } finally {
+      await cache.close();
+    }
+  });
+
   it("stores and serves a cacheable 204 without a body", async () => {
     const h = harness({
       "/empty": () =>
