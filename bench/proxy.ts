@@ -32,7 +32,9 @@
  * the origin's request count is checked again after the runs to prove every
  * measured request was a hit. Then `wrk -t1 -cN -dS` runs against every case
  * round-robin (one 1 s warm-up run each first), and the best rounds are
- * compared. Targets: proxy ≥ 0.8× bare for 13 B, ≥ 0.9× for 64 KiB, and
+ * compared; so is each round's proxy against its baseline's in the same
+ * round (median and range), which a machine whose speed drifts over a
+ * minute skews less. Targets: proxy ≥ 0.8× bare for 13 B, ≥ 0.9× for 64 KiB, and
  * ≥ 1.0× nginx for both.
  *
  * **Part 2, a big miss.** A fast origin streams N MiB (1 MiB chunks, with
@@ -593,6 +595,24 @@ async function hits(tmp: string): Promise<string> {
 
   const best = (label: string) =>
     Math.max(...cases.find((c) => c.label === label)!.runs);
+  const runsOf = (label: string) => cases.find((c) => c.label === label)!.runs;
+  /**
+   * Round by round, `label`'s rate over `baseline`'s, measured seconds
+   * apart: their median and range. Best-of ratios pair rounds that may be a
+   * minute apart, when the machine's speed may have changed.
+   */
+  const paired = (label: string, baseline: string) => {
+    const base = runsOf(baseline);
+    const ratios = runsOf(label).map((rps, i) => rps / base[i])
+      .sort((a, b) => a - b);
+    const middle = ratios.length >> 1;
+    const median = ratios.length % 2
+      ? ratios[middle]
+      : (ratios[middle - 1] + ratios[middle]) / 2;
+    return `${median.toFixed(2)}× (${ratios[0].toFixed(2)}–${
+      ratios[ratios.length - 1].toFixed(2)
+    })`;
+  };
   const leastCpu = (label: string) =>
     Math.min(...cases.find((c) => c.label === label)!.cpu);
   const rows: string[][] = [];
@@ -618,9 +638,11 @@ async function hits(tmp: string): Promise<string> {
         fmtNumber(proxy),
         `${(proxy / bare).toFixed(2)}×`,
         verdict(proxy / bare, target),
+        paired(`${runtime} ${kind} ${path}`, `${runtime} bare ${path}`),
         fmtNumber(nginxRps),
         `${(proxy / nginxRps).toFixed(2)}×`,
         verdict(proxy / nginxRps, 1),
+        paired(`${runtime} ${kind} ${path}`, `nginx ${path}`),
       ]);
       const bareCpu = leastCpu(`${runtime} bare ${path}`);
       const proxyCpu = leastCpu(`${runtime} ${kind} ${path}`);
@@ -648,10 +670,17 @@ async function hits(tmp: string): Promise<string> {
     })`,
     "",
     table(
-      "body runtime bare proxy proxy/bare target nginx proxy/nginx target"
-        .split(" "),
+      [
+        ..."body runtime bare proxy proxy/bare target".split(" "),
+        "per round (median, range)",
+        ..."nginx proxy/nginx target".split(" "),
+        "per round (median, range)",
+      ],
       rows,
     ),
+    "",
+    "Per round: the proxy's rate over its baseline's in the same round (run",
+    "seconds apart), as the median and range over the rounds.",
     "",
     `Origin requests during the measured runs: ${
       after - before
