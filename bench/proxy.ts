@@ -593,17 +593,16 @@ async function hits(tmp: string): Promise<string> {
   const after = await originRequests(origin);
   await stopAll();
 
-  const best = (label: string) =>
-    Math.max(...cases.find((c) => c.label === label)!.runs);
-  const runsOf = (label: string) => cases.find((c) => c.label === label)!.runs;
+  const caseOf = (label: string) => cases.find((c) => c.label === label)!;
+  const best = (label: string) => Math.max(...caseOf(label).runs);
   /**
    * Round by round, `label`'s rate over `baseline`'s, measured seconds
    * apart: their median and range. Best-of ratios pair rounds that may be a
    * minute apart, when the machine's speed may have changed.
    */
   const paired = (label: string, baseline: string) => {
-    const base = runsOf(baseline);
-    const ratios = runsOf(label).map((rps, i) => rps / base[i])
+    const base = caseOf(baseline).runs;
+    const ratios = caseOf(label).runs.map((rps, i) => rps / base[i])
       .sort((a, b) => a - b);
     const middle = ratios.length >> 1;
     const median = ratios.length % 2
@@ -613,8 +612,7 @@ async function hits(tmp: string): Promise<string> {
       ratios[ratios.length - 1].toFixed(2)
     })`;
   };
-  const leastCpu = (label: string) =>
-    Math.min(...cases.find((c) => c.label === label)!.cpu);
+  const leastCpu = (label: string) => Math.min(...caseOf(label).cpu);
   const rows: string[][] = [];
   const cpuRows: string[][] = [];
   for (const path of ["/13", "/64k"] as const) {
