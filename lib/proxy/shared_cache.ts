@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { type Clock, systemClock } from "../clock.ts";
 import { deferred } from "../deferred.ts";
 import type { CacheControl } from "../http/cache_control.ts";
@@ -207,12 +206,6 @@ const HIT_FOR_PASS_REASONS = new Set<NotStorableReason>([
 ]);
 const HIT_FOR_PASS_MS = 10_000;
 const MAX_MARKERS = 10_000;
-/**
- * Bytes the pump copies before it lets the event loop turn (512 KiB). An origin
- * faster than the store (memory) would otherwise hold the thread for as long
- * as its socket has data, and new clients would wait that long to be served.
- */
-const PUMP_SLICE = 512 * 1024;
 /** Invalidation counters, by key hash: a collision only skips one store. */
 const GENERATION_SLOTS = 4096;
 
@@ -1057,7 +1050,6 @@ export class SharedCache implements PolicyTarget {
         source.cancel(stalled).catch(() => {});
       });
     let size = 0;
-    let unyielded = 0;
     try {
       while (source) {
         watch!.reading();
@@ -1080,11 +1072,6 @@ export class SharedCache implements PolicyTarget {
         await sink.write(next.value);
         source.reuse(next.value);
         size += next.value.byteLength;
-        unyielded += next.value.byteLength;
-        if (unyielded >= PUMP_SLICE) {
-          unyielded = 0;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
       }
       await sink.close();
       stored.size = size;

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { Clock } from "../clock.ts";
 import { type Deferred, deferred } from "../deferred.ts";
 import { EntryAbortedError } from "./errors.ts";
@@ -32,6 +33,14 @@ function wakeBytes(file: StoredFile | undefined): number {
  * between 1 ms (up to 25 readers) and 8 ms (200 and more).
  */
 const TRICKLE_MS_PER_READER = 0.04;
+
+/**
+ * Bytes a writer stores before one of its writes waits for a turn of the event
+ * loop (512 KiB). A source and a storage that both answer at once (a fast
+ * socket into memory) would otherwise hold the thread until the last byte,
+ * and every other client would wait for all of it.
+ */
+const WRITE_SLICE = 512 * 1024;
 
 /** How much of an entry is written. */
 export interface EntrySize {
@@ -242,6 +251,7 @@ export function entryWriter(entry: Entry): WritableStream<Uint8Array> {
     release();
     return error;
   };
+  let unyielded = 0;
   return new WritableStream<Uint8Array>({
     async write(chunk) {
       // Other views (a DataView, an Int16Array) are taken as their bytes.
@@ -268,6 +278,11 @@ export function entryWriter(entry: Entry): WritableStream<Uint8Array> {
         throw failWith(error);
       }
       entry.append(chunk);
+      unyielded += chunk.byteLength;
+      if (unyielded >= WRITE_SLICE) {
+        unyielded = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     },
     async close() {
       if (entry.error) throw entry.error;

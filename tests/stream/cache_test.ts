@@ -327,6 +327,28 @@ for (const [name, makeFs] of storages) {
       await cache.close();
     });
 
+    it("lets other work run while a writer stores a source that never waits", async () => {
+      const cache = new StreamCache({ fs: await makeFs() });
+      const { writer, reader } = await cache.get("fast");
+      const w = writer!.getWriter();
+      const pieces = 32;
+      let written = 0;
+      const writtenWhenTimerRan = new Promise<number>((resolve) =>
+        setTimeout(() => resolve(written), 0)
+      );
+      const chunk = new Uint8Array(1 << 20);
+      for (; written < pieces; written++) await w.write(chunk);
+      await w.close();
+      const early = await writtenWhenTimerRan;
+      assert.ok(
+        early < pieces,
+        `a timer ran only after ${early} of ${pieces} MiB`,
+      );
+      assert.equal(reader.size().size, pieces << 20);
+      reader.close();
+      await cache.close();
+    });
+
     it("knows its keys, cleans, and refuses gets once closed", async () => {
       const cache = new StreamCache({ fs: await makeFs() });
       for (const key of ["a", "b", "c"]) {
