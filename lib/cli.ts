@@ -34,7 +34,13 @@ proxy options:
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
   --verbose             log one line per request
   -h, --help            this help
+
+SIGINT or SIGTERM stops the proxy gracefully: it takes no new connections and
+finishes the answers in flight (up to 30 s); a second signal stops it at once.
 `;
+
+/** Seconds a stopping proxy gives the answers in flight before it exits anyway. */
+const DRAIN_SECONDS = 30;
 
 /** Options of {@link startProxy}, as the command line gives them. */
 export interface ProxyCommandOptions {
@@ -169,6 +175,45 @@ function numberFlag(
 }
 
 /**
+ * Runs a started proxy until the first SIGINT or SIGTERM (as an orchestrator
+ * stops a process it replaces), then stops it gracefully: no new connections,
+ * answers in flight go on for up to 30 s, the cache is closed. A second
+ * signal, or the deadline, exits the process at once.
+ *
+ * @example
+ * ```ts
+ * import { startProxy, untilStopped } from "./cli.ts";
+ * await untilStopped(startProxy({ origin: "http://127.0.0.1:8081", listen: "0" }));
+ * ```
+ */
+export async function untilStopped(
+  proxy: { server: Server; cache: SharedCache },
+): Promise<void> {
+  const { server, cache } = proxy;
+  let stopping = false;
+  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+    process.on(signal, () => {
+      if (stopping) process.exit(128 + number);
+      stopping = true;
+      console.error(
+        `cistern: ${signal}: finishing the answers in flight (send it again to stop now)`,
+      );
+      const deadline = setTimeout(() => {
+        console.error(
+          `cistern: answers still in flight after ${DRAIN_SECONDS} s; stopping`,
+        );
+        process.exit(1);
+      }, DRAIN_SECONDS * 1000);
+      server.finished.then(() => clearTimeout(deadline));
+      void server.shutdown();
+    });
+  }
+  await server.finished;
+  await cache.close();
+  console.error("cistern: stopped");
+}
+
+/**
  * Runs the command line `args`; resolves with the exit code once the command
  * is done (a proxy runs until the process is stopped).
  *
@@ -207,7 +252,7 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     if (!values.origin) throw new UsageError("proxy needs --origin URL");
-    const { server } = startProxy({
+    const proxy = startProxy({
       origin: values.origin,
       listen: values.listen,
       store: values.store,
@@ -218,8 +263,8 @@ export async function main(args: string[]): Promise<number> {
       via: values.via,
       verbose: values.verbose,
     });
-    console.log(`cistern: caching ${values.origin} at ${server.url}`);
-    await server.finished;
+    console.log(`cistern: caching ${values.origin} at ${proxy.server.url}`);
+    await untilStopped(proxy);
     return 0;
   } catch (error) {
     const usage = error instanceof UsageError ||

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { serve } from "../lib/adapters/serve.ts";
 import { freePort } from "../scripts/services.ts";
 import { runtimeCommand, tempDir } from "./_util.ts";
@@ -22,10 +22,20 @@ function run(
   });
 }
 
+/** A running `cistern proxy`, its standard error kept. */
+interface RunningCli {
+  url: string;
+  child: ChildProcess;
+  /** Resolves with the exit code (128 + the signal's number if killed). */
+  exited: Promise<number>;
+  /** Resolves once standard error has shown `text`. */
+  said(text: string): Promise<void>;
+  /** SIGTERM, then resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
 /** Starts `cistern proxy` on a free port; resolves once it listens. */
-async function startCli(
-  args: string[],
-): Promise<{ url: string; stop(): Promise<void> }> {
+async function startCli(args: string[]): Promise<RunningCli> {
   const port = await freePort();
   const [cmd, cmdArgs] = runtimeCommand(CLI, [
     "proxy",
@@ -33,16 +43,70 @@ async function startCli(
     `127.0.0.1:${port}`,
     ...args,
   ]);
-  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<number>((resolve) =>
+    child.once(
+      "exit",
+      (code, signal) => resolve(code ?? 128 + (signal === "SIGTERM" ? 15 : 2)),
+    )
+  );
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on("data", (d) => String(d).includes("caching") && resolve());
-    child.once("exit", (code) => reject(new Error(`exited ${code}`)));
+    exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)));
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    child,
+    exited,
+    said: (text) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (!stderr.includes(text)) return;
+          child.stderr!.off("data", check);
+          resolve();
+        };
+        child.stderr!.on("data", check);
+        check();
+      }),
     async stop() {
       child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
+      await exited;
+    },
+  };
+}
+
+/**
+ * An origin body sent in `pieces` chunks of 1,000 bytes, 50 ms apart
+ * (`Infinity`: until cancelled).
+ */
+function trickle(pieces: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === pieces) return controller.close();
+      if (sent > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      sent++;
+      controller.enqueue(new Uint8Array(1000).fill(sent & 0xff));
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** `cistern proxy` on `heap:` in front of an origin that answers `trickle(pieces)`. */
+async function trickleBehindCli(
+  pieces: number,
+  headers: Record<string, string>,
+): Promise<{ cli: RunningCli; stop(): Promise<void> }> {
+  const origin = serve(() => new Response(trickle(pieces), { headers }), {
+    port: 0,
+  });
+  const cli = await startCli(["--origin", origin.url, "--store", "heap:"]);
+  return {
+    cli,
+    async stop() {
+      await cli.stop();
+      await origin.shutdown();
     },
   };
 }
@@ -137,6 +201,52 @@ describe("cistern command", () => {
     } finally {
       await cli.stop();
       await origin.shutdown();
+    }
+  });
+
+  it("finishes the answers in flight on SIGTERM, then exits", async () => {
+    const { cli, stop } = await trickleBehindCli(10, {
+      "cache-control": "max-age=60",
+      "content-length": "10000",
+    });
+    try {
+      const response = await fetch(`${cli.url}/slow`);
+      assert.equal(response.status, 200);
+      // process.kill, as below: Deno's child.kill() reports the child as
+      // killed by its signal whatever the exit code, and sends no second one.
+      process.kill(cli.child.pid!, "SIGTERM");
+      await cli.said("finishing the answers in flight");
+      const body = new Uint8Array(await response.arrayBuffer());
+      assert.equal(body.byteLength, 10_000, "the answer in flight is whole");
+      assert.equal(body[9_999], 10);
+      await cli.said("cistern: stopped");
+      assert.equal(await cli.exited, 0);
+      await assert.rejects(fetch(`${cli.url}/slow`), "no longer listening");
+    } finally {
+      await stop();
+    }
+  });
+
+  it("stops at once on a second signal, answers in flight or not", async () => {
+    const { cli, stop } = await trickleBehindCli(Infinity, {
+      "cache-control": "max-age=60",
+    });
+    try {
+      const response = await fetch(`${cli.url}/endless`);
+      const reader = response.body!.getReader();
+      await reader.read();
+      process.kill(cli.child.pid!, "SIGTERM");
+      await cli.said("finishing the answers in flight");
+      process.kill(cli.child.pid!, "SIGTERM");
+      assert.equal(await cli.exited, 128 + 15);
+      await assert.rejects(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return;
+        })(),
+        "the cut answer ends in an error, not as if complete",
+      );
+    } finally {
+      await stop();
     }
   });
 
