@@ -14,6 +14,9 @@ import { serve, type Server } from "./adapters/serve.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
 import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
 
+/** Seconds a stopping proxy gives the answers in flight before it exits anyway. */
+const DRAIN_SECONDS = 30;
+
 const HELP = `cistern: HTTP caching toolkit
 
 Usage:
@@ -36,11 +39,8 @@ proxy options:
   -h, --help            this help
 
 SIGINT or SIGTERM stops the proxy gracefully: it takes no new connections and
-finishes the answers in flight (up to 30 s); a second signal stops it at once.
+finishes the answers in flight (up to ${DRAIN_SECONDS} s); a second signal stops it at once.
 `;
-
-/** Seconds a stopping proxy gives the answers in flight before it exits anyway. */
-const DRAIN_SECONDS = 30;
 
 /** Options of {@link startProxy}, as the command line gives them. */
 export interface ProxyCommandOptions {

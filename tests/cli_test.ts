@@ -124,6 +124,7 @@ describe("cistern command", () => {
         "--max-entry-size",
         "--trace-header",
         "--via",
+        "SIGTERM",
       ]
     ) {
       assert.ok(stdout.includes(flag), flag);
