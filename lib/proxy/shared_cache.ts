@@ -998,7 +998,18 @@ export class SharedCache implements PolicyTarget {
       abort: state.abort,
       handoff,
     });
-    ctx.response = this.#fromStored(ctx, state, fields, handoff.promise);
+    let onward = false;
+    ctx.response = this.#fromStored(ctx, state, fields, (stored) => {
+      onward = true;
+      return withHandoff(stored, handoff.promise);
+    });
+    // An answer that is not the whole body (HEAD, a range, a 304) takes no
+    // rest from the origin: if storing stops, it is let go, not left open.
+    if (!onward) {
+      void handoff.promise.then((handed) =>
+        handed?.rest.cancel().catch(() => {})
+      );
+    }
     return transition;
   }
 
@@ -1049,6 +1060,21 @@ export class SharedCache implements PolicyTarget {
         stalled = new OriginTimeoutError(url, idle, "body");
         source.cancel(stalled).catch(() => {});
       });
+    /**
+     * Stops storing: the client that fetched the body reads the rest from the
+     * origin, from `chunk` (not stored) on; the others' bodies end in `reason`.
+     */
+    const handOver = async (
+      reader: BodyReader,
+      chunk: Uint8Array,
+      reason: unknown,
+      why: string,
+    ) => {
+      this.#dropInflight(key, record);
+      handoff.resolve(reader.handOff(chunk));
+      await sink.abort(reason).catch(() => {});
+      ctx.log(`not stored (${why}): ${url}`);
+    };
     let size = 0;
     try {
       while (source) {
@@ -1060,16 +1086,22 @@ export class SharedCache implements PolicyTarget {
           break;
         }
         if (size + next.value.byteLength > maxEntrySize) {
-          this.#dropInflight(key, record);
-          handoff.resolve(source.handOff(next.value));
-          await sink.abort(new EntityTooLargeError(url, maxEntrySize)).catch(
-            () => {},
+          await handOver(
+            source,
+            next.value,
+            new EntityTooLargeError(url, maxEntrySize),
+            `body outgrew ${maxEntrySize} bytes`,
           );
-          ctx.log(`not stored (body outgrew ${maxEntrySize} bytes): ${url}`);
+          return;
+        }
+        try {
+          await sink.write(next.value);
+        } catch (error) {
+          // The storage failed (a full disk): storing ends, delivery need not.
+          await handOver(source, next.value, error, `storage failed: ${error}`);
           return;
         }
         // The stored copy is made by then, so the buffer is read into again.
-        await sink.write(next.value);
         source.reuse(next.value);
         size += next.value.byteLength;
       }
@@ -1136,14 +1168,15 @@ export class SharedCache implements PolicyTarget {
   /**
    * The response to send from a stored body: ranges, conditionals and HEAD
    * answered by `rangeResponse`, `Age` computed. `fields` are the headers to
-   * send, already without hop-by-hop ones (default: the stored ones); `handoff` carries a body too large to
-   * store on to the client that fetched it.
+   * send, already without hop-by-hop ones (default: the stored ones);
+   * `onward` carries on a whole body from the origin when storing it stops (a
+   * body too large, a storage that fails), for the client that fetched it.
    */
   #fromStored(
     ctx: CacheContext,
     state: RequestState,
     fields?: Headers,
-    handoff?: Promise<Handoff | undefined>,
+    onward?: (stored: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>,
   ): Response {
     const stored = ctx.stored!;
     // A hit's age was just computed by the lookup.
@@ -1173,8 +1206,8 @@ export class SharedCache implements PolicyTarget {
         NULL_BODY_STATUSES.has(stored.status);
       const body = noBody
         ? null
-        : handoff
-        ? withHandoff(reader.stream(), handoff)
+        : onward
+        ? onward(reader.stream())
         : reader.stream();
       const response = new Response(body, {
         status: stored.status,
@@ -1214,7 +1247,13 @@ export class SharedCache implements PolicyTarget {
     const bytes = size <= bytesBodyLimit() ? held : undefined;
     const response = rangeResponse(
       ctx.request,
-      bytes ?? { size, stream: (start, end) => reader.stream(start, end) },
+      bytes ?? {
+        size,
+        stream: (start, end) =>
+          onward && start === 0 && end === size
+            ? onward(reader.stream(start, end))
+            : reader.stream(start, end),
+      },
       { status: stored.status, statusText: stored.statusText, headers },
     );
     response.headers.set("age", age);
