@@ -1065,13 +1065,12 @@ export class SharedCache implements PolicyTarget {
      * origin, from `chunk` (not stored) on; the others' bodies end in `reason`.
      */
     const handOver = async (
-      reader: BodyReader,
       chunk: Uint8Array,
       reason: unknown,
       why: string,
     ) => {
       this.#dropInflight(key, record);
-      handoff.resolve(reader.handOff(chunk));
+      handoff.resolve(source!.handOff(chunk));
       await sink.abort(reason).catch(() => {});
       ctx.log(`not stored (${why}): ${url}`);
     };
@@ -1087,7 +1086,6 @@ export class SharedCache implements PolicyTarget {
         }
         if (size + next.value.byteLength > maxEntrySize) {
           await handOver(
-            source,
             next.value,
             new EntityTooLargeError(url, maxEntrySize),
             `body outgrew ${maxEntrySize} bytes`,
@@ -1098,7 +1096,7 @@ export class SharedCache implements PolicyTarget {
           await sink.write(next.value);
         } catch (error) {
           // The storage failed (a full disk): storing ends, delivery need not.
-          await handOver(source, next.value, error, `storage failed: ${error}`);
+          await handOver(next.value, error, `storage failed: ${error}`);
           return;
         }
         // The stored copy is made by then, so the buffer is read into again.
