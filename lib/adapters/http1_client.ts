@@ -306,10 +306,12 @@ function latin1(bytes: Uint8Array): string {
   return text;
 }
 
+const ENCODER = new TextEncoder();
+
 /** A string of char codes up to 255 as bytes. */
 function bytesOf(text: string): Uint8Array {
   // deno-lint-ignore no-control-regex
-  if (!/[^\x00-\x7f]/.test(text)) return new TextEncoder().encode(text);
+  if (!/[^\x00-\x7f]/.test(text)) return ENCODER.encode(text);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
