@@ -36,8 +36,36 @@ export class OriginTimeoutError extends Error {
 }
 
 /**
+ * Storing a body stopped midway (it outgrew the entry limit, or the storage
+ * failed) though the origin was still sending it: nothing is kept. Clients
+ * reading the entry see this error where storing stopped, and the cache
+ * carries them on from the origin (the client that fetched the body from the
+ * origin's rest; the others with a `Range` request, where the stored response
+ * has a strong validator).
+ *
+ * @example
+ * ```ts
+ * import { StoringStoppedError } from "./errors.ts";
+ * const error = new StoringStoppedError(
+ *   "http://origin/big",
+ *   "no space left on device",
+ * );
+ * ```
+ */
+export class StoringStoppedError extends Error {
+  /** The URL being stored. */
+  readonly url: string;
+  /** Makes the error; `why` says what stopped it, `options.cause` the storage's own error. */
+  constructor(url: string, why: string, options?: ErrorOptions) {
+    super(`not stored (${why}): ${url}`, options);
+    this.name = "StoringStoppedError";
+    this.url = url;
+  }
+}
+
+/**
  * A body outgrew the entry size limit while being stored: it is not kept,
- * and the client that fetched it gets the rest straight from the origin.
+ * and its clients get the rest straight from the origin.
  *
  * @example
  * ```ts
@@ -45,16 +73,13 @@ export class OriginTimeoutError extends Error {
  * const error = new EntityTooLargeError("http://origin/big", 1 << 20);
  * ```
  */
-export class EntityTooLargeError extends Error {
-  /** The URL being stored. */
-  readonly url: string;
+export class EntityTooLargeError extends StoringStoppedError {
   /** The limit, in bytes. */
   readonly limit: number;
   /** Makes the error. */
   constructor(url: string, limit: number) {
-    super(`body of ${url} is larger than ${limit} bytes: not stored`);
+    super(url, `body outgrew ${limit} bytes`);
     this.name = "EntityTooLargeError";
-    this.url = url;
     this.limit = limit;
   }
 }

@@ -52,7 +52,11 @@ export {
   Http1ProtocolError,
   nodeConnect,
 } from "../adapters/http1_client.ts";
-export { EntityTooLargeError, OriginTimeoutError } from "./errors.ts";
+export {
+  EntityTooLargeError,
+  OriginTimeoutError,
+  StoringStoppedError,
+} from "./errors.ts";
 export { type Handoff } from "./bodies.ts";
 export { parseStoreUri, type StoreUri, StoreUriError } from "./store_uri.ts";
 export {

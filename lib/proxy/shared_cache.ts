@@ -47,7 +47,11 @@ import {
 import { CacheContext } from "./context.ts";
 import { defaultPolicy } from "./default_policy.ts";
 import { type EntityStore, entityStoreFrom } from "./entitystore.ts";
-import { EntityTooLargeError, OriginTimeoutError } from "./errors.ts";
+import {
+  EntityTooLargeError,
+  OriginTimeoutError,
+  StoringStoppedError,
+} from "./errors.ts";
 import { responseWithoutHopByHop, withoutHopByHop } from "./headers.ts";
 import {
   type MetaStore,
@@ -70,6 +74,7 @@ import {
   usability,
 } from "./policy.ts";
 import { proxyTo } from "./proxy_to.ts";
+import { resuming, strongValidator } from "./resume.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
 /** Options for {@link SharedCache}, after Rack::Cache's. */
@@ -189,6 +194,15 @@ interface RequestState {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const MAX_VARIANTS = 16;
+/** The request fields that would make the origin answer otherwise than with the body's bytes. */
+const CONDITIONS = [
+  "range",
+  "if-range",
+  "if-match",
+  "if-none-match",
+  "if-modified-since",
+  "if-unmodified-since",
+];
 const NOT_MERGED = new Set([
   "content-length",
   "content-encoding",
@@ -1062,17 +1076,14 @@ export class SharedCache implements PolicyTarget {
       });
     /**
      * Stops storing: the client that fetched the body reads the rest from the
-     * origin, from `chunk` (not stored) on; the others' bodies end in `reason`.
+     * origin, from `chunk` (not stored) on; the others see `reason` where
+     * storing stopped, and ask the origin for the rest themselves.
      */
-    const handOver = async (
-      chunk: Uint8Array,
-      reason: unknown,
-      why: string,
-    ) => {
+    const handOver = async (chunk: Uint8Array, reason: StoringStoppedError) => {
       this.#dropInflight(key, record);
       handoff.resolve(source!.handOff(chunk));
       await sink.abort(reason).catch(() => {});
-      ctx.log(`not stored (${why}): ${url}`);
+      ctx.log(reason.message);
     };
     let size = 0;
     try {
@@ -1088,7 +1099,6 @@ export class SharedCache implements PolicyTarget {
           await handOver(
             next.value,
             new EntityTooLargeError(url, maxEntrySize),
-            `body outgrew ${maxEntrySize} bytes`,
           );
           return;
         }
@@ -1096,7 +1106,10 @@ export class SharedCache implements PolicyTarget {
           await sink.write(next.value);
         } catch (error) {
           // The storage failed (a full disk): storing ends, delivery need not.
-          await handOver(next.value, error, `storage failed: ${error}`);
+          await handOver(
+            next.value,
+            new StoringStoppedError(url, String(error), { cause: error }),
+          );
           return;
         }
         // The stored copy is made by then, so the buffer is read into again.
@@ -1193,6 +1206,7 @@ export class SharedCache implements PolicyTarget {
       return response;
     }
     const { size: written, complete } = reader.size();
+    const resume = complete ? undefined : this.#resumer(ctx, stored);
     const size = stored.size >= 0
       ? stored.size
       : complete
@@ -1206,6 +1220,8 @@ export class SharedCache implements PolicyTarget {
         ? null
         : onward
         ? onward(reader.stream())
+        : resume
+        ? resume(reader.stream(), 0, undefined)
         : reader.stream();
       const response = new Response(body, {
         status: stored.status,
@@ -1250,12 +1266,53 @@ export class SharedCache implements PolicyTarget {
         stream: (start, end) =>
           onward && start === 0 && end === size
             ? onward(reader.stream(start, end))
+            : resume
+            ? resume(reader.stream(start, end), start, end)
             : reader.stream(start, end),
       },
       { status: stored.status, statusText: stored.statusText, headers },
     );
     response.headers.set("age", age);
     return response;
+  }
+
+  /**
+   * For bodies read from an entry still being stored: carries a body on from
+   * the origin with a `Range` request if storing stops midway. Undefined when
+   * the stored response has no strong validator to pin the rest to.
+   */
+  #resumer(
+    ctx: CacheContext,
+    stored: StoredResponse,
+  ):
+    | ((
+      body: ReadableStream<Uint8Array>,
+      start: number,
+      end: number | undefined,
+    ) => ReadableStream<Uint8Array>)
+    | undefined {
+    const fields = new Headers(stored.headers);
+    const ifRange = strongValidator(fields);
+    if (ifRange === undefined) return undefined;
+    const encoding = fields.get("content-encoding") ?? "";
+    const request = ctx.request;
+    const ask = async (range: string) => {
+      ctx.log(`asking the origin for ${range} of ${request.url}`);
+      const headers = withoutHopByHop(request.headers);
+      for (const name of CONDITIONS) headers.delete(name);
+      headers.set("range", range);
+      headers.set("if-range", ifRange);
+      const controller = new AbortController();
+      return await this.#callOrigin(
+        this.#forwardRequest(request, {
+          method: "GET",
+          headers,
+          signal: controller.signal,
+        }),
+        controller,
+      );
+    };
+    return (body, start, end) => resuming(body, start, end, encoding, ask);
   }
 
   #error(

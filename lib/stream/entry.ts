@@ -9,7 +9,7 @@
 import { setImmediate } from "node:timers";
 import type { Clock } from "../clock.ts";
 import { type Deferred, deferred } from "../deferred.ts";
-import { EntryAbortedError } from "./errors.ts";
+import { EntryAbortedError, StorageFailedError } from "./errors.ts";
 import type { StoredFile } from "./fs.ts";
 
 /**
@@ -275,7 +275,7 @@ export function entryWriter(entry: Entry): WritableStream<Uint8Array> {
       try {
         await entry.file!.write(chunk);
       } catch (error) {
-        throw failWith(error);
+        throw failWith(new StorageFailedError(entry.key, error));
       }
       entry.append(chunk);
       unyielded += chunk.byteLength;
@@ -291,7 +291,7 @@ export function entryWriter(entry: Entry): WritableStream<Uint8Array> {
         // complete in storage, so a restart cannot bring it back.
         if (!entry.removed) await entry.file!.commit();
       } catch (error) {
-        throw failWith(error);
+        throw failWith(new StorageFailedError(entry.key, error));
       }
       entry.finish();
       release();

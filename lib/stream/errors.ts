@@ -44,3 +44,29 @@ export class EntryAbortedError extends Error {
     this.key = key;
   }
 }
+
+/**
+ * The error an entry's writer and readers see when its storage failed (a
+ * full disk, a lost file) rather than its source: the entry leaves the cache,
+ * and the storage's own error is the `cause`. Whoever holds the source may
+ * still deliver the rest some other way.
+ *
+ * @example
+ * ```ts
+ * import { StorageFailedError } from "./errors.ts";
+ * const error = new StorageFailedError("a", new Error("ENOSPC"));
+ * console.log(error.message); // "storage failed for "a": Error: ENOSPC"
+ * ```
+ */
+export class StorageFailedError extends Error {
+  /** The entry's key. */
+  readonly key: string;
+  /** Makes the error for `key`, keeping the storage's error as `cause`. */
+  constructor(key: string, cause: unknown) {
+    super(`storage failed for ${JSON.stringify(key.slice(0, 200))}: ${cause}`, {
+      cause,
+    });
+    this.name = "StorageFailedError";
+    this.key = key;
+  }
+}

@@ -19,7 +19,11 @@ export {
   type StreamCacheOptions,
 } from "./cache.ts";
 export type { EntryReader, EntrySize } from "./entry.ts";
-export { CacheClosedError, EntryAbortedError } from "./errors.ts";
+export {
+  CacheClosedError,
+  EntryAbortedError,
+  StorageFailedError,
+} from "./errors.ts";
 export type { FileSystem, StoredFile } from "./fs.ts";
 export { diskFs, type DiskFsOptions } from "./fs_disk.ts";
 export { memoryFs } from "./fs_memory.ts";

@@ -13,6 +13,7 @@ import {
   StreamCache,
 } from "../../mod.ts";
 import { harness, visit } from "./_harness.ts";
+import { fillsUp } from "./_storage.ts";
 
 /** A chunked body of `total` bytes in 64 KiB pieces, no Content-Length. */
 function chunked(total: number): ReadableStream<Uint8Array> {
@@ -25,32 +26,6 @@ function chunked(total: number): ReadableStream<Uint8Array> {
       sent += size;
     },
   }, { highWaterMark: 0 });
-}
-
-/** Memory storage that fills up after 1 MiB of any one body. */
-function fillsUp(): FileSystem {
-  const inner = memoryFs();
-  return {
-    reload: () => inner.reload(),
-    async create(key) {
-      const file = await inner.create(key);
-      return {
-        key,
-        get size() {
-          return file.size;
-        },
-        modified: file.modified,
-        write: (chunk) =>
-          file.size + chunk.byteLength > 1 << 20
-            ? Promise.reject(new Error("ENOSPC: no space left on device"))
-            : file.write(chunk),
-        commit: () => file.commit(),
-        abandon: () => file.abandon(),
-        read: (start, end) => file.read(start, end),
-        remove: () => file.remove(),
-      };
-    },
-  };
 }
 
 /** Resolves true if `promise` settles within `ms`, false if it hangs. */

@@ -1,0 +1,230 @@
+/**
+ * Clients that joined a body being stored, carried on from the origin with a
+ * `Range` request when storing it stops midway, and cut (never spliced) when
+ * the origin cannot send the same representation's rest.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { rangeResponse, StreamCache } from "../../mod.ts";
+import { type Harness, harness, visit } from "./_harness.ts";
+import { fillsUp } from "./_storage.ts";
+
+const TOTAL = 4 << 20;
+const PIECE = 64 * 1024;
+
+/** 4 MiB whose every byte depends on its offset and on `version`. */
+function pattern(version = 0): Uint8Array {
+  const bytes = new Uint8Array(TOTAL);
+  for (let i = 0; i < TOTAL; i++) {
+    bytes[i] = (i * 31 + (i >>> 12) + version) & 0xff;
+  }
+  return bytes;
+}
+
+/**
+ * `bytes` in 64 KiB pieces that stop after 512 KiB until `gate` settles, so
+ * clients can join before storing stops; `dies` errors the body there instead.
+ */
+function gated(
+  bytes: Uint8Array,
+  gate: Promise<void>,
+  dies = false,
+): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 512 * 1024) {
+        await gate;
+        if (dies) return controller.error(new Error("origin died"));
+      }
+      if (sent >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.slice(sent, sent + PIECE));
+      sent += PIECE;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** A gate the test opens. */
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => open = resolve);
+  return { promise, open };
+}
+
+/**
+ * Sends one client to start the miss and `joiners` to join it while the body
+ * waits at the gate, then opens it; returns each client's status and body
+ * bytes, or "cut" for a body that ended in an error.
+ */
+async function crowd(
+  h: Harness,
+  path: string,
+  joiners: RequestInit[],
+  open: () => void,
+): Promise<{ status: number; body: Uint8Array | "cut" }[]> {
+  const first = await h.get(path);
+  assert.equal(first.headers.get("x-cache"), "miss, store");
+  const joined = await Promise.all(joiners.map((init) => h.get(path, init)));
+  for (const response of joined) {
+    assert.equal(response.headers.get("x-cache"), "miss, collapsed");
+  }
+  open();
+  return await Promise.all([first, ...joined].map(async (response) => {
+    try {
+      const body = new Uint8Array(await response.arrayBuffer());
+      return { status: response.status, body };
+    } catch {
+      return { status: response.status, body: "cut" as const };
+    }
+  }));
+}
+
+/** Asserts `got` is all of `bytes`, or the part a 206 says. */
+function assertWhole(
+  got: { status: number; body: Uint8Array | "cut" },
+  bytes: Uint8Array,
+  range?: [number, number],
+): void {
+  assert.ok(got.body !== "cut", "the body is whole");
+  const want = got.status === 206 && range
+    ? bytes.subarray(range[0], range[1] + 1)
+    : bytes;
+  assert.equal(got.status, range && got.status === 206 ? 206 : 200);
+  const body = got.body as Uint8Array;
+  assert.equal(body.byteLength, want.byteLength, "every byte");
+  assert.ok(
+    body.every((byte, i) => byte === want[i]),
+    "the bytes of the one representation",
+  );
+}
+
+/** The `Range` requests the origin saw for `path`. */
+function rangesAsked(h: Harness, path: string) {
+  return h.seen.filter((seen) =>
+    seen.path === path && seen.headers.has("range")
+  );
+}
+
+describe("shared cache: resuming joined clients from the origin", () => {
+  it("carries clients that joined a body on with a Range when storage fails mid-body", async () => {
+    const bytes = pattern();
+    const { promise, open } = gate();
+    const fields = {
+      "cache-control": "public, max-age=60",
+      etag: '"v1"',
+      "content-length": String(TOTAL),
+    };
+    const h = harness({
+      "/big": (request) =>
+        request.headers.has("range")
+          ? rangeResponse(request, bytes, { headers: fields })
+          : new Response(gated(bytes, promise), { headers: fields }),
+    }, { entitystore: { cache: new StreamCache({ fs: fillsUp() }) } });
+    try {
+      const range: [number, number] = [100_000, 2_999_999];
+      const results = await crowd(h, "/big", [
+        {},
+        {},
+        {},
+        { headers: { range: `bytes=${range[0]}-${range[1]}` } },
+      ], open);
+      for (const got of results.slice(0, 4)) assertWhole(got, bytes);
+      assertWhole(results[4], bytes, range);
+      const asked = rangesAsked(h, "/big");
+      assert.equal(asked.length, 4, "each joined client asked for its rest");
+      for (const seen of asked) {
+        assert.equal(seen.headers.get("if-range"), '"v1"');
+        assert.match(seen.headers.get("range")!, /^bytes=\d+-\d*$/);
+      }
+      const again = await visit(h, "/big");
+      assert.match(again.trace!, /^miss/, "nothing was kept");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("carries them on with a strong Last-Modified when a body with no length outgrows maxEntrySize", async () => {
+    const bytes = pattern();
+    const { promise, open } = gate();
+    const fields = {
+      "cache-control": "public, max-age=60",
+      "last-modified": new Date(Date.now() - 3_600_000).toUTCString(),
+    };
+    const h = harness({
+      "/grows": (request) =>
+        request.headers.has("range")
+          ? rangeResponse(request, bytes, { headers: fields })
+          : new Response(gated(bytes, promise), { headers: fields }),
+    }, { maxEntrySize: 1 << 20 });
+    try {
+      const results = await crowd(h, "/grows", [{}, {}], open);
+      for (const got of results) assertWhole(got, bytes);
+      const asked = rangesAsked(h, "/grows");
+      assert.equal(asked.length, 2);
+      for (const seen of asked) {
+        assert.equal(seen.headers.get("if-range"), fields["last-modified"]);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("cuts joined clients when no strong validator pins the rest, or the origin's changed", async () => {
+    const bytes = pattern();
+    const changed = pattern(1);
+    const gates = { weak: gate(), changed: gate() };
+    const h = harness({
+      // A weak tag cannot pin a range (RFC 9110 §13.1.5): no rest is asked.
+      "/weak": () =>
+        new Response(gated(bytes, gates.weak.promise), {
+          headers: { "cache-control": "public, max-age=60", etag: 'W/"v1"' },
+        }),
+      // The representation changed: If-Range fails and the origin sends it
+      // all, which must not be spliced on.
+      "/changed": (request) =>
+        request.headers.has("range")
+          ? rangeResponse(request, changed, { headers: { etag: '"v2"' } })
+          : new Response(gated(bytes, gates.changed.promise), {
+            headers: { "cache-control": "public, max-age=60", etag: '"v1"' },
+          }),
+    }, { entitystore: { cache: new StreamCache({ fs: fillsUp() }) } });
+    try {
+      for (const path of ["/weak", "/changed"] as const) {
+        const [fetcher, ...joined] = await crowd(
+          h,
+          path,
+          [{}, {}],
+          gates[path.slice(1) as keyof typeof gates].open,
+        );
+        assertWhole(fetcher, bytes);
+        for (const got of joined) {
+          assert.equal(got.body === "cut", true, `${path}: cut, not spliced`);
+        }
+      }
+      assert.equal(rangesAsked(h, "/weak").length, 0);
+      assert.equal(rangesAsked(h, "/changed").length, 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not resume clients when the origin itself dies mid-body", async () => {
+    const bytes = pattern();
+    const { promise, open } = gate();
+    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
+    const h = harness({
+      "/dies": (request) =>
+        request.headers.has("range")
+          ? rangeResponse(request, bytes, { headers: fields })
+          : new Response(gated(bytes, promise, true), { headers: fields }),
+    });
+    try {
+      const results = await crowd(h, "/dies", [{}, {}], open);
+      // (Booleans: a failure message that printed 4 MiB would take minutes.)
+      for (const got of results) assert.equal(got.body === "cut", true);
+      assert.equal(rangesAsked(h, "/dies").length, 0);
+    } finally {
+      await h.close();
+    }
+  });
+});
