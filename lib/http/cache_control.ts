@@ -21,6 +21,12 @@
  *   extensions keep their first value.
  * - **Names** are case-insensitive and stored lowercased; junk between
  *   directives is skipped up to the next comma outside a quoted string.
+ * - **Malformed members fail closed:** a member with junk in it
+ *   (`no-store; no-cache`, `private junk`) is dropped, except that each of
+ *   `no-store`, `no-cache`, `private`, `must-revalidate` and
+ *   `proxy-revalidate` it names counts, bare. Malformed input can make a
+ *   response less cacheable, never more, so a typo cannot leak a private
+ *   answer to other users.
  *
  * @module
  */
@@ -219,10 +225,27 @@ export function parseCacheControl(
         else if (code === 0x5c && quoted) i++;
         i++;
       }
+      applyRestrictive(cc, text.slice(nameStart, i));
     }
     if (valid) applyDirective(cc, name, argument);
   }
   return cc;
+}
+
+/** Directives a malformed member still counts as, bare: each only restricts. */
+const RESTRICTIVE = new Set([
+  "no-store",
+  "no-cache",
+  "private",
+  "must-revalidate",
+  "proxy-revalidate",
+]);
+
+/** Applies, bare, each restrictive directive that the malformed `member` names. */
+function applyRestrictive(cc: CacheControl, member: string): void {
+  for (const word of member.toLowerCase().split(/[^a-z-]+/)) {
+    if (RESTRICTIVE.has(word)) applyDirective(cc, word, undefined);
+  }
 }
 
 function applyDirective(

@@ -25,3 +25,22 @@ export function fieldTokens(value: string | null): string[] {
   }
   return tokens;
 }
+
+/** A lower-cased token (RFC 9110 §5.6.2), as field names are. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/**
+ * Whether `name`, lower-cased, is a token: a field name that `Headers`
+ * accepts. Members of `Connection` or `Vary` that are not are never used as
+ * field names.
+ *
+ * @example
+ * ```ts
+ * import { isToken } from "./field_tokens.ts";
+ * isToken("keep-alive"); // true
+ * isToken("foo bar"); // false
+ * ```
+ */
+export function isToken(name: string): boolean {
+  return TOKEN.test(name);
+}

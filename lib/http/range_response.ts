@@ -157,8 +157,9 @@ export function answersInFull(request: Request): boolean {
  * Answers `request` from `source`, the selected representation:
  *
  * - preconditions first (304 / 412, unless `conditional: false`);
- * - then, for GET and HEAD of a 200 whose `If-Range` (if any) matches, the
- *   `Range` header: one range → `206` with `Content-Range`; several →
+ * - then, for a GET of a 200 whose `If-Range` (if any) matches, the `Range`
+ *   header (other methods ignore it, RFC 9110 §14.2: HEAD gets the 200's
+ *   headers): one range → `206` with `Content-Range`; several →
  *   `206 multipart/byteranges`; none satisfiable → `416` with
  *   `Content-Range: bytes` asterisk `/size`; ignored → the full `200`;
  * - `Accept-Ranges: bytes` and an exact `Content-Length` on 200 and 206;
@@ -223,7 +224,7 @@ export function rangeResponse(
   headers.set("accept-ranges", "bytes");
   const rangeHeader = request.headers.get("range");
   if (
-    rangeHeader === null || (method !== "GET" && !head) ||
+    rangeHeader === null || method !== "GET" ||
     !ifRangeMatches(request, headers)
   ) {
     return full();
@@ -249,7 +250,7 @@ export function rangeResponse(
     headers.set("content-range", formatContentRange(size, range));
     headers.set("content-length", String(range.end - range.start));
     return headers.response(
-      head ? null : slice(source, range.start, range.end) as BodyInit,
+      slice(source, range.start, range.end) as BodyInit,
       { status: 206 },
     );
   }
@@ -271,7 +272,7 @@ export function rangeResponse(
   headers.set("content-type", `multipart/byteranges; boundary=${boundary}`);
   headers.set("content-length", String(length));
   return headers.response(
-    head ? null : multipartBody(source, ranges, heads, tail),
+    multipartBody(source, ranges, heads, tail),
     { status: 206 },
   );
 }

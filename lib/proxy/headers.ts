@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { fieldTokens } from "../http/field_tokens.ts";
+import { fieldTokens, isToken } from "../http/field_tokens.ts";
 
 /** Fields that describe one connection, never forwarded or stored. */
 export const HOP_BY_HOP = [
@@ -36,10 +36,13 @@ export function withoutHopByHop(headers: Headers): Headers {
   return copy;
 }
 
-/** Deletes hop-by-hop fields, and those `Connection` names, from `headers` itself. */
+/**
+ * Deletes hop-by-hop fields, and those `Connection` names, from `headers`
+ * itself. A member that is not a field name names no field to delete.
+ */
 function removeHopByHop(headers: Headers): void {
   for (const field of fieldTokens(headers.get("connection"))) {
-    headers.delete(field);
+    if (isToken(field)) headers.delete(field);
   }
   for (const name of HOP_BY_HOP) headers.delete(name);
 }

@@ -11,6 +11,7 @@ import {
   MAX_DELTA_SECONDS,
   parseCacheControl,
 } from "../http/cache_control.ts";
+import { weakMatch } from "../http/etag.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { varyFields } from "./vary.ts";
 
@@ -136,6 +137,7 @@ export type NotStorableReason =
   | "method"
   | "status"
   | "no-store"
+  | "request-no-store"
   | "private"
   | "authorization"
   | "set-cookie"
@@ -171,7 +173,7 @@ export function notStorableReason(
   if (cc.mustUnderstand) {
     if (!UNDERSTOOD.has(status)) return "status";
   } else if (cc.noStore) return "no-store";
-  if (requestCc.noStore) return "no-store";
+  if (requestCc.noStore) return "request-no-store";
   if (cc.private === true) return "private";
   if (varyFields(response.headers).includes("*")) return "vary-star";
   const shareable = cc.public || cc.sMaxAge !== undefined || cc.mustRevalidate;
@@ -352,10 +354,7 @@ export function usability(
   }
   if (remaining > 0) return { use: "fresh" };
   const staleness = -remaining;
-  // s-maxage implies proxy-revalidate for shared caches (RFC 9111 §5.2.2.10).
-  const mustRevalidate = cc.mustRevalidate || cc.proxyRevalidate ||
-    cc.sMaxAge !== undefined;
-  if (mustRevalidate) return { use: "validate" };
+  if (staleForbidden(cc)) return { use: "validate" };
   if (
     requestCc.maxStale === true ||
     (typeof requestCc.maxStale === "number" && staleness <= requestCc.maxStale)
@@ -369,6 +368,24 @@ export function usability(
     return { use: "stale-while-revalidate" };
   }
   return { use: "validate" };
+}
+
+/**
+ * Whether a response's directives forbid a shared cache ever to serve it
+ * stale (RFC 9111 §4.2.4): `must-revalidate`, `proxy-revalidate`, `s-maxage`
+ * (which implies proxy-revalidate, §5.2.2.10) or a bare `no-cache`. No
+ * option overrides them.
+ *
+ * @example
+ * ```ts
+ * import { staleForbidden } from "./policy.ts";
+ * staleForbidden({ maxAge: 60, mustRevalidate: true }); // true
+ * staleForbidden({ maxAge: 60 }); // false
+ * ```
+ */
+export function staleForbidden(cc: CacheControl): boolean {
+  return cc.mustRevalidate === true || cc.proxyRevalidate === true ||
+    cc.sMaxAge !== undefined || cc.noCache === true;
 }
 
 /**
@@ -386,13 +403,33 @@ export function staleIfErrorAllows(
   requestCc: CacheControl,
 ): boolean {
   const { cc } = stored;
-  if (
-    cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge !== undefined ||
-    cc.noCache === true
-  ) {
-    return false;
-  }
+  if (staleForbidden(cc)) return false;
   const staleness = stored.age - stored.lifetime;
   const allowed = Math.max(cc.staleIfError ?? -1, requestCc.staleIfError ?? -1);
   return staleness <= allowed;
+}
+
+/**
+ * Whether a 304 with `fields` is about the stored response with `stored`
+ * fields (RFC 9111 §4.3.4), so that it may freshen it: validators present in
+ * both must agree (the ETags, else the Last-Modified dates). A 304 naming
+ * another version says nothing of the one stored.
+ *
+ * @example
+ * ```ts
+ * import { notModifiedApplies } from "./policy.ts";
+ * const stored = new Headers({ etag: '"a"' });
+ * notModifiedApplies(stored, new Headers({ etag: '"a"' })); // true
+ * notModifiedApplies(stored, new Headers({ etag: '"b"' })); // false
+ * notModifiedApplies(stored, new Headers()); // true
+ * ```
+ */
+export function notModifiedApplies(stored: Headers, fields: Headers): boolean {
+  const etag = fields.get("etag");
+  const storedEtag = stored.get("etag");
+  if (etag !== null && storedEtag !== null) return weakMatch(etag, storedEtag);
+  const modified = fields.get("last-modified");
+  const storedModified = stored.get("last-modified");
+  return modified === null || storedModified === null ||
+    parseHttpDate(modified) === parseHttpDate(storedModified);
 }

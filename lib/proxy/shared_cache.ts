@@ -64,11 +64,13 @@ import {
   DEFAULT_PRIVATE_HEADERS,
   ERROR_STATUSES,
   freshnessLifetime,
+  notModifiedApplies,
   type NotStorableReason,
   notStorableReason,
   type PolicyOptions,
   requestCacheControl,
   responseCacheControl,
+  staleForbidden,
   staleIfErrorAllows,
   type StoredFreshness,
   usability,
@@ -111,7 +113,11 @@ export interface SharedCacheOptions {
   allowRevalidate?: boolean;
   /** The cache key of a request. Default: its full URL (scheme, host, path and query). */
   cacheKey?: (request: Request) => string;
-  /** Serve stale content whenever the origin fails or answers 5xx. Default `false`. */
+  /**
+   * Serve stale content whenever the origin fails or answers 5xx, except
+   * where the response forbids it (`must-revalidate`, `proxy-revalidate`,
+   * `s-maxage`, `no-cache`: RFC 9111 §4.2.4). Default `false`.
+   */
   faultTolerant?: boolean;
   /** `true` logs each request's trace to the console; a function receives the lines. Default off. */
   verbose?: boolean | ((message: string) => void);
@@ -194,7 +200,7 @@ interface RequestState {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const MAX_VARIANTS = 16;
-/** The request fields that would make the origin answer otherwise than with the body's bytes. */
+/** The request fields that would make the origin answer otherwise than with the whole representation. */
 const CONDITIONS = [
   "range",
   "if-range",
@@ -209,7 +215,11 @@ const NOT_MERGED = new Set([
   "content-range",
   "transfer-encoding",
 ]);
-/** Reasons that make a URL skip coalescing for a while (Varnish's hit-for-pass). */
+/**
+ * Reasons that make a URL skip coalescing for a while (Varnish's
+ * hit-for-pass): the response's, never the request's, so no client can turn
+ * coalescing off for everyone.
+ */
 const HIT_FOR_PASS_REASONS = new Set<NotStorableReason>([
   "private",
   "no-store",
@@ -610,9 +620,13 @@ export class SharedCache implements PolicyTarget {
     const key = ctx.key;
     if (this.#revalidating.has(key) || this.#inflight.has(key)) return;
     this.#revalidating.add(key);
-    const request = new Request(ctx.request.url, {
-      headers: ctx.request.headers,
-    });
+    // The client's directives (only-if-cached, no-store) and conditions
+    // shaped its own answer, not the refresh everyone gets.
+    const headers = new Headers(ctx.request.headers);
+    for (const name of ["cache-control", "pragma", ...CONDITIONS]) {
+      headers.delete(name);
+    }
+    const request = new Request(ctx.request.url, { headers });
     Promise.resolve(this.#handle(request, true))
       .then((response) => response.body?.cancel())
       .catch((error) => this.#log(`revalidation of ${key} failed: ${error}`))
@@ -738,8 +752,9 @@ export class SharedCache implements PolicyTarget {
 
   #canServeStaleOnError(ctx: CacheContext, state: RequestState): boolean {
     if (!ctx.stored || !state.reader || !state.freshness) return false;
-    return this.#options.faultTolerant === true ||
-      staleIfErrorAllows(state.freshness, state.requestCc);
+    return this.#options.faultTolerant === true
+      ? !staleForbidden(state.freshness.cc)
+      : staleIfErrorAllows(state.freshness, state.requestCc);
   }
 
   async #fetch(ctx: CacheContext, state: RequestState): Promise<Transition> {
@@ -792,21 +807,18 @@ export class SharedCache implements PolicyTarget {
     const headers = withoutHopByHop(ctx.request.headers);
     // Only when the answer is meant to be stored: a URL that cannot be
     // stored gets the client's Range and conditions, as it sent them.
+    // (The cache answers them from the stored 200; forwarded, they would
+    // make the origin's answer to one client, a 412 say, everyone's.)
     if (sharing) {
-      for (
-        const field of [
-          "range",
-          "if-range",
-          "if-none-match",
-          "if-modified-since",
-        ]
-      ) {
-        headers.delete(field);
-      }
+      for (const field of CONDITIONS) headers.delete(field);
     }
-    const validating = ctx.stored !== undefined && state.reader !== undefined;
-    if (validating) {
-      const stored = new Headers(ctx.stored!.headers);
+    // An answer shaped by the client's own conditions (a 412, a 416) is
+    // that client's only.
+    const conditional = !sharing &&
+      CONDITIONS.some((field) => headers.has(field));
+    let validating = ctx.stored !== undefined && state.reader !== undefined;
+    const stored = validating ? new Headers(ctx.stored!.headers) : undefined;
+    if (stored) {
       headers.delete("if-none-match");
       headers.delete("if-modified-since");
       const etag = stored.get("etag");
@@ -814,26 +826,41 @@ export class SharedCache implements PolicyTarget {
       if (etag !== null) headers.set("if-none-match", etag);
       if (lastModified !== null) headers.set("if-modified-since", lastModified);
     }
-    const requestTime = this.#clock.now();
-    state.abort = new AbortController();
+    let requestTime: number;
     let response: Response;
-    try {
-      response = await this.#callOrigin(
-        this.#forwardRequest(ctx.request, {
-          method: cacheable ? "GET" : method,
-          headers,
-          body: !cacheable,
-          signal: state.abort.signal,
-        }),
-        state.abort,
-      );
-    } catch (error) {
-      state.settle?.(undefined);
-      if (this.#canServeStaleOnError(ctx, state)) {
-        ctx.trace("stale-if-error");
-        return ctx.deliver();
+    for (;;) {
+      requestTime = this.#clock.now();
+      state.abort = new AbortController();
+      try {
+        response = await this.#callOrigin(
+          this.#forwardRequest(ctx.request, {
+            method: cacheable ? "GET" : method,
+            headers,
+            body: !cacheable,
+            signal: state.abort.signal,
+          }),
+          state.abort,
+        );
+      } catch (error) {
+        state.settle?.(undefined);
+        if (this.#canServeStaleOnError(ctx, state)) {
+          ctx.trace("stale-if-error");
+          return ctx.deliver();
+        }
+        return this.#originFailed(ctx, error);
       }
-      return this.#originFailed(ctx, error);
+      if (
+        !validating || response.status !== 304 ||
+        notModifiedApplies(stored!, response.headers)
+      ) break;
+      // A 304 for another version (RFC 9111 §4.3.4) cannot freshen the one
+      // stored: ask again, for the whole representation.
+      await response.body?.cancel();
+      ctx.log(`304 names another version, fetching anew: ${ctx.request.url}`);
+      headers.delete("if-none-match");
+      headers.delete("if-modified-since");
+      validating = false;
+      ctx.trace("invalid");
     }
     const responseTime = this.#clock.now();
     state.times = { requestTime, responseTime };
@@ -879,10 +906,12 @@ export class SharedCache implements PolicyTarget {
         statusText: response.statusText,
         headers: withoutHopByHop(response.headers),
       });
-      reason = cacheable
-        ? notStorableReason(asGet, response, this.#rules)
-        : "method";
-      if (reason && HIT_FOR_PASS_REASONS.has(reason)) {
+      reason = !cacheable
+        ? "method"
+        : conditional && response.status !== 200
+        ? "status"
+        : notStorableReason(asGet, response, this.#rules);
+      if (reason && HIT_FOR_PASS_REASONS.has(reason) && !conditional) {
         this.#markUncacheable(key);
       } else if (!reason) this.#uncacheable.delete(key);
     }
@@ -1273,6 +1302,13 @@ export class SharedCache implements PolicyTarget {
       { status: stored.status, statusText: stored.statusText, headers },
     );
     response.headers.set("age", age);
+    if (fields && response.status === 304) {
+      // A 304 keeps only validators and freshness fields (RFC 9110 §15.4.5),
+      // but cookies this answer sets are the client's all the same.
+      for (const cookie of fields.getSetCookie()) {
+        response.headers.append("set-cookie", cookie);
+      }
+    }
     return response;
   }
 

@@ -3,9 +3,7 @@
  *
  * @module
  */
-import { fieldTokens } from "../http/field_tokens.ts";
-
-const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+import { fieldTokens, isToken } from "../http/field_tokens.ts";
 
 /**
  * The lowercased field names a response's `Vary` nominates. `*`, and any
@@ -21,7 +19,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
  */
 export function varyFields(headers: Headers): string[] {
   const fields = fieldTokens(headers.get("vary"));
-  return fields.every((field) => TOKEN.test(field)) ? fields : ["*"];
+  return fields.every(isToken) ? fields : ["*"];
 }
 
 /** A field value normalized for comparison: whitespace runs folded, ends trimmed. */

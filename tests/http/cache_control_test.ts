@@ -143,6 +143,24 @@ describe("parseCacheControl", () => {
     assert.deepEqual(cc, { noStore: true, immutable: true });
   });
 
+  it("counts the restrictive directives a malformed member names, and no others", () => {
+    const cases: [string, CacheControl][] = [
+      ["no-store; no-cache", { noStore: true, noCache: true }],
+      ["private; max-age=100", { private: true }],
+      ["no-store junk", { noStore: true }],
+      ["max-age=60; must-revalidate", { mustRevalidate: true }],
+      ['no-cache="a, b" proxy-revalidate', {
+        noCache: true,
+        proxyRevalidate: true,
+      }],
+      ["public junk, max-age=60", { maxAge: 60 }],
+      ["s-maxage=60 x, public", { public: true }],
+    ];
+    for (const [value, expected] of cases) {
+      assert.deepEqual(parseCacheControl(value), expected, value);
+    }
+  });
+
   it("never throws on hostile input", () => {
     const hostile = [
       '"'.repeat(10_001),

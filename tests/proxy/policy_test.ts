@@ -105,7 +105,7 @@ describe("RFC 9111 rules", () => {
     );
     assert.equal(
       notStorableReason(get({ "cache-control": "no-store" }), res(ok), rules),
-      "no-store",
+      "request-no-store",
     );
     assert.equal(
       notStorableReason(

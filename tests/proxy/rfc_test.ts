@@ -253,8 +253,16 @@ describe("shared cache: storing and freshness", () => {
         "cache-control": "max-age=60, x-fancy=1, no-cheese",
       }),
     });
+    // Malformed, but naming no-store or private: never stored, even where
+    // defaultTtl would store a response with no directives.
+    const malformed = harness({
+      "/ns": text("ns", { "cache-control": "no-store; no-cache" }),
+      "/priv": text("p", { "cache-control": "private; max-age=100" }),
+    }, { defaultTtl: 60 });
     try {
       for (let i = 0; i < 2; i++) {
+        assert.equal((await visit(malformed, "/ns")).trace, "miss");
+        assert.equal((await visit(malformed, "/priv")).trace, "miss");
         assert.equal((await visit(h, "/ns")).trace, "miss");
         assert.equal((await visit(h, "/priv")).trace, "miss");
         assert.equal((await visit(h, "/plain")).trace, "miss");
@@ -274,6 +282,7 @@ describe("shared cache: storing and freshness", () => {
       assert.equal(h.count("/priv"), 2);
     } finally {
       await h.close();
+      await malformed.close();
     }
   });
 
@@ -563,6 +572,64 @@ describe("shared cache: validation", () => {
     }
   });
 
+  it("passes the revalidating 304's Set-Cookie to a client answered with a 304", async () => {
+    const h = harness({
+      "/s": (request) =>
+        request.headers.get("if-none-match") === '"s1"'
+          ? new Response(null, {
+            status: 304,
+            headers: {
+              etag: '"s1"',
+              "set-cookie": "session=refreshed",
+              "cache-control": "max-age=10",
+            },
+          })
+          : text("s", { etag: '"s1"', "cache-control": "max-age=10" })(),
+    });
+    try {
+      await visit(h, "/s");
+      await h.clock.advance(20_000);
+      const answer = await h.get("/s", {
+        headers: { "if-none-match": '"s1"' },
+      });
+      assert.equal(answer.status, 304);
+      // (Not stored again: it sets a cookie.)
+      assert.equal(answer.headers.get("x-cache"), "stale, valid");
+      assert.deepEqual(answer.headers.getSetCookie(), ["session=refreshed"]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("fetches anew when a 304 names another version than the one stored (RFC 9111 §4.3.4)", async () => {
+    const h = harness({
+      // An origin that answers If-Modified-Since before If-None-Match, and
+      // has a new version with the same date.
+      "/o": (request, n) =>
+        request.headers.has("if-modified-since")
+          ? new Response(null, { status: 304, headers: { etag: '"b"' } })
+          : text(n === 1 ? "A" : "B", {
+            etag: n === 1 ? '"a"' : '"b"',
+            "last-modified": new Date(Date.now() - 86_400_000).toUTCString(),
+            "cache-control": "max-age=10",
+          })(),
+    });
+    try {
+      await visit(h, "/o");
+      await h.clock.advance(20_000);
+      const answer = await visit(h, "/o");
+      assert.equal(answer.trace, "stale, invalid, store");
+      assert.equal(answer.body, "B", "not A labelled as B");
+      assert.equal(answer.headers.get("etag"), '"b"');
+      assert.equal(h.seen[2].headers.has("if-none-match"), false);
+      const hit = await visit(h, "/o");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.body, "B");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("always revalidates a response with no-cache", async () => {
     const h = harness({
       "/nc": (request) =>
@@ -721,14 +788,25 @@ describe("shared cache: validation", () => {
         broken
           ? new Response("down", { status: 500 })
           : text("ok", { "cache-control": "max-age=1" })(),
+      "/mr": () =>
+        broken
+          ? new Response("down", { status: 500 })
+          : text("ok", { "cache-control": "max-age=1, must-revalidate" })(),
     }, { faultTolerant: true });
     try {
       await visit(h, "/ft");
+      await visit(h, "/mr");
       broken = true;
       await h.clock.advance(60_000);
       const answer = await visit(h, "/ft");
       assert.equal(answer.status, 200);
       assert.equal(answer.body, "ok");
+      const forbidden = await visit(h, "/mr");
+      assert.equal(
+        forbidden.status,
+        500,
+        "must-revalidate forbids stale in all circumstances (RFC 9111 §4.2.4)",
+      );
     } finally {
       await h.close();
     }
@@ -863,6 +941,17 @@ describe("shared cache: HEAD and ranges", () => {
       const head2 = await h.get("/h", { method: "HEAD" });
       assert.equal(head2.headers.get("x-cache"), "fresh");
       assert.equal(await head2.text(), "");
+      const ranged = await h.get("/h", {
+        method: "HEAD",
+        headers: { range: "bytes=0-1" },
+      });
+      assert.equal(
+        ranged.status,
+        200,
+        "Range is for GET only (RFC 9110 §14.2)",
+      );
+      assert.equal(ranged.headers.get("content-length"), "7");
+      assert.equal(ranged.headers.has("content-range"), false);
     } finally {
       await h.close();
     }

@@ -1,0 +1,143 @@
+/**
+ * What one client sends shapes its own answer only: its preconditions, its
+ * Cache-Control and junk in its Connection field never change what the cache
+ * stores or how it treats the URL for everyone else.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { SharedCache } from "../../mod.ts";
+import { harness, visit } from "./_harness.ts";
+
+describe("shared cache: one client cannot steer it for the others", () => {
+  it("does not store an origin's 412 to one client's If-Match or If-Unmodified-Since", async () => {
+    // An origin that checks preconditions itself, and marks even its 412s
+    // cacheable.
+    const answer = (request: Request) =>
+      request.headers.has("if-match") ||
+        request.headers.has("if-unmodified-since")
+        ? new Response("precondition failed", {
+          status: 412,
+          headers: { "cache-control": "public, max-age=300" },
+        })
+        : new Response("the page", {
+          headers: {
+            "cache-control": "public, max-age=300",
+            etag: '"p1"',
+            "last-modified": new Date(Date.now() - 86_400_000).toUTCString(),
+          },
+        });
+    const h = harness({ "/p": answer, "/q": answer });
+    try {
+      const early = new Date(Date.now() - 7 * 86_400_000).toUTCString();
+      const poisons = [
+        ["/p", { "if-match": '"nope"' }],
+        ["/q", { "if-unmodified-since": early }],
+      ] as const;
+      for (const [path, headers] of poisons) {
+        const first = await visit(h, path, { headers });
+        assert.equal(first.status, 412, `${path}: the cache evaluates it`);
+        const plain = await visit(h, path);
+        assert.equal(plain.status, 200, `${path}: others get the page`);
+        assert.equal(plain.body, "the page");
+        assert.equal(plain.trace, "fresh", `${path}: the page was stored`);
+      }
+      for (const seen of h.seen) {
+        assert.equal(seen.headers.has("if-match"), false);
+        assert.equal(seen.headers.has("if-unmodified-since"), false);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("keeps coalescing a URL after a client's own no-store", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const h = harness({
+      "/c": async () => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        inFlight--;
+        return new Response("shared", {
+          headers: { "cache-control": "max-age=60" },
+        });
+      },
+    });
+    try {
+      const own = await visit(h, "/c", {
+        headers: { "cache-control": "no-store" },
+      });
+      assert.equal(own.trace, "miss", "the client's no-store is obeyed");
+      most = 0;
+      const crowd = await Promise.all(
+        Array.from({ length: 5 }, () => visit(h, "/c")),
+      );
+      assert.equal(most, 1, "one origin request for the crowd");
+      assert.ok(crowd.some((r) => r.trace === "miss, collapsed"));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("refreshes in the background whatever directives the client that triggered it sent", async () => {
+    const h = harness({
+      "/swr": (_request, n) =>
+        new Response(`v${n}`, {
+          headers: { "cache-control": "max-age=10, stale-while-revalidate=60" },
+        }),
+    });
+    try {
+      await visit(h, "/swr");
+      await h.clock.advance(20_000);
+      const stale = await visit(h, "/swr", {
+        headers: { "cache-control": "only-if-cached, no-store" },
+      });
+      assert.equal(stale.body, "v1");
+      assert.equal(stale.trace, "stale");
+      // Other stale visits would start refreshes of their own: only wait.
+      for (let i = 0; i < 100 && h.count("/swr") < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(h.count("/swr"), 2, "the refresh reached the origin");
+      // While it runs, stale visits start no other.
+      let after = await visit(h, "/swr");
+      for (let i = 0; i < 100 && after.body !== "v2"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        after = await visit(h, "/swr");
+      }
+      assert.equal(after.body, "v2", "and was stored");
+      assert.equal(after.trace, "fresh");
+      assert.equal(h.count("/swr"), 2);
+      assert.equal(h.seen[1].headers.has("cache-control"), false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("ignores Connection members that are not field names, from either side", async () => {
+    const origin = (request: Request) =>
+      new Response(request.headers.get("x-kept") ?? "none", {
+        headers: {
+          connection: "x(y), bad name, x-hop",
+          "x-hop": "1",
+          "cache-control": "max-age=60",
+        },
+      });
+    const cache = new SharedCache({ origin, entitystore: "heap:" });
+    try {
+      for (const method of ["GET", "POST"]) {
+        const response = await cache.fetch(
+          new Request("http://example.test/c", {
+            method,
+            headers: { connection: "foo bar, é, x-drop", "x-kept": "k" },
+          }),
+        );
+        assert.equal(response.status, 200, method);
+        assert.equal(await response.text(), "k");
+        assert.equal(response.headers.has("x-hop"), false);
+      }
+    } finally {
+      await cache.close();
+    }
+  });
+});
