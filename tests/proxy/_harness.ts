@@ -123,3 +123,22 @@ export async function visit(
     headers: response.headers,
   };
 }
+
+/** A route that answers after `ms` and records how many requests it held at once. */
+export function overlapping(
+  answer: () => Response,
+  ms = 100,
+): { route: Route; most(): number; reset(): void } {
+  let inFlight = 0;
+  let most = 0;
+  return {
+    route: async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      inFlight--;
+      return answer();
+    },
+    most: () => most,
+    reset: () => most = 0,
+  };
+}

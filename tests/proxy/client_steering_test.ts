@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SharedCache } from "../../mod.ts";
-import { harness, visit } from "./_harness.ts";
+import { harness, overlapping, visit } from "./_harness.ts";
 
 describe("shared cache: one client cannot steer it for the others", () => {
   it("does not store an origin's 412 to one client's If-Match or If-Unmodified-Since", async () => {
@@ -51,28 +51,20 @@ describe("shared cache: one client cannot steer it for the others", () => {
   });
 
   it("keeps coalescing a URL after a client's own no-store", async () => {
-    let inFlight = 0;
-    let most = 0;
-    const h = harness({
-      "/c": async () => {
-        most = Math.max(most, ++inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        inFlight--;
-        return new Response("shared", {
-          headers: { "cache-control": "max-age=60" },
-        });
-      },
-    });
+    const origin = overlapping(() =>
+      new Response("shared", { headers: { "cache-control": "max-age=60" } })
+    );
+    const h = harness({ "/c": origin.route });
     try {
       const own = await visit(h, "/c", {
         headers: { "cache-control": "no-store" },
       });
       assert.equal(own.trace, "miss", "the client's no-store is obeyed");
-      most = 0;
+      origin.reset();
       const crowd = await Promise.all(
         Array.from({ length: 5 }, () => visit(h, "/c")),
       );
-      assert.equal(most, 1, "one origin request for the crowd");
+      assert.equal(origin.most(), 1, "one origin request for the crowd");
       assert.ok(crowd.some((r) => r.trace === "miss, collapsed"));
     } finally {
       await h.close();

@@ -12,7 +12,7 @@ import {
   SharedCache,
   StreamCache,
 } from "../../mod.ts";
-import { harness, visit } from "./_harness.ts";
+import { harness, overlapping, visit } from "./_harness.ts";
 import { fillsUp } from "./_storage.ts";
 
 /** A chunked body of `total` bytes in 64 KiB pieces, no Content-Length. */
@@ -596,23 +596,19 @@ describe("shared cache hardening", () => {
   });
 
   it("lets concurrent requests for an uncacheable URL go to the origin side by side", async () => {
-    let inFlight = 0;
-    let most = 0;
-    const h = harness({
-      "/mine": async () => {
-        most = Math.max(most, ++inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        inFlight--;
-        return new Response("mine", {
-          headers: { "cache-control": "private" },
-        });
-      },
-    });
+    const origin = overlapping(() =>
+      new Response("mine", { headers: { "cache-control": "private" } })
+    );
+    const h = harness({ "/mine": origin.route });
     try {
       await visit(h, "/mine");
-      most = 0;
+      origin.reset();
       await Promise.all(Array.from({ length: 5 }, () => visit(h, "/mine")));
-      assert.equal(most, 5, "no queueing behind one another (hit-for-pass)");
+      assert.equal(
+        origin.most(),
+        5,
+        "no queueing behind one another (hit-for-pass)",
+      );
     } finally {
       await h.close();
     }
