@@ -14,6 +14,16 @@ export interface Handoff {
   rest: ReadableStreamDefaultReader<Uint8Array>;
 }
 
+/** The handoff when storing stops after the origin's last byte: nothing more to read. */
+export function nothingMore(): Handoff {
+  return {
+    first: new Uint8Array(0),
+    rest: new ReadableStream<Uint8Array>({
+      start: (controller) => controller.close(),
+    }).getReader(),
+  };
+}
+
 /** Cancels a response body nobody will read (if nothing reads it already). */
 export function cancelBody(response: Response | undefined): void {
   const body = response?.body;
@@ -79,22 +89,24 @@ export function withHandoff(
   let rest: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      if (rest) {
-        const next = await rest.read();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-        return;
+      if (!rest) {
+        try {
+          const next = await reader.read();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+          return;
+        } catch (error) {
+          const handed = await handoff;
+          if (!handed) throw error;
+          rest = handed.rest;
+          if (handed.first.byteLength > 0) {
+            return controller.enqueue(handed.first);
+          }
+        }
       }
-      try {
-        const next = await reader.read();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-      } catch (error) {
-        const handed = await handoff;
-        if (!handed) throw error;
-        rest = handed.rest;
-        controller.enqueue(handed.first);
-      }
+      const next = await rest.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
     },
     async cancel(reason) {
       await reader.cancel(reason).catch(() => {});

@@ -85,6 +85,8 @@ export function resuming(
         } catch (error) {
           if (resumed || !storingStopped(error)) throw error;
           resumed = true;
+          // Storing failed at the very end (its commit): nothing is missing.
+          if (end !== undefined && position >= end) return controller.close();
           const range = `bytes=${position}-${end === undefined ? "" : end - 1}`;
           reader = restOf(await ask(range), position, end, encoding)
             .getReader();
@@ -119,6 +121,14 @@ function restOf(
   end: number | undefined,
   encoding: string,
 ): ReadableStream<Uint8Array> {
+  // A body of unknown length that was all there: nothing follows `from`.
+  if (
+    response.status === 416 && end === undefined &&
+    response.headers.get("content-range") === `bytes */${from}`
+  ) {
+    response.body?.cancel().catch(() => {});
+    return new ReadableStream({ start: (controller) => controller.close() });
+  }
   const [, first, last, complete] =
     CONTENT_RANGE.exec(response.headers.get("content-range") ?? "") ?? [];
   const through = Number(last) + 1;

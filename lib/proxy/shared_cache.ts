@@ -33,6 +33,7 @@ import {
   cancelBody,
   cancelReplaced,
   type Handoff,
+  nothingMore,
   releasing,
   withHandoff,
 } from "./bodies.ts";
@@ -1145,7 +1146,15 @@ export class SharedCache implements PolicyTarget {
         source.reuse(next.value);
         size += next.value.byteLength;
       }
-      await sink.close();
+      try {
+        await sink.close();
+      } catch (error) {
+        // The storage failed at the commit: every byte reached the clients.
+        this.#dropInflight(key, record);
+        handoff.resolve(nothingMore());
+        ctx.log(`not stored (${error}): ${url}`);
+        return;
+      }
       stored.size = size;
       await this.#saveVariant(ctx, stored, job.generation);
     } catch (error) {

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rangeResponse, StreamCache } from "../../mod.ts";
 import { type Harness, harness, visit } from "./_harness.ts";
-import { fillsUp } from "./_storage.ts";
+import { failsToCommit, fillsUp } from "./_storage.ts";
 
 const TOTAL = 4 << 20;
 const PIECE = 64 * 1024;
@@ -203,6 +203,48 @@ describe("shared cache: resuming joined clients from the origin", () => {
       }
       assert.equal(rangesAsked(h, "/weak").length, 0);
       assert.equal(rangesAsked(h, "/changed").length, 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("leaves every client whole when only the commit fails", async () => {
+    const bytes = pattern();
+    const gates = { sized: gate(), chunked: gate() };
+    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
+    const answer =
+      (path: keyof typeof gates, length: boolean) => (request: Request) =>
+        request.headers.has("range")
+          ? rangeResponse(request, bytes, { headers: fields })
+          : new Response(gated(bytes, gates[path].promise), {
+            headers: length
+              ? { ...fields, "content-length": String(TOTAL) }
+              : fields,
+          });
+    const h = harness({
+      "/sized": answer("sized", true),
+      "/chunked": answer("chunked", false),
+    }, { entitystore: { cache: new StreamCache({ fs: failsToCommit() }) } });
+    try {
+      for (const path of ["sized", "chunked"] as const) {
+        const results = await crowd(h, `/${path}`, [{}, {}], gates[path].open);
+        for (const got of results) assertWhole(got, bytes);
+        const again = await visit(h, `/${path}`);
+        assert.match(again.trace!, /^miss/, `${path}: nothing was kept`);
+      }
+      // A known length leaves nothing to ask (but Bun's origin server drops
+      // the length of a streamed body, oven-sh/bun#10507). An unknown one:
+      // each joined client asks past the end once, and the origin's 416
+      // says there is nothing more.
+      const asked = [
+        ...rangesAsked(h, "/sized"),
+        ...rangesAsked(h, "/chunked"),
+      ];
+      assert.ok(asked.length <= 4, `${asked.length} asked`);
+      assert.ok(rangesAsked(h, "/chunked").length > 0);
+      for (const seen of asked) {
+        assert.equal(seen.headers.get("range"), `bytes=${TOTAL}-`);
+      }
     } finally {
       await h.close();
     }
