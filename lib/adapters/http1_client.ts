@@ -193,6 +193,8 @@ class Connection {
   /** Ends its wait in the pool (it is closed when the wait runs out). */
   stopIdling: (() => void) | undefined;
   closed = false;
+  /** A read started in the pool; the next read takes its bytes. */
+  #pendingFill: Promise<boolean> | undefined;
 
   constructor(conn: ByteConn, origin: string) {
     this.conn = conn;
@@ -208,8 +210,26 @@ class Connection {
     } catch { /* already closed */ }
   }
 
+  /**
+   * Reads while the connection waits in the pool, so that bytes (or the end)
+   * arriving before the next request is sent are seen as what they are:
+   * left over from the last answer, not the next one. `stray` runs if any
+   * come while `idle()` is still true.
+   */
+  watchIdle(idle: () => boolean, stray: () => void): void {
+    this.start = this.end = 0;
+    const read = this.fill(0);
+    this.#pendingFill = read;
+    read.then(() => idle() && stray(), () => idle() && stray());
+  }
+
   /** Reads more into the buffer; false at the end of the connection. */
   async fill(limit: number): Promise<boolean> {
+    const pending = this.#pendingFill;
+    if (pending) {
+      this.#pendingFill = undefined;
+      return await pending;
+    }
     if (this.start > 0 && this.start === this.end) this.start = this.end = 0;
     if (this.end === this.buffer.byteLength) {
       if (this.start > 0) {
@@ -238,6 +258,9 @@ class Connection {
    */
   async readInto(into: Uint8Array, max: number): Promise<number> {
     const want = Math.min(into.byteLength, max);
+    if (this.start === this.end && this.#pendingFill && !(await this.fill(0))) {
+      return 0;
+    }
     if (this.start < this.end) {
       const take = Math.min(want, this.end - this.start);
       into.set(this.buffer.subarray(this.start, this.start + take));
@@ -318,6 +341,8 @@ function bytesOf(text: string): Uint8Array {
 }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+/** A reason phrase's characters (RFC 9112 §4): tab, space, visible, obs-text. */
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 interface Head {
@@ -373,6 +398,13 @@ async function readHead(
       fields.push(previous);
     }
     const code = Number(status[2]);
+    // What a Response cannot carry is the origin's error, not ours.
+    if (code < 100 || code > 599) {
+      throw new Http1ProtocolError(`status out of range: ${status[2]}`);
+    }
+    if (!REASON.test(status[3] ?? "")) {
+      throw new Http1ProtocolError("control character in the reason phrase");
+    }
     if (code === 101) {
       throw new Http1ProtocolError("101 Switching Protocols is not supported");
     }
@@ -395,7 +427,8 @@ async function readHead(
 /** The body's framing (RFC 9112 §6.3). */
 type Framing =
   | { kind: "length"; length: number }
-  | { kind: "chunked" }
+  /** `last`: the message also had a Content-Length, so the connection ends with it. */
+  | { kind: "chunked"; last: boolean }
   | { kind: "close" };
 
 function framingOf(head: Head, method: string): Framing {
@@ -404,11 +437,18 @@ function framingOf(head: Head, method: string): Framing {
   }
   const coding = head.headers.get("transfer-encoding");
   if (coding !== null) {
-    // It overrides Content-Length, which is dropped before forwarding.
+    // RFC 9112 §6.1: in HTTP/1.0 the framing is faulty.
+    if (head.minor === 0) {
+      throw new Http1ProtocolError("HTTP/1.0 response with Transfer-Encoding");
+    }
+    // It overrides Content-Length, which is dropped before forwarding; a
+    // message with both may be an attack, so it is the connection's last
+    // (RFC 9112 §6.3).
+    const both = head.headers.has("content-length");
     head.headers.delete("content-length");
     const codings = fieldTokens(coding);
-    return head.minor === 1 && codings[codings.length - 1] === "chunked"
-      ? { kind: "chunked" }
+    return codings[codings.length - 1] === "chunked"
+      ? { kind: "chunked", last: both }
       : { kind: "close" };
   }
   const length = head.headers.get("content-length");
@@ -495,6 +535,8 @@ export class Http1Client {
       const answers = connection.answers;
       const onAbort = () => connection.close();
       signal.addEventListener("abort", onAbort, { once: true });
+      // An abort while connecting fired before anyone listened.
+      if (signal.aborted) onAbort();
       try {
         const response = await this.#exchange(
           connection,
@@ -505,6 +547,8 @@ export class Http1Client {
         );
         if (response) return response;
         // The connection ended before any answer.
+        signal.removeEventListener("abort", onAbort);
+        connection.close();
         if (!(pooled && retryable)) {
           throw new Http1ProtocolError("connection closed before a response");
         }
@@ -528,14 +572,16 @@ export class Http1Client {
     const headers = request.headers;
     if (!headers.has("host")) text += `host: ${url.host}\r\n`;
     for (const [name, value] of headers) {
-      if (name === "transfer-encoding") continue; // the client frames the body
+      // The client frames the body itself, from what it sends: a length
+      // that disagreed with the bytes would desynchronise the connection.
+      if (name === "transfer-encoding" || name === "content-length") continue;
       text += `${name}: ${value}\r\n`;
     }
-    if (!headers.has("content-length")) {
-      if (body?.chunked) text += "transfer-encoding: chunked\r\n";
-      else if (body || CONTENT_METHODS.has(request.method)) {
-        text += `content-length: ${body?.first?.byteLength ?? 0}\r\n`;
-      }
+    if (body?.chunked) text += "transfer-encoding: chunked\r\n";
+    else if (body?.length !== undefined) {
+      text += `content-length: ${body.length}\r\n`;
+    } else if (body || CONTENT_METHODS.has(request.method)) {
+      text += `content-length: ${body?.first?.byteLength ?? 0}\r\n`;
     }
     return bytesOf(text + "\r\n");
   }
@@ -564,13 +610,22 @@ export class Http1Client {
             await conn.write(CRLF);
           } else await conn.write(chunk);
         };
+        // A declared length is held to: never more bytes, nor fewer.
+        let left = body.length ?? Infinity;
+        const short = () =>
+          new Http1ProtocolError(
+            `request body does not match its content-length: ${body.length}`,
+          );
         if (body.first) await write(body.first);
         if (body.pending) {
           for (let next = await body.pending; !next.done;) {
+            left -= next.value.byteLength;
+            if (left < 0) throw short();
             await write(next.value);
             next = await body.reader.read();
           }
         }
+        if (left !== Infinity && left > 0) throw short();
         if (body.chunked) await conn.write(LAST_CHUNK);
       })();
       // Seen through the head read (the connection then fails) or below.
@@ -594,6 +649,7 @@ export class Http1Client {
     const framing = framingOf(answer, request.method);
     const options = fieldTokens(answer.headers.get("connection"));
     const keepAlive = framing.kind !== "close" &&
+      !(framing.kind === "chunked" && framing.last) &&
       (answer.minor === 1
         ? !options.includes("close")
         : options.includes("keep-alive")) &&
@@ -742,7 +798,8 @@ export class Http1Client {
     list.push(connection);
     this.#idle.set(connection.origin, list);
     connection.conn.ref?.(false);
-    connection.stopIdling = this.#idleDeadlines.add(() => {
+    const leave = () => {
+      connection.stopIdling?.();
       connection.stopIdling = undefined;
       const at = list.indexOf(connection);
       if (at >= 0) list.splice(at, 1);
@@ -750,7 +807,11 @@ export class Http1Client {
         this.#idle.delete(connection.origin);
       }
       connection.close();
-    });
+    };
+    connection.stopIdling = this.#idleDeadlines.add(leave);
+    // Bytes or a close while idle: the origin sent more than its answer
+    // said, or is going away. Either way the connection is not reused.
+    connection.watchIdle(() => connection.stopIdling !== undefined, leave);
   }
 }
 
@@ -763,6 +824,8 @@ interface RequestBody {
   pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   /** Sent with `Transfer-Encoding: chunked`; else `first` is all of it. */
   chunked: boolean;
+  /** The request's own `Content-Length`, when valid: exactly what is sent. */
+  length?: number;
 }
 
 /**
@@ -775,8 +838,15 @@ async function requestBody(
 ): Promise<RequestBody | undefined> {
   if (!request.body) return undefined;
   const reader = request.body.getReader();
-  if (request.headers.has("content-length")) {
-    return { reader, first: undefined, pending: reader.read(), chunked: false };
+  const declared = request.headers.get("content-length")?.trim();
+  if (declared !== undefined && /^\d{1,15}$/.test(declared)) {
+    return {
+      reader,
+      first: undefined,
+      pending: reader.read(),
+      chunked: false,
+      length: Number(declared),
+    };
   }
   const first = await reader.read();
   if (first.done) {

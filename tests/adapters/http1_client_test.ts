@@ -18,6 +18,7 @@ import {
   type Server as NetServer,
   type Socket,
 } from "node:net";
+import { readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import {
   Http1Client,
@@ -772,6 +773,19 @@ describe("Http1Client", () => {
           "a non-numeric Content-Length",
           "HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\nabc",
         ],
+        [
+          "an HTTP/1.0 answer with Transfer-Encoding (RFC 9112 §6.1)",
+          "HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ],
+        [
+          "a status over 599",
+          "HTTP/1.1 600 Weird\r\ncontent-length: 0\r\n\r\n",
+        ],
+        ["a status under 100", "HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n"],
+        [
+          "a control character in the reason phrase",
+          "HTTP/1.1 200 O\x01K\r\ncontent-length: 0\r\n\r\n",
+        ],
       ];
       for (const [what, answer] of malformed) {
         test(`rejects ${what} with Http1ProtocolError`, async () => {
@@ -882,6 +896,150 @@ describe("Http1Client", () => {
         );
       });
 
+      test("bytes an origin sends after its answer are never read as the next answer", async () => {
+        // Each sends more than its answer framed, a moment later: a body
+        // longer than its length, a body after a HEAD's or a 304's head.
+        const poison =
+          "HTTP/1.1 200 OK\r\ncontent-length: 6\r\ncache-control: max-age=3600\r\n\r\nPOISON";
+        const cases: [string, string, string][] = [
+          ["GET", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", poison],
+          ["HEAD", "HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n", "POISON"],
+          ["GET", "HTTP/1.1 304 Not Modified\r\n\r\n", poison],
+        ];
+        for (const [method, answer, late] of cases) {
+          await using(
+            rawServer((socket, request, server) => {
+              if (request.connection === 1 && request.index === 1) {
+                socket.write(answer);
+                server.later(20, () => socket.write(late));
+              } else {
+                socket.write(
+                  "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh",
+                );
+              }
+            }),
+            async (server, client) => {
+              const first = await fetchAll(
+                client,
+                new Request(server.url, { method }),
+              );
+              assert.equal(
+                first.response.status,
+                answer.includes("304") ? 304 : 200,
+              );
+              await tick(60);
+              const next = await fetchAll(client, server.url + "/next");
+              assert.equal(
+                new TextDecoder().decode(next.body),
+                "fresh",
+                `after ${method} ${first.response.status}`,
+              );
+              assert.equal(next.response.headers.has("cache-control"), false);
+              assert.equal(server.connections, 2, "a new connection");
+            },
+          );
+        }
+      });
+
+      test("a message with both Transfer-Encoding and Content-Length is its connection's last", async () => {
+        await using(
+          rawAnswer(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+          ),
+          async (server, client) => {
+            const { response, body } = await fetchAll(client, server.url);
+            assert.equal(new TextDecoder().decode(body), "hello");
+            assert.equal(response.headers.has("content-length"), false);
+            await tick(10);
+            assert.equal(client.idleConnections, 0);
+          },
+        );
+      });
+
+      test("frames the request body itself: the request's own Content-Length never goes out unchecked", async () => {
+        const heads: string[] = [];
+        await using(
+          rawServer((socket, request) => {
+            heads.push(request.head.toLowerCase());
+            socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+          }),
+          async (server, client) => {
+            // A length with no body (a proxy that dropped the body) is not sent.
+            await fetchAll(
+              client,
+              new Request(server.url, { headers: { "content-length": "20" } }),
+            );
+            assert.doesNotMatch(heads[0], /content-length/);
+            // A length shorter than the body: the request fails, and not a
+            // byte past the length is sent.
+            await assert.rejects(
+              client.fetch(
+                new Request(server.url, {
+                  method: "POST",
+                  body: "hello world",
+                  headers: { "content-length": "3" },
+                }),
+              ),
+              isProtocolError,
+            );
+          },
+        );
+        const got: string[] = [];
+        await using(
+          httpServer((req, res) => {
+            let body = "";
+            req.on("data", (chunk) => body += chunk);
+            req.on("end", () => {
+              got.push(`${req.headers["content-length"]} ${body}`);
+              res.end("ok");
+            });
+          }),
+          async (server, client) => {
+            await fetchAll(
+              client,
+              new Request(server.url, {
+                method: "POST",
+                body: "hello world",
+                headers: { "content-length": "11" },
+              }),
+            );
+            assert.deepEqual(got, ["11 hello world"]);
+          },
+        );
+      });
+
+      test("leaves no socket open when the origin closes idle connections", async () => {
+        const fds = () => {
+          try {
+            return readdirSync("/proc/self/fd").length;
+          } catch {
+            return 0; // no /proc: nothing to count
+          }
+        };
+        await using(
+          rawServer((socket, _request, server) => {
+            socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nx");
+            server.later(5, () => socket.end());
+          }),
+          async (server, client) => {
+            await fetchAll(client, server.url);
+            await tick(30);
+            const before = fds();
+            for (let i = 0; i < 20; i++) {
+              await fetchAll(client, server.url);
+              await tick(30);
+            }
+            client.close();
+            await tick(30);
+            assert.ok(
+              fds() - before <= 2,
+              `${fds() - before} more descriptors`,
+            );
+            assert.equal(server.connections, 21);
+          },
+        );
+      });
+
       test("a pooled connection the server closed while idle is not a failure", async () => {
         await using(
           rawServer((socket, request, server) => {
@@ -903,4 +1061,44 @@ describe("Http1Client", () => {
       });
     });
   }
+});
+
+describe("Http1Client: an abort while connecting", () => {
+  it("rejects and closes the connection once it opens", async () => {
+    const server = await rawServer((socket) => {
+      socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    });
+    let closed = 0;
+    const client = new Http1Client({
+      // A connect that takes 100 ms: the abort comes while it is under way.
+      connect: async (host, port, tls) => {
+        await tick(100);
+        const conn = await nodeConnect(host, port, tls);
+        return {
+          ...conn,
+          close() {
+            closed++;
+            conn.close();
+          },
+        };
+      },
+    });
+    try {
+      const controller = new AbortController();
+      const fetched = client.fetch(
+        new Request(server.url, { signal: controller.signal }),
+      );
+      setTimeout(() => controller.abort(new Error("gave up")), 20);
+      await within(
+        assert.rejects(fetched, /gave up/),
+        1000,
+        "the fetch ends",
+      );
+      assert.equal(closed, 1, "the connection opened late is closed");
+      assert.equal(client.idleConnections, 0);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
 });
