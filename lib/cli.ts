@@ -263,6 +263,16 @@ export async function main(args: string[]): Promise<number> {
       via: values.via,
       verbose: values.verbose,
     });
+    try {
+      await proxy.cache.ready;
+    } catch (error) {
+      await proxy.server.shutdown();
+      throw new UsageError(
+        `the store ${values.store ?? "file:./.cistern"} cannot be used: ${
+          (error as Error)?.message ?? error
+        }`,
+      );
+    }
     console.log(`cistern: caching ${values.origin} at ${proxy.server.url}`);
     await untilStopped(proxy);
     return 0;

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { serve } from "../lib/adapters/serve.ts";
 import { freePort } from "../scripts/services.ts";
 import { runtimeCommand, tempDir } from "./_util.ts";
@@ -150,6 +151,24 @@ describe("cistern command", () => {
     ]);
     assert.equal(badStore.code, 2);
     assert.match(badStore.stderr, /--store/);
+    // A store folder that cannot be made (under a regular file).
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeFile(`${dir}/plain`, "x");
+      const unusable = await run([
+        "proxy",
+        "--origin",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        `file:${dir}/plain/store`,
+      ]);
+      assert.equal(unusable.code, 2);
+      assert.match(unusable.stderr, /store .* cannot be used/);
+    } finally {
+      await cleanup();
+    }
   });
 
   it("says so when the port is in use", async () => {

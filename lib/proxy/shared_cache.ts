@@ -295,6 +295,21 @@ export class SharedCache implements PolicyTarget {
   readonly #templates: HitTemplates;
   readonly #verbose: boolean;
 
+  /**
+   * Resolves once the entity store has loaded the bodies it kept; rejects
+   * if its storage cannot be used (then every answer goes out unstored).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" });
+   * await cache.ready;
+   * ```
+   */
+  get ready(): Promise<void> {
+    return this.#entitystore.cache?.ready ?? Promise.resolve();
+  }
+
   /** Makes a cache in front of `options.origin`. */
   constructor(options: SharedCacheOptions) {
     this.#options = options;

@@ -85,6 +85,9 @@ export class StreamCache {
     this.#reaper = options.reaper;
     this.#clock = options.clock ?? systemClock;
     this.ready = this.#reload();
+    // Nobody may await `ready`: its failure reaches `get` and `openReader`,
+    // never the process as an unhandled rejection.
+    this.ready.catch(() => {});
   }
 
   async #reload(): Promise<void> {

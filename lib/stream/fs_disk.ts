@@ -19,14 +19,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import {
-  mkdir,
-  open,
-  readdir,
-  stat,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
+import { mkdir, open, readdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   fastFixedFileReader,
@@ -349,14 +342,25 @@ function keyHash(key: string): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 40);
 }
 
-/** Reads and checks a file's header; `undefined` when it is not a complete entry. */
+/**
+ * Reads and checks a file's header; `undefined` when it is not a complete
+ * entry, `null` when it cannot be opened (gone since the listing, a
+ * dangling link, no permission, no descriptors left): then it is neither
+ * loaded nor deleted.
+ */
 async function readHeader(
   path: string,
 ): Promise<
   | { key: string; bodyOffset: number; size: number; modified: number }
   | undefined
+  | null
 > {
-  const handle = await open(path, "r");
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch {
+    return null;
+  }
   try {
     const info = await handle.stat();
     const fixed = new Uint8Array(FIXED_HEADER);
@@ -446,11 +450,13 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
       for (const folder of await readdir(dir)) {
         if (!/^[0-9a-f]{2}$/.test(folder)) continue;
         const folderPath = join(dir, folder);
-        if (!(await stat(folderPath)).isDirectory()) continue;
-        for (const name of await readdir(folderPath)) {
+        // A folder removed, or not a folder: nothing of ours to load.
+        const names = await readdir(folderPath).catch(() => []);
+        for (const name of names) {
           if (!name.endsWith(SUFFIX)) continue;
           const path = join(folderPath, name);
           const header = await readHeader(path);
+          if (header === null) continue;
           if (!header) {
             stale.push(path);
             continue;

@@ -3,11 +3,13 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  lstat,
   mkdir,
   readdir,
   readFile,
   rm,
   stat,
+  symlink,
   unlink,
   writeFile,
 } from "node:fs/promises";
@@ -168,6 +170,30 @@ describe("diskFs", () => {
     assert.deepEqual(again.keys(), ["ok"]);
     assert.equal((await entryFiles(dir)).length, 1);
     await again.close();
+  });
+
+  it("skips files it cannot open on reload, and fails get, not the process, when the folder cannot be used", async () => {
+    const dir = await freshDir();
+    const first = new StreamCache({ fs: diskFs(dir) });
+    await put(first, "good", bytes(100));
+    await first.close();
+    // A dangling link where an entry would be: skipped, neither loaded
+    // nor deleted (it may be a file this process cannot see right now).
+    await mkdir(join(dir, "ab"), { recursive: true });
+    const dangling = join(dir, "ab", "dangling.cst");
+    await symlink("/nonexistent/cistern-test", dangling);
+    const again = new StreamCache({ fs: diskFs(dir) });
+    await again.ready;
+    assert.deepEqual(again.keys(), ["good"]);
+    assert.ok((await lstat(dangling)).isSymbolicLink(), "left in place");
+    await again.close();
+    // A folder under a regular file cannot be made: nobody awaits `ready`,
+    // and the failure reaches get, not the process.
+    await writeFile(join(dir, "plain"), "x");
+    const broken = new StreamCache({ fs: diskFs(join(dir, "plain", "store")) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await assert.rejects(broken.get("k"), /ENOTDIR|not a directory/i);
+    await broken.close();
   });
 
   it("writes files with the given mode", async () => {
