@@ -114,34 +114,51 @@ export function fileMetaStore(
   /** What stores and purges still writing to the folder will leave, by key. */
   const writing = new Map<string, StoredResponse[]>();
   const known = (key: string) => recent.get(key) ?? writing.get(key);
-  /** Runs a change to `key`'s file; lookups see `variants` from the start. */
-  const change = async (
+  /** The last change to each key's file still under way: changes run in order. */
+  const queued = new Map<string, Promise<void>>();
+  /**
+   * Runs a change to `key`'s file after the ones before it, so the file
+   * ends as the last change left it; lookups see `variants` from the start.
+   */
+  const change = (
     key: string,
     variants: StoredResponse[],
     write: (path: string) => Promise<void>,
-  ) => {
+  ): Promise<void> => {
     recent.set(key, variants);
     writing.set(key, variants);
-    try {
-      await write(pathOf(key));
-    } finally {
-      if (writing.get(key) === variants) writing.delete(key);
-    }
+    const done = (queued.get(key) ?? Promise.resolve())
+      .then(() => write(pathOf(key)))
+      .finally(() => {
+        if (writing.get(key) === variants) writing.delete(key);
+      });
+    const settled = done.catch(() => {});
+    queued.set(key, settled);
+    settled.then(() => queued.get(key) === settled && queued.delete(key));
+    return done;
   };
-  let counter = 0;
   const folders = new Folders();
   const readVariants = async (key: string): Promise<StoredResponse[]> => {
     const path = pathOf(key);
+    let text: string;
     try {
-      const record = JSON.parse(await readFile(path, "utf8"));
-      // A hash collision or a foreign file: treat as absent.
-      if (record?.key !== key || !Array.isArray(record.variants)) return [];
-      return record.variants as StoredResponse[];
-    } catch (error) {
-      if ((error as { code?: string }).code === "ENOENT") return [];
+      text = await readFile(path, "utf8");
+    } catch {
+      // Absent, or unreadable for now (no descriptors left, an I/O error):
+      // a miss, and the file stays for when it can be read.
+      return [];
+    }
+    let record;
+    try {
+      record = JSON.parse(text);
+    } catch {
+      // Torn or foreign: never readable, so it goes.
       await unlink(path).catch(() => {});
       return [];
     }
+    // A hash collision or a foreign file: treat as absent.
+    if (record?.key !== key || !Array.isArray(record.variants)) return [];
+    return record.variants as StoredResponse[];
   };
   return {
     lookup(key) {
@@ -158,7 +175,8 @@ export function fileMetaStore(
     },
     store: (key, variants) =>
       change(key, variants, async (path) => {
-        const temporary = `${path}.${process.pid}.${counter++}.tmp`;
+        // Unique across stores and processes (containers share pid 1).
+        const temporary = `${path}.${crypto.randomUUID()}.tmp`;
         await folders.write(
           join(path, ".."),
           () => writeFile(temporary, JSON.stringify({ key, variants })),

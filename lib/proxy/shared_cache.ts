@@ -746,9 +746,11 @@ export class SharedCache implements PolicyTarget {
       // Fetches already under way for the key may not store what they got.
       this.#generations[slotOf(key)]++;
       this.#inflight.delete(key);
-      const variants = await ctx.metastore.lookup(key);
-      await ctx.metastore.purge(key);
-      for (const variant of variants) this.#discard(ctx, variant.entity);
+      // In turn with the key's other updates, so none writes it back.
+      await this.#updateVariants(ctx, (variants) => {
+        for (const variant of variants) this.#discard(ctx, variant.entity);
+        return [];
+      }, key);
     }
   }
 
@@ -1184,16 +1186,20 @@ export class SharedCache implements PolicyTarget {
     }
   }
 
-  /** Applies `change` to the variants of the request's key, one update at a time per key. */
+  /**
+   * Applies `change` to the variants of `key` (default: the request's), one
+   * update at a time per key; no variants left purges the key.
+   */
   #updateVariants(
     ctx: CacheContext,
     change: (variants: StoredResponse[]) => StoredResponse[] | undefined,
+    key = ctx.key,
   ): Promise<void> {
-    const key = ctx.key;
     const update = (this.#metaLocks.get(key) ?? Promise.resolve()).then(
       async () => {
         const next = change(await ctx.metastore.lookup(key));
-        if (next) await ctx.metastore.store(key, next);
+        if (next?.length === 0) await ctx.metastore.purge(key);
+        else if (next) await ctx.metastore.store(key, next);
       },
     );
     const settled = update.catch(() => {});

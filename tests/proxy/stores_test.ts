@@ -10,7 +10,8 @@ import {
   type StoredResponse,
   StoreUriError,
 } from "../../mod.ts";
-import { readdir, rm } from "node:fs/promises";
+import { lstat, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { tempDirsRemovedAfter } from "../_util.ts";
 import { harness, visit } from "./_harness.ts";
@@ -183,6 +184,64 @@ describe("stores chosen by URI", () => {
     const storing = other.store("absent", newer);
     assert.deepEqual(await before, newer);
     await storing;
+  });
+
+  it("fileMetaStore: changes to one key land in the order made; two stores on one folder never collide", async () => {
+    const dir = await freshDir();
+    const v = (entity: string, size = 0) => [
+      { entity, vary: {}, pad: "x".repeat(size) } as unknown as StoredResponse,
+    ];
+    const meta = fileMetaStore(dir, { maxEntries: 0 });
+    for (let i = 0; i < 10; i++) {
+      // A big write begun first must not land last.
+      await Promise.all([
+        meta.store(`k${i}`, v("old", 1 << 20)),
+        meta.store(`k${i}`, v("new")),
+      ]);
+      assert.equal((await meta.lookup(`k${i}`))[0]?.entity, "new");
+      await Promise.all([
+        meta.store(`p${i}`, v("old", 1 << 20)),
+        meta.purge(`p${i}`),
+      ]);
+      assert.deepEqual(await meta.lookup(`p${i}`), [], "the purge stays");
+    }
+    // Two stores in one process (as two processes with one pid would be):
+    // their temporary files must not be each other's.
+    const a = fileMetaStore(dir, { maxEntries: 0 });
+    const b = fileMetaStore(dir, { maxEntries: 0 });
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => [
+        a.store(`s${i}`, v("a")),
+        b.store(`s${i}`, v("b")),
+      ]).flat(),
+    );
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await a.lookup(`s${i}`)).length, 1, `s${i} is whole`);
+    }
+  });
+
+  it("fileMetaStore deletes a torn file but keeps one it cannot read for now", async () => {
+    const dir = await freshDir();
+    const meta = fileMetaStore(dir, { maxEntries: 0 });
+    const v = [{ entity: "e", vary: {} } as unknown as StoredResponse];
+    await meta.store("torn", v);
+    await meta.store("unreadable", v);
+    // The store's layout: sha256(key) in hex, under its first two digits.
+    const fileOf = (key: string) => {
+      const hash = createHash("sha256").update(key).digest("hex");
+      return join(dir, hash.slice(0, 2), `${hash}.json`);
+    };
+    const torn = fileOf("torn");
+    await writeFile(torn, '{"key": "torn", "vari');
+    assert.deepEqual(await meta.lookup("torn"), []);
+    await assert.rejects(stat(torn), "a torn file goes");
+    // A read that fails (here: a link to a folder; else no descriptors
+    // left, an I/O error) is a miss, and the file is left for later.
+    const unreadable = fileOf("unreadable");
+    await rm(unreadable);
+    await symlink(dir, unreadable);
+    assert.deepEqual(await meta.lookup("unreadable"), []);
+    assert.ok((await lstat(unreadable)).isSymbolicLink(), "left in place");
   });
 
   it("fileMetaStore with maxEntries 0 reads the folder every time, for folders processes share", async () => {
