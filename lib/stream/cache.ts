@@ -67,9 +67,14 @@ export class StreamCache {
   #sweepQueued = false;
   #loaded = false;
   #sweeping: Promise<void> | undefined;
+  /** The last sweep left the bounds passed by entries in use. */
+  #overBound = false;
   readonly #events = {
     completed: () => {
       if (this.#reaper?.bounded) this.#queueSweep();
+    },
+    released: () => {
+      if (this.#overBound) this.#queueSweep();
     },
     failed: (entry: Entry) => {
       if (this.#entries.get(entry.key) === entry) {
@@ -242,6 +247,7 @@ export class StreamCache {
         removals.push(entry.free());
       }
     }
+    this.#overBound = reaper.over?.() ?? false;
     // Every removal runs to the end; the first failure is reported after.
     const results = await Promise.allSettled(removals);
     const failed = results.find((r) => r.status === "rejected");

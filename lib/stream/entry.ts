@@ -85,6 +85,8 @@ export interface EntryEvents {
   completed(entry: Entry): void;
   /** The writer aborted or storage failed; the entry must leave the cache. */
   failed(entry: Entry): void;
+  /** The last writer or reader let the entry go (it is not removed). */
+  released(entry: Entry): void;
 }
 
 /** The shared state of one entry. Internal to the stream cache. */
@@ -165,8 +167,10 @@ export class Entry {
 
   release(): void {
     this.users--;
+    if (this.users > 0) return;
     // free() reports failures to whoever awaits remove(); here none may escape.
-    if (this.users === 0 && this.removed) this.free().catch(() => {});
+    if (this.removed) this.free().catch(() => {});
+    else this.#events.released(this);
   }
 
   touchRead(): void {

@@ -421,6 +421,13 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
       if (typeof key !== "string") {
         return Promise.reject(new TypeError("key must be a string"));
       }
+      // Kept as UTF-8, a lone surrogate would come back from a restart as
+      // U+FFFD: another key.
+      if (!key.isWellFormed()) {
+        return Promise.reject(
+          new TypeError("key must be well-formed Unicode (no lone surrogates)"),
+        );
+      }
       const hash = keyHash(key);
       const folder = join(dir, hash.slice(0, 2));
       const path = join(folder, `${hash}-${randomHex(6)}${SUFFIX}`);

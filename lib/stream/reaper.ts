@@ -30,6 +30,12 @@ export interface Reaper {
   start?(stats: ReapStats): void;
   /** Sweep also right after an entry completes, as bounds can be passed then. Default false. */
   readonly bounded?: boolean;
+  /**
+   * After a sweep: whether the bounds are still passed, by entries in use
+   * (which sweeps skip). The cache then sweeps again as soon as one of
+   * them is released. Default: never.
+   */
+  over?(): boolean;
 }
 
 /**
@@ -97,6 +103,7 @@ export function lruReaper(bounds: LruBounds): Reaper {
       bytes -= size;
       return true;
     },
+    over: () => entries > maxEntries || bytes > maxBytes,
   };
 }
 
@@ -125,5 +132,6 @@ export function combineReapers(...reapers: Reaper[]): Reaper {
     start(stats) {
       for (const reaper of reapers) reaper.start?.(stats);
     },
+    over: () => reapers.some((reaper) => reaper.over?.() ?? false),
   };
 }

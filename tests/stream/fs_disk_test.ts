@@ -113,6 +113,11 @@ describe("diskFs", () => {
     for (const [i, key] of keys.entries()) {
       assert.deepEqual(await read(again, key), bytes(100 + i, i + 1));
     }
+    // Lone surrogates would come back as U+FFFD, one key for many: refused.
+    for (const key of ["a\uD800", "a\uDC00"]) {
+      await assert.rejects(again.get(key), TypeError);
+      assert.equal(again.has(key), false);
+    }
     await again.close();
   });
 

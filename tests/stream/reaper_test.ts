@@ -164,6 +164,33 @@ describe("lruReaper", () => {
   });
 });
 
+describe("lruReaper, entries in use", () => {
+  it("sweeps again when entries held past the bound are released", async () => {
+    const cache = new StreamCache({
+      fs: memoryFs(),
+      reaper: lruReaper({ maxBytes: 10_000 }),
+    });
+    // Each completes while its reader is still open (a client still
+    // reading): the sweeps then must skip them all.
+    const readers = [];
+    for (let i = 0; i < 20; i++) {
+      const { writer, reader } = await cache.get(`k${i}`);
+      const w = writer!.getWriter();
+      await w.write(bytes(2000));
+      await w.close();
+      readers.push(reader);
+    }
+    await cache.reap();
+    assert.equal(cache.keys().length, 20, "all held");
+    for (const reader of readers) reader.close();
+    for (let i = 0; i < 50 && cache.keys().length > 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(cache.keys().length, 5, "back within 10,000 bytes");
+    await cache.close();
+  });
+});
+
 describe("combineReapers", () => {
   it("removes when any reaper would, sweeping as often as the most eager", () => {
     const calls: string[] = [];
