@@ -165,6 +165,15 @@ export class Entry {
     this.users++;
   }
 
+  /**
+   * Its stored bytes cannot be read (a file deleted or cut short behind the
+   * cache's back): the entry leaves the cache, so the next `get` stores
+   * the body anew instead of failing every read.
+   */
+  lose(): void {
+    if (!this.removed) this.#events.failed(this);
+  }
+
   release(): void {
     this.users--;
     if (this.users > 0) return;
@@ -446,6 +455,7 @@ function followEntry(
         }
       } catch (error) {
         await dropSource(error);
+        if (entry.isComplete) entry.lose();
         release();
         controller.error(error);
       }

@@ -10,6 +10,7 @@ import {
   rm,
   stat,
   symlink,
+  truncate,
   unlink,
   writeFile,
 } from "node:fs/promises";
@@ -199,6 +200,28 @@ describe("diskFs", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     await assert.rejects(broken.get("k"), /ENOTDIR|not a directory/i);
     await broken.close();
+  });
+
+  it("drops an entry whose file was deleted or cut short behind its back", async () => {
+    const dir = await freshDir();
+    const cache = new StreamCache({ fs: diskFs(dir, { memoryBytes: 0 }) });
+    await put(cache, "gone", bytes(3 << 20));
+    const [goneFile] = await entryFiles(dir);
+    await put(cache, "cut", bytes(3 << 20));
+    const cutFile = (await entryFiles(dir)).find((f) => f !== goneFile)!;
+    await unlink(goneFile);
+    await truncate(cutFile, 1 << 20);
+    for (const key of ["gone", "cut"]) {
+      const { writer, reader } = await cache.get(key);
+      assert.equal(writer, undefined);
+      await assert.rejects(collect(reader.stream()), `${key}: the read fails`);
+      reader.close();
+      assert.equal(cache.has(key), false, `${key}: dropped`);
+      // The next get stores it anew.
+      await put(cache, key, bytes(10));
+      assert.deepEqual(await read(cache, key), bytes(10));
+    }
+    await cache.close();
   });
 
   it("writes files with the given mode", async () => {
