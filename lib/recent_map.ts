@@ -31,13 +31,24 @@ export class RecentMap<K, V> {
   /** The key set or got last, which a `get` need not move (a hint only). */
   #newest: K | undefined;
 
-  /** `limit`: the most total weight kept; `weigh`: a value's weight (default 1). */
-  constructor(limit: number, weigh: (value: V) => number = () => 1) {
+  readonly #dropped: ((key: K, value: V) => void) | undefined;
+
+  /**
+   * `limit`: the most total weight kept; `weigh`: a value's weight (default
+   * 1); `dropped`: told of each entry let go to make room (or too heavy to
+   * keep), not of those deleted.
+   */
+  constructor(
+    limit: number,
+    weigh: (value: V) => number = () => 1,
+    dropped?: (key: K, value: V) => void,
+  ) {
     if (!(limit >= 0)) {
       throw new TypeError(`limit must be a number >= 0, got ${limit}`);
     }
     this.limit = limit;
     this.#weigh = weigh;
+    this.#dropped = dropped;
   }
 
   /** Entries kept. */
@@ -71,13 +82,17 @@ export class RecentMap<K, V> {
   set(key: K, value: V): boolean {
     this.delete(key);
     const weight = this.#weigh(value);
-    if (weight > this.limit) return false;
+    if (weight > this.limit) {
+      this.#dropped?.(key, value);
+      return false;
+    }
     this.#map.set(key, value);
     this.#weight += weight;
     this.#newest = key;
-    for (const oldest of this.#map.keys()) {
+    for (const [oldest, old] of this.#map) {
       if (this.#weight <= this.limit) break;
       this.delete(oldest);
+      this.#dropped?.(oldest, old);
     }
     return true;
   }

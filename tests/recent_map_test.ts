@@ -34,6 +34,22 @@ describe("RecentMap", () => {
     assert.equal(recent.weight, 0);
   });
 
+  it("tells of entries it lets go for room or cannot keep, not of those deleted or replaced", () => {
+    const dropped: string[] = [];
+    const recent = new RecentMap<string, number>(
+      2,
+      (n) => n,
+      (key, value) => dropped.push(`${key}=${value}`),
+    );
+    recent.set("a", 1);
+    recent.set("b", 1);
+    recent.set("a", 1); // replaced: not dropped
+    recent.set("c", 1); // b is the least recent
+    recent.delete("a");
+    recent.set("d", 3); // too heavy
+    assert.deepEqual(dropped, ["b=1", "d=3"]);
+  });
+
   it("counts entries by default, and a limit of 0 keeps nothing", () => {
     const recent = new RecentMap<string, number>(2);
     recent.set("a", 1);

@@ -48,6 +48,18 @@ export interface MetaStore {
   store(key: string, variants: StoredResponse[]): Promise<void>;
   /** Forgets `key`. */
   purge(key: string): Promise<void>;
+  /**
+   * For a store that forgets keys on its own (a bounded store in memory):
+   * `listener` is told the variants of each key it drops, so that the cache
+   * frees their bodies.
+   */
+  onForget?(listener: (variants: StoredResponse[]) => void): void;
+  /**
+   * True when nothing it keeps outlives the process (`heap:`): bodies an
+   * entity store kept from before a restart are then unreachable, and the
+   * cache frees them.
+   */
+  readonly volatile?: boolean;
 }
 
 /**
@@ -62,10 +74,17 @@ export interface MetaStore {
 export function heapMetaStore(
   options: { maxEntries?: number } = {},
 ): MetaStore {
+  let forget: ((variants: StoredResponse[]) => void) | undefined;
   const recent = new RecentMap<string, StoredResponse[]>(
     options.maxEntries ?? 10_000,
+    undefined,
+    (_key, variants) => forget?.(variants),
   );
   return {
+    volatile: true,
+    onForget(listener) {
+      forget = listener;
+    },
     lookup: (key) => recent.get(key) ?? [],
     store(key, variants) {
       recent.set(key, variants);

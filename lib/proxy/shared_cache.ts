@@ -321,6 +321,7 @@ export class SharedCache implements PolicyTarget {
     }
     this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
     this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
+    this.#freeUnreachableBodies(typeof options.entitystore !== "object");
     this.#clock = options.clock ?? systemClock;
     this.#originDeadlines = new Deadlines(
       this.#clock,
@@ -521,6 +522,28 @@ export class SharedCache implements PolicyTarget {
   }
 
   /** Frees a stored body in the background; a failure is logged, never thrown. */
+  /**
+   * Bodies no meta entry can reach are freed: those of keys a bounded meta
+   * store in memory drops, and, with such a store, every body a disk
+   * entity store kept from before a restart, when that store is this
+   * cache's own (made from a URI, so no other cache shares it).
+   */
+  #freeUnreachableBodies(ownEntityStore: boolean): void {
+    const cache = this.#entitystore.cache;
+    if (!cache) return;
+    const free = (entity: string) =>
+      cache.remove(entity).catch((error) =>
+        this.#log(`could not free stored body ${entity}: ${error}`)
+      );
+    this.#metastore.onForget?.((variants) => {
+      for (const variant of variants) void free(variant.entity);
+    });
+    if (this.#metastore.volatile && ownEntityStore) {
+      // Runs before any request's get, which waits for `ready` too.
+      cache.ready.then(() => cache.keys().forEach(free), () => {});
+    }
+  }
+
   #discard(ctx: CacheContext, entity: string): void {
     ctx.entitystore.cache?.remove(entity).catch((error) =>
       ctx.log(`could not free stored body ${entity}: ${error}`)

@@ -59,6 +59,48 @@ describe("stores chosen by URI", () => {
     }
   });
 
+  it("frees the bodies a bounded heap: meta store forgets, and after a restart those no meta reaches", async () => {
+    const dir = await freshDir();
+    const bodies = async () => {
+      const entries = await readdir(dir, { recursive: true });
+      return entries.filter((name) => name.endsWith(".cst")).length;
+    };
+    const routes = Object.fromEntries(
+      Array.from({ length: 5 }, (_, i) => [
+        `/u${i}`,
+        () =>
+          new Response("x".repeat(2 << 20), {
+            headers: { "cache-control": "max-age=60" },
+          }),
+      ]),
+    );
+    const h = harness(routes, {
+      metastore: "heap:?maxEntries=2",
+      entitystore: `file:${dir}`,
+    });
+    try {
+      for (let i = 0; i < 5; i++) await visit(h, `/u${i}`);
+      for (let i = 0; i < 50 && (await bodies()) > 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(await bodies(), 2, "only the two keys kept have bodies");
+    } finally {
+      await h.close();
+    }
+    // A new cache on the same folder with a meta store in memory: no meta
+    // reaches the bodies kept, so they go.
+    const again = new SharedCache({
+      origin: () => new Response("y"),
+      entitystore: `file:${dir}`,
+    });
+    await again.ready;
+    for (let i = 0; i < 50 && (await bodies()) > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(await bodies(), 0);
+    await again.close();
+  });
+
   it("noop: keeps headers only: 304s from the cache, full bodies from the origin", async () => {
     const h = harness({
       "/n": (_request, n) =>
