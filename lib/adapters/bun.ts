@@ -2,9 +2,13 @@
  * The Bun adapter: `Bun.serve` and fast file reads.
  *
  * Bun closes connections idle for about 10 s, even in the middle of a slow
- * streamed body; {@link bunServe} turns that timeout off for every response
- * that has a body, so long-polling, server-sent events and slow cache readers
- * are not cut off.
+ * streamed body; {@link bunServe} turns that timeout off for responses marked
+ * as streaming (`stream`, `liveStream`, `serverSentEvents`, and the shared
+ * cache's answers that follow an origin), so long-polling, server-sent events
+ * and slow origins are not cut off. Every other connection keeps it, so idle
+ * or abandoned keep-alive clients cannot hold sockets for ever. Handler
+ * errors get a plain 500, never Bun's development error page (which shows
+ * the error, the stack and source paths).
  *
  * @module
  */
@@ -19,6 +23,8 @@ interface BunLike {
   serve(options: {
     port: number;
     hostname: string;
+    development: boolean;
+    error(error: unknown): Response;
     fetch(
       request: Request,
       server: { timeout(request: Request, seconds: number): void },
@@ -112,25 +118,22 @@ export function bunFixedFileReader(path: string): FixedFileReader {
 }
 
 /**
- * Streamed answers may idle longer than Bun's idle timeout allows, waiting on
- * their source; it stays on for bytes, as for any bytes body on Bun. Answers
- * known to be bytes in memory skip the check: reading their `body` would
- * build a stream.
+ * Answers marked as streaming may idle longer than Bun's idle timeout
+ * allows, waiting on their source. The timeout then stays off for the
+ * connection, so only those answers turn it off.
  */
 function keepOpen(
   response: Response,
   request: Request,
   native: { timeout(request: Request, seconds: number): void },
 ): Response {
-  if (bodyKindOf(response) !== "in-memory" && response.body) {
-    native.timeout(request, 0);
-  }
+  if (bodyKindOf(response) === "streaming") native.timeout(request, 0);
   return response;
 }
 
 /**
- * Serves `handler` with `Bun.serve`, with the idle timeout off for responses
- * that stream a body.
+ * Serves `handler` with `Bun.serve`: the idle timeout off for answers marked
+ * as streaming, a plain 500 for a handler that throws.
  *
  * @example
  * ```ts
@@ -147,6 +150,14 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const server = bun().serve({
     port: options.port ?? 8000,
     hostname,
+    development: false,
+    error: (error) => {
+      console.error(error);
+      return new Response("Internal Server Error", {
+        status: 500,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    },
     fetch(request, native) {
       // A handler that answers at once is answered at once.
       const result = handler(request);

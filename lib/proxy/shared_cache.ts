@@ -26,6 +26,7 @@ import {
 import { IdleWatch } from "./idle_watch.ts";
 import { BodyReader } from "./body_reader.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
+import { bodyKindOf, markBodyKind } from "../http/body_kind.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
 import type { Handler, Middleware } from "../types.ts";
@@ -196,6 +197,8 @@ interface RequestState {
   /** Aborts the origin request (timeouts). */
   abort?: AbortController;
   revalidating: boolean;
+  /** The body follows the origin as it sends (a pass, a miss): it may pause. */
+  live?: boolean;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
@@ -743,6 +746,7 @@ export class SharedCache implements PolicyTarget {
       return this.#originFailed(ctx, error);
     }
     ctx.response = responseWithoutHopByHop(response);
+    state.live = true;
     // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
     if (!SAFE_METHODS.has(method) && response.status < 400) {
       ctx.trace("invalidate");
@@ -947,6 +951,7 @@ export class SharedCache implements PolicyTarget {
         statusText: response.statusText,
         headers: withoutHopByHop(response.headers),
       });
+      state.live = true;
       reason = !cacheable
         ? "method"
         : conditional && response.status !== 200
@@ -1288,6 +1293,7 @@ export class SharedCache implements PolicyTarget {
       return response;
     }
     const { size: written, complete } = reader.size();
+    if (!complete) state.live = true;
     const resume = complete ? undefined : this.#resumer(ctx, stored);
     const size = stored.size >= 0
       ? stored.size
@@ -1446,6 +1452,11 @@ export class SharedCache implements PolicyTarget {
       ctx.log(
         `${ctx.request.method} ${ctx.request.url} ${ctx.traces.join(", ")}`,
       );
+    }
+    // A server that closes idle connections must not cut a body that waits
+    // on the origin (Bun's idle timeout); hits keep that protection.
+    if (state.live && response.body && !bodyKindOf(response)) {
+      markBodyKind(response, "streaming");
     }
     const reader = state.reader;
     if (reader) {

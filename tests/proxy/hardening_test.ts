@@ -12,6 +12,7 @@ import {
   SharedCache,
   StreamCache,
 } from "../../mod.ts";
+import { bodyKindOf } from "../../lib/http/body_kind.ts";
 import { harness, overlapping, visit } from "./_harness.ts";
 import { fillsUp } from "./_storage.ts";
 
@@ -592,6 +593,33 @@ describe("shared cache hardening", () => {
       assert.equal(anonymous.body, "config for null");
     } finally {
       await h.close();
+    }
+  });
+
+  it("marks answers that follow the origin as streaming, so servers keep their connection open; hits not", async () => {
+    const cache = new SharedCache({
+      origin: (request) =>
+        new Response("body", {
+          headers: {
+            "cache-control": new URL(request.url).pathname === "/pass"
+              ? "no-store"
+              : "max-age=60",
+          },
+        }),
+    });
+    try {
+      const pass = await cache.fetch(new Request("http://x.test/pass"));
+      assert.equal(bodyKindOf(pass), "streaming");
+      await pass.text();
+      const miss = await cache.fetch(new Request("http://x.test/miss"));
+      assert.equal(bodyKindOf(miss), "streaming");
+      await miss.text();
+      const hit = await cache.fetch(new Request("http://x.test/miss"));
+      assert.equal(hit.headers.get("x-cache"), "fresh");
+      assert.notEqual(bodyKindOf(hit), "streaming");
+      await hit.text();
+    } finally {
+      await cache.close();
     }
   });
 
