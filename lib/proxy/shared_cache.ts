@@ -381,11 +381,12 @@ export class SharedCache implements PolicyTarget {
   #handle(
     request: Request,
     revalidating: boolean,
+    keyOf = this.#keyOf,
   ): Response | Promise<Response> {
     const ctx = new CacheContext(
       request,
       { metastore: this.#metastore, entitystore: this.#entitystore },
-      this.#keyOf,
+      keyOf,
       this.#log,
     );
     const state: RequestState = { requestCc: {}, revalidating, generation: 0 };
@@ -669,7 +670,10 @@ export class SharedCache implements PolicyTarget {
       headers.delete(name);
     }
     const request = new Request(ctx.request.url, { headers });
-    Promise.resolve(this.#handle(request, true))
+    // Under the key the stale entry has: a URL built anew is normalised,
+    // and a server may hand over request URLs as sent (Deno: `Host` and the
+    // target as they came), so its key could differ.
+    Promise.resolve(this.#handle(request, true, () => key))
       .then((response) => response.body?.cancel())
       .catch((error) => this.#log(`revalidation of ${key} failed: ${error}`))
       .finally(() => this.#revalidating.delete(key));
@@ -758,7 +762,9 @@ export class SharedCache implements PolicyTarget {
 
   async #invalidate(ctx: CacheContext, headers: Headers): Promise<void> {
     const target = new URL(ctx.request.url);
-    const keys = new Set([this.#keyOf(new Request(target))]);
+    // The request's own key (its URL as the server handed it over) and the
+    // normalised one, which other clients' requests have.
+    const keys = new Set([ctx.key, this.#keyOf(new Request(target))]);
     for (const field of ["location", "content-location"]) {
       const value = headers.get(field);
       if (value === null) continue;

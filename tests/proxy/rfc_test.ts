@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { harness, visit } from "./_harness.ts";
 import { deferred } from "../../lib/deferred.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
@@ -1061,6 +1062,68 @@ describe("shared cache: targeted cache control and keys", () => {
       );
     } finally {
       await own.close();
+    }
+  });
+
+  it("invalidates and refreshes a URL however its client spelled it", async () => {
+    // Deno hands handlers the Host field and target as sent; a URL built
+    // anew is normalised. Both must reach the same entry.
+    let version = 0;
+    const h = harness({
+      "/u": (request) => {
+        if (request.method === "POST") version++;
+        return new Response(`v${version}`, {
+          headers: {
+            "cache-control": "max-age=10, stale-while-revalidate=600",
+          },
+        });
+      },
+    });
+    const port = new URL(h.url).port;
+    /** A request sent as raw bytes; its x-cache and body. */
+    const raw = (method: string, host: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: "127.0.0.1", port: Number(port) });
+        socket.on("connect", () =>
+          socket.write(
+            `${method} /u HTTP/1.1\r\nhost: ${host}\r\n` +
+              "content-length: 0\r\nconnection: close\r\n\r\n",
+          ));
+        let text = "";
+        socket.on("data", (data) => text += data.toString());
+        socket.on("error", reject);
+        socket.on("close", () =>
+          resolve(
+            `${/x-cache: (.*)\r/i.exec(text)?.[1]} ${
+              text.split("\r\n\r\n")[1]
+            }`,
+          ));
+      });
+    try {
+      for (const host of [`Good.Test:${port}`, `good.test:${port}`]) {
+        version = 0;
+        await raw("POST", host); // starts each spelling afresh
+        version = 0;
+        assert.equal(await raw("GET", host), "miss, store v0", host);
+        assert.equal(await raw("GET", host), "fresh v0", host);
+        await raw("POST", host);
+        assert.equal(
+          await raw("GET", host),
+          "miss, store v1",
+          `${host}: purged`,
+        );
+        await h.clock.advance(20_000);
+        version = 2;
+        assert.equal(await raw("GET", host), "stale v1", host);
+        let after = "";
+        for (let i = 0; i < 50 && after !== "fresh v2"; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          after = await raw("GET", host);
+        }
+        assert.equal(after, "fresh v2", `${host}: refreshed in place`);
+      }
+    } finally {
+      await h.close();
     }
   });
 
