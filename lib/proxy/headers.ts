@@ -75,3 +75,25 @@ export function responseWithoutHopByHop(response: Response): Response {
     });
   }
 }
+
+/**
+ * `response` if its headers may be changed, else the same answer around the
+ * same body with headers that may (`Response.redirect()` and `fetch()`
+ * answers have immutable ones; the cache adds its trace and `Via`).
+ *
+ * @example
+ * ```ts
+ * import { withMutableHeaders } from "./headers.ts";
+ * const response = withMutableHeaders(Response.redirect("http://x/y", 303));
+ * response.headers.set("x-cache", "pass");
+ * ```
+ */
+export function withMutableHeaders(response: Response): Response {
+  try {
+    // Throws for immutable headers, on runtimes that enforce it.
+    response.headers.delete("x-cistern-probe");
+    return response;
+  } catch {
+    return new Response(response.body, response);
+  }
+}

@@ -54,7 +54,11 @@ import {
   OriginTimeoutError,
   StoringStoppedError,
 } from "./errors.ts";
-import { responseWithoutHopByHop, withoutHopByHop } from "./headers.ts";
+import {
+  responseWithoutHopByHop,
+  withMutableHeaders,
+  withoutHopByHop,
+} from "./headers.ts";
 import {
   type MetaStore,
   metaStoreFrom,
@@ -1435,6 +1439,11 @@ export class SharedCache implements PolicyTarget {
 
   #finish(ctx: CacheContext, state: RequestState): Response {
     let response = ctx.response ?? new Response(null, { status: 500 });
+    // Answers cistern made in memory (hits) may be changed; one from the
+    // origin or a handler (a redirect, a fetch) may not.
+    if (bodyKindOf(response) !== "in-memory") {
+      response = withMutableHeaders(response);
+    }
     if (ctx.request.method.toUpperCase() === "HEAD" && response.body) {
       cancelBody(response);
       response = new Response(null, response);

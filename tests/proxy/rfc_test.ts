@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { harness, visit } from "./_harness.ts";
+import { sharedCache } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
@@ -141,6 +142,42 @@ describe("shared cache: a faithful intermediary", () => {
     assert.equal(copy.status, 203);
     assert.deepEqual(hops(copy.headers), [false, false, true]);
     assert.equal(await copy.text(), "body");
+  });
+
+  it("passes answers whose headers cannot be changed: a redirect, a fetch()", async () => {
+    const h = harness({
+      "/x": () =>
+        new Response("o", { headers: { "cache-control": "max-age=60" } }),
+    });
+    const app = (request: Request) =>
+      request.method === "POST" && new URL(request.url).pathname === "/form"
+        ? Response.redirect("http://a.test/done", 303)
+        : fetch(h.originUrl + new URL(request.url).pathname, {
+          method: request.method,
+          body: request.body,
+        });
+    const handler = sharedCache({})(app);
+    try {
+      const redirect = await handler(
+        new Request("http://a.test/form", { method: "POST", body: "x=1" }),
+      );
+      assert.equal(redirect.status, 303);
+      assert.equal(redirect.headers.get("location"), "http://a.test/done");
+      assert.equal(redirect.headers.get("x-cache"), "invalidate, pass");
+      for (const method of ["POST", "GET"]) {
+        const answer = await handler(
+          new Request("http://a.test/x", {
+            method,
+            body: method === "POST" ? "b" : null,
+          }),
+        );
+        assert.equal(answer.status, 200, method);
+        assert.equal(await answer.text(), "o");
+        assert.ok(answer.headers.get("x-cache"));
+      }
+    } finally {
+      await h.close();
+    }
   });
 
   it("answers 502 with a short body when the origin is unreachable", async () => {
