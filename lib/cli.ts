@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { serve, type Server } from "./adapters/serve.ts";
+import { proxyTo } from "./proxy/proxy_to.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
 import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
 
@@ -35,6 +36,9 @@ proxy options:
   --trace-header NAME   response header listing what the cache did (default x-cache)
   --no-trace            send no trace header
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
+  --trust-forwarded     pass X-Forwarded-Host/-Proto and Forwarded as they came (for a
+                        proxy in front that sets them); by default they are set to the
+                        address the client used, as a client could forge them
   --verbose             log one line per request
   -h, --help            this help
 
@@ -60,6 +64,8 @@ export interface ProxyCommandOptions {
   traceHeader?: string | false;
   /** Via name. */
   via?: string;
+  /** Pass the `X-Forwarded-*` fields as they came (see `ProxyToOptions.forwarded`). */
+  trustForwarded?: boolean;
   /** Log each request. */
   verbose?: boolean;
 }
@@ -128,7 +134,9 @@ export function startProxy(
   let cache: SharedCache;
   try {
     cache = new SharedCache({
-      origin: options.origin,
+      origin: options.trustForwarded
+        ? proxyTo(options.origin, { forwarded: "keep" })
+        : options.origin,
       ...storesFor(options.store ?? "file:./.cistern", options.maxBytes),
       defaultTtl: options.defaultTtl,
       maxEntrySize: options.maxEntrySize,
@@ -238,6 +246,7 @@ export async function main(args: string[]): Promise<number> {
         "trace-header": { type: "string" },
         "no-trace": { type: "boolean" },
         via: { type: "string" },
+        "trust-forwarded": { type: "boolean" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -261,6 +270,7 @@ export async function main(args: string[]): Promise<number> {
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
       traceHeader: values["no-trace"] ? false : values["trace-header"],
       via: values.via,
+      trustForwarded: values["trust-forwarded"],
       verbose: values.verbose,
     });
     try {

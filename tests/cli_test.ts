@@ -151,6 +151,18 @@ describe("cistern command", () => {
     ]);
     assert.equal(badStore.code, 2);
     assert.match(badStore.stderr, /--store/);
+    for (const flag of [["--trace-header", "x cache"], ["--via", "a\u0001b"]]) {
+      const bad = await run([
+        "proxy",
+        "--origin",
+        "http://127.0.0.1:1",
+        "--store",
+        "heap:",
+        ...flag,
+      ]);
+      assert.equal(bad.code, 2, flag.join(" "));
+      assert.match(bad.stderr, /traceHeader|via/);
+    }
     // A store folder that cannot be made (under a regular file).
     const { dir, cleanup } = await tempDir();
     try {

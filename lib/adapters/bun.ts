@@ -24,6 +24,7 @@ interface BunLike {
     port: number;
     hostname: string;
     development: boolean;
+    reusePort: boolean;
     error(error: unknown): Response;
     fetch(
       request: Request,
@@ -151,6 +152,9 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
     port: options.port ?? 8000,
     hostname,
     development: false,
+    // Production mode would otherwise share the port with another process
+    // already listening on it, instead of saying it is in use.
+    reusePort: false,
     error: (error) => {
       console.error(error);
       return new Response("Internal Server Error", {

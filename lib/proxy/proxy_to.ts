@@ -26,6 +26,23 @@ export interface ProxyToOptions {
    * ```
    */
   client?: Http1Client;
+  /**
+   * What the origin learns of the address the client used, which it needs
+   * to build absolute links (the `Host` it gets is its own):
+   * - `"replace"` (default): `X-Forwarded-Host` and `X-Forwarded-Proto` are
+   *   set to the request's own host and scheme, and `Forwarded` is dropped.
+   *   Values a client sent are never passed on: the cache does not key on
+   *   them, so one client's forged host would be stored for all.
+   * - `"keep"`: the fields pass as they came, for a proxy in front that sets
+   *   them itself (a TLS terminator's `X-Forwarded-Proto: https`).
+   *
+   * @example
+   * ```ts
+   * import { proxyTo } from "./proxy_to.ts";
+   * const forward = proxyTo("http://127.0.0.1:8081", { forwarded: "keep" });
+   * ```
+   */
+  forwarded?: "replace" | "keep";
 }
 
 /**
@@ -47,6 +64,7 @@ export function proxyTo(
   options: ProxyToOptions = {},
 ): Handler {
   const client = options.client ?? sharedClient;
+  const replaceForwarded = (options.forwarded ?? "replace") === "replace";
   let url: URL;
   try {
     url = new URL(base);
@@ -71,6 +89,17 @@ export function proxyTo(
     // The origin is addressed by its own name; the client's Host named the proxy.
     const headers = new Headers(request.headers);
     headers.delete("host");
+    if (replaceForwarded) {
+      const scheme = request.url.slice(0, request.url.indexOf(":"));
+      const hostStart = request.url.indexOf("//") + 2;
+      const hostEnd = request.url.indexOf("/", hostStart);
+      headers.set(
+        "x-forwarded-host",
+        request.url.slice(hostStart, hostEnd < 0 ? undefined : hostEnd),
+      );
+      headers.set("x-forwarded-proto", scheme);
+      headers.delete("forwarded");
+    }
     return client.fetch(
       new Request(target, {
         method: request.method,

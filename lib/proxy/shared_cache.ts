@@ -14,6 +14,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import { deferred } from "../deferred.ts";
 import type { CacheControl } from "../http/cache_control.ts";
+import { isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
@@ -335,6 +336,21 @@ export class SharedCache implements PolicyTarget {
       options.originTimeout ?? 30_000,
     );
     this.#traceHeader = options.traceHeader ?? "x-cache";
+    // Checked now: a bad name or value would fail every answer later.
+    if (
+      this.#traceHeader !== false && !isToken(this.#traceHeader.toLowerCase())
+    ) {
+      throw new TypeError(
+        `traceHeader must be a field name, got ${
+          JSON.stringify(this.#traceHeader)
+        }`,
+      );
+    }
+    if (options.via && !/^[\x21-\x7e][\x20-\x7e]*$/.test(options.via)) {
+      throw new TypeError(
+        `via must be visible ASCII, got ${JSON.stringify(options.via)}`,
+      );
+    }
     const verbose = options.verbose;
     this.#log = typeof verbose === "function"
       ? verbose

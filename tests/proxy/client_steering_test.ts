@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { SharedCache } from "../../mod.ts";
+import { proxyTo, SharedCache } from "../../mod.ts";
 import { harness, overlapping, visit } from "./_harness.ts";
 
 describe("shared cache: one client cannot steer it for the others", () => {
@@ -101,6 +101,31 @@ describe("shared cache: one client cannot steer it for the others", () => {
       assert.equal(after.trace, "fresh");
       assert.equal(h.count("/swr"), 2);
       assert.equal(h.seen[1].headers.has("cache-control"), false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("tells the origin the address the client used, never a forged one, unless told to trust the proxy in front", async () => {
+    const h = harness({ "/f": () => new Response("f") });
+    try {
+      const forged = {
+        "x-forwarded-host": "evil.test",
+        "x-forwarded-proto": "gopher",
+        forwarded: "host=evil.test",
+      };
+      await visit(h, "/f", { headers: forged });
+      const replaced = h.seen[0].headers;
+      assert.equal(replaced.get("x-forwarded-host"), new URL(h.url).host);
+      assert.equal(replaced.get("x-forwarded-proto"), "http");
+      assert.equal(replaced.has("forwarded"), false);
+      // Behind a TLS terminator that sets them itself:
+      const keep = proxyTo(h.originUrl, { forwarded: "keep" });
+      await (await keep(new Request("http://pub.test/f", { headers: forged })))
+        .text();
+      const kept = h.seen[1].headers;
+      assert.equal(kept.get("x-forwarded-host"), "evil.test");
+      assert.equal(kept.get("forwarded"), "host=evil.test");
     } finally {
       await h.close();
     }
