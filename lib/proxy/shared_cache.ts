@@ -839,8 +839,17 @@ export class SharedCache implements PolicyTarget {
       !this.#isUncacheable(key);
 
     // Collapsed forwarding: share a fetch already under way for this key.
-    const pending = sharing ? this.#inflight.get(key) : undefined;
-    if (pending && !state.revalidating) {
+    // One that failed, or brought another variant, is no use; a fetch the
+    // first of its waiters then starts is shared by the others in turn, so
+    // they never all go to the origin at once.
+    let pending = sharing && !state.revalidating
+      ? this.#inflight.get(key)
+      : undefined;
+    let waited: Promise<Shared | undefined> | undefined;
+    // At most a few in turn: behind an origin that keeps failing, a client
+    // then asks it on its own rather than wait through every attempt.
+    for (let turns = 0; pending && turns < 3; turns++) {
+      waited = pending;
       const shared = await pending;
       if (
         shared &&
@@ -859,9 +868,13 @@ export class SharedCache implements PolicyTarget {
           return ctx.deliver();
         }
       }
+      const next = this.#inflight.get(key);
+      pending = next !== waited ? next : undefined;
     }
     state.generation = this.#generations[slotOf(key)];
-    if (sharing && !this.#inflight.has(key)) {
+    const current = sharing ? this.#inflight.get(key) : undefined;
+    // A fetch already waited on, of no use here, gives way to this one.
+    if (sharing && (current === undefined || current === waited)) {
       const record = deferred<Shared | undefined>();
       this.#inflight.set(key, record.promise);
       state.record = record.promise;

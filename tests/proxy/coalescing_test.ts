@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { harness } from "./_harness.ts";
+import { harness, visit } from "./_harness.ts";
 
 /** A body that arrives in `parts` pieces, `pause` ms apart; `fail` makes it die after half. */
 function slowBody(
@@ -100,6 +100,47 @@ describe("shared cache: request coalescing", () => {
         "nothing was stored",
       );
       assert.equal(await next.text(), expected);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("has the waiters of a fetch that failed, or brought another variant, share the next one", async () => {
+    const later = (ms: number) =>
+      new Promise((resolve) => setTimeout(resolve, ms));
+    const h = harness({
+      "/fails": async (_request, n) => {
+        await later(n === 1 ? 1500 : 300); // the first is past originTimeout
+        return new Response("ok", {
+          headers: { "cache-control": "max-age=60" },
+        });
+      },
+      "/vary": async () => {
+        await later(300);
+        return new Response("ok", {
+          headers: { "cache-control": "max-age=60", vary: "accept-language" },
+        });
+      },
+    }, { originTimeout: 1000 });
+    try {
+      const visits = Array.from({ length: 20 }, () => visit(h, "/fails"));
+      // The cache's clock is the harness's manual one: time out the first.
+      await later(100);
+      await h.clock.advance(1001);
+      const fails = await Promise.all(visits);
+      assert.equal(fails.filter((r) => r.status === 504).length, 1);
+      assert.equal(h.count("/fails"), 2, "one retry for the 19 who waited");
+      const first = visit(h, "/vary", {
+        headers: { "accept-language": "fr" },
+      });
+      await later(50);
+      const others = Array.from(
+        { length: 19 },
+        () => visit(h, "/vary", { headers: { "accept-language": "en" } }),
+      );
+      const varied = await Promise.all([first, ...others]);
+      assert.ok(varied.every((r) => r.status === 200));
+      assert.equal(h.count("/vary"), 2, "one fetch for fr, one for the en");
     } finally {
       await h.close();
     }
