@@ -62,22 +62,54 @@ export interface MetaStore {
   readonly volatile?: boolean;
 }
 
+/** Options of {@link heapMetaStore}. */
+export interface HeapMetaStoreOptions {
+  /** Most keys kept. Default 10,000. */
+  maxEntries?: number;
+  /**
+   * Most bytes kept, counting header fields and the request values `Vary`
+   * nominates, which clients choose (a 48 KiB `Accept-Language` in each of
+   * 16 variants). Default 64 MiB.
+   */
+  maxBytes?: number;
+}
+
+/** About how many bytes the variants of one key hold. */
+function bytesOf(variants: StoredResponse[]): number {
+  let bytes = 0;
+  for (const variant of variants) {
+    bytes += 256; // the fixed fields and the object
+    // (Records another store wrote may lack either.)
+    for (const [name, value] of variant.headers ?? []) {
+      bytes += name.length + value.length;
+    }
+    for (const [name, value] of Object.entries(variant.vary ?? {})) {
+      bytes += name.length + (value?.length ?? 0);
+    }
+  }
+  return bytes;
+}
+
 /**
- * A meta store in memory, keeping the `maxEntries` most recently used keys.
+ * A meta store in memory, keeping the most recently used keys within
+ * `maxEntries` keys and `maxBytes` bytes.
  *
  * @example
  * ```ts
  * import { heapMetaStore } from "./metastore.ts";
- * const meta = heapMetaStore({ maxEntries: 10_000 });
+ * const meta = heapMetaStore({ maxEntries: 10_000, maxBytes: 64 << 20 });
  * ```
  */
-export function heapMetaStore(
-  options: { maxEntries?: number } = {},
-): MetaStore {
+export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
   let forget: ((variants: StoredResponse[]) => void) | undefined;
+  const maxBytes = options.maxBytes ?? 64 << 20;
+  const maxEntries = options.maxEntries ?? 10_000;
+  // One limit for both bounds: each key weighs at least its share of
+  // `maxBytes` by count, so neither bound can be passed.
+  const least = maxEntries > 0 ? maxBytes / maxEntries : Infinity;
   const recent = new RecentMap<string, StoredResponse[]>(
-    options.maxEntries ?? 10_000,
-    undefined,
+    maxBytes,
+    (variants) => Math.max(bytesOf(variants), least),
     (_key, variants) => forget?.(variants),
   );
   return {
@@ -207,7 +239,8 @@ export function fileMetaStore(
 }
 
 /**
- * A meta store from a URI: `heap:` (`?maxEntries=N`, default 10,000) or
+ * A meta store from a URI: `heap:` (`?maxEntries=N`, default 10,000;
+ * `?maxBytes=N`, default 64 MiB) or
  * `file:PATH` (`?maxEntries=N` also kept in memory, default 10,000; `0` for
  * a folder that several processes share). An object that already is a meta
  * store is returned as is.
@@ -223,7 +256,10 @@ export function metaStoreFrom(spec: string | MetaStore): MetaStore {
   const uri = parseStoreUri(spec);
   switch (uri.scheme) {
     case "heap":
-      return heapMetaStore({ maxEntries: numberParam(uri, "maxEntries") });
+      return heapMetaStore({
+        maxEntries: numberParam(uri, "maxEntries"),
+        maxBytes: numberParam(uri, "maxBytes"),
+      });
     case "file":
       if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
       return fileMetaStore(uri.path, {

@@ -29,6 +29,7 @@ export {
   fileMetaStore,
   type FileMetaStoreOptions,
   heapMetaStore,
+  type HeapMetaStoreOptions,
   type MetaStore,
   metaStoreFrom,
   type StoredResponse,

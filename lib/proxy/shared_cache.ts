@@ -238,7 +238,12 @@ const HIT_FOR_PASS_REASONS = new Set<NotStorableReason>([
   "no-freshness",
 ]);
 const HIT_FOR_PASS_MS = 10_000;
-const MAX_MARKERS = 10_000;
+/**
+ * Hit-for-pass markers, by key hash: a collision only makes another URL go
+ * to the origin side by side for a while, and the memory they take does
+ * not grow with the URLs clients make up.
+ */
+const MARKER_SLOTS = 16_384;
 /** Invalidation counters, by key hash: a collision only skips one store. */
 const GENERATION_SLOTS = 4096;
 
@@ -249,12 +254,13 @@ function contentLengthOf(headers: Headers): number | undefined {
     : undefined;
 }
 
-function slotOf(key: string): number {
+/** A key's slot among `slots` (FNV-1a). */
+function slotOf(key: string, slots = GENERATION_SLOTS): number {
   let hash = 2166136261;
   for (let i = 0; i < key.length; i++) {
     hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
   }
-  return (hash >>> 0) % GENERATION_SLOTS;
+  return (hash >>> 0) % slots;
 }
 
 /**
@@ -293,7 +299,7 @@ export class SharedCache implements PolicyTarget {
   readonly #inflight = new Map<string, Promise<Shared | undefined>>();
   readonly #revalidating = new Set<string>();
   /** Keys whose last response could not be stored, until when (ms). */
-  readonly #uncacheable = new Map<string, number>();
+  readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
   readonly #metaLocks = new Map<string, Promise<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
@@ -520,20 +526,14 @@ export class SharedCache implements PolicyTarget {
   }
 
   #isUncacheable(key: string): boolean {
-    const until = this.#uncacheable.get(key);
-    if (until === undefined) return false;
-    if (until > this.#clock.now()) return true;
-    this.#uncacheable.delete(key);
-    return false;
+    return this.#uncacheable[slotOf(key, MARKER_SLOTS)] > this.#clock.now();
   }
 
-  #markUncacheable(key: string): void {
-    this.#uncacheable.delete(key);
-    this.#uncacheable.set(key, this.#clock.now() + HIT_FOR_PASS_MS);
-    for (const oldest of this.#uncacheable.keys()) {
-      if (this.#uncacheable.size <= MAX_MARKERS) break;
-      this.#uncacheable.delete(oldest);
-    }
+  /** Marks `key` uncacheable for a while, or (`false`) no longer. */
+  #markUncacheable(key: string, uncacheable = true): void {
+    this.#uncacheable[slotOf(key, MARKER_SLOTS)] = uncacheable
+      ? this.#clock.now() + HIT_FOR_PASS_MS
+      : 0;
   }
 
   #dropInflight(
@@ -545,7 +545,6 @@ export class SharedCache implements PolicyTarget {
     }
   }
 
-  /** Frees a stored body in the background; a failure is logged, never thrown. */
   /**
    * Bodies no meta entry can reach are freed: those of keys a bounded meta
    * store in memory drops, and, with such a store, every body a disk
@@ -568,6 +567,7 @@ export class SharedCache implements PolicyTarget {
     }
   }
 
+  /** Frees a stored body in the background; a failure is logged, never thrown. */
   #discard(ctx: CacheContext, entity: string): void {
     ctx.entitystore.cache?.remove(entity).catch((error) =>
       ctx.log(`could not free stored body ${entity}: ${error}`)
@@ -998,7 +998,7 @@ export class SharedCache implements PolicyTarget {
         : notStorableReason(asGet, response, this.#rules);
       if (reason && HIT_FOR_PASS_REASONS.has(reason) && !conditional) {
         this.#markUncacheable(key);
-      } else if (!reason) this.#uncacheable.delete(key);
+      } else if (!reason) this.#markUncacheable(key, false);
     }
     if (reason) {
       ctx.log(

@@ -169,6 +169,24 @@ describe("stores chosen by URI", () => {
     assert.equal(has("d"), 0);
   });
 
+  it("heapMetaStore keeps within maxBytes, counting the request values Vary nominates", async () => {
+    const meta = heapMetaStore({ maxBytes: 1 << 20 });
+    const big = (entity: string) => [
+      {
+        entity,
+        headers: [["vary", "accept-language"]],
+        vary: { "accept-language": "x".repeat(48 * 1024) },
+      } as unknown as StoredResponse,
+    ];
+    for (let i = 0; i < 100; i++) await meta.store(`k${i}`, big(`e${i}`));
+    const kept = Array.from(
+      { length: 100 },
+      (_, i) => (meta.lookup(`k${i}`) as StoredResponse[]).length,
+    ).reduce((a, b) => a + b, 0);
+    assert.ok(kept > 0 && kept * 48 * 1024 <= 1 << 20, `${kept} kept`);
+    assert.equal((meta.lookup("k99") as StoredResponse[]).length, 1);
+  });
+
   it("fileMetaStore answers recent keys from memory and writes them through", async () => {
     const dir = await freshDir();
     const meta = fileMetaStore(dir);
