@@ -24,6 +24,21 @@ export function nothingMore(): Handoff {
   };
 }
 
+/**
+ * `body` as it streams on, and a promise that resolves once all of it has
+ * been read (never, if the reader stops early).
+ */
+export function watchedToEnd(
+  body: ReadableStream<Uint8Array>,
+): { body: ReadableStream<Uint8Array>; ended: Promise<void> } {
+  let end!: () => void;
+  const ended = new Promise<void>((resolve) => end = resolve);
+  return {
+    body: body.pipeThrough(new TransformStream({ flush: () => end() })),
+    ended,
+  };
+}
+
 /** Cancels a response body nobody will read (if nothing reads it already). */
 export function cancelBody(response: Response | undefined): void {
   const body = response?.body;

@@ -37,6 +37,7 @@ import {
   type Handoff,
   nothingMore,
   releasing,
+  watchedToEnd,
   withHandoff,
 } from "./bodies.ts";
 import {
@@ -204,6 +205,8 @@ interface RequestState {
   revalidating: boolean;
   /** The body follows the origin as it sends (a pass, a miss): it may pause. */
   live?: boolean;
+  /** A protocol upgrade the app answered: its response goes out untouched. */
+  upgrade?: boolean;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
@@ -302,6 +305,8 @@ export class SharedCache implements PolicyTarget {
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
   readonly #metaLocks = new Map<string, Promise<void>>();
+  /** When each forwarded request's body has all been sent. */
+  readonly #uploads = new WeakMap<Request, Promise<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
@@ -711,8 +716,12 @@ export class SharedCache implements PolicyTarget {
   ): Request {
     const headers = init.headers ?? withoutHopByHop(request.headers);
     if (this.#options.via) headers.append("via", `1.1 ${this.#options.via}`);
-    const body = init.body ? request.body : null;
-    return new Request(request.url, {
+    let body: ReadableStream<Uint8Array> | null = init.body
+      ? request.body
+      : null;
+    let uploaded: Promise<void> | undefined;
+    if (body) ({ body, ended: uploaded } = watchedToEnd(body));
+    const forward = new Request(request.url, {
       method: init.method ?? request.method,
       headers,
       body,
@@ -720,26 +729,38 @@ export class SharedCache implements PolicyTarget {
       signal: init.signal,
       ...(body ? { duplex: "half" } : {}),
     } as RequestInit);
+    if (uploaded) this.#uploads.set(forward, uploaded);
+    return forward;
   }
 
-  /** Asks the origin, giving up (and aborting the request) after `originTimeout`. */
+  /**
+   * Asks the origin, giving up (and aborting the request) `originTimeout`
+   * after the request body, if any, has been sent: a long upload is not the
+   * origin being late.
+   */
   async #callOrigin(
     forward: Request,
     controller: AbortController,
   ): Promise<Response> {
     let expired = false;
-    let stop!: () => void;
+    let stop = () => {};
     const late = new Promise<never>((_, reject) => {
-      stop = this.#originDeadlines.add(() => {
-        expired = true;
-        const error = new OriginTimeoutError(
-          forward.url,
-          this.#originDeadlines.ms,
-          "headers",
-        );
-        controller.abort(error);
-        reject(error);
-      });
+      const start = () => {
+        if (controller.signal.aborted) return;
+        stop = this.#originDeadlines.add(() => {
+          expired = true;
+          const error = new OriginTimeoutError(
+            forward.url,
+            this.#originDeadlines.ms,
+            "headers",
+          );
+          controller.abort(error);
+          reject(error);
+        });
+      };
+      const uploaded = this.#uploads.get(forward);
+      if (uploaded) uploaded.then(start);
+      else start();
     });
     const answer = Promise.resolve().then(() => this.#origin(forward));
     // An answer that comes after the timeout is read by no one.
@@ -756,6 +777,14 @@ export class SharedCache implements PolicyTarget {
     state.reader = undefined;
     ctx.stored = undefined;
     const method = ctx.request.method.toUpperCase();
+    if (ctx.request.headers.has("upgrade")) {
+      // A WebSocket handshake: the app needs the request as it came (the
+      // runtime upgrades that object), and its answer goes out untouched.
+      ctx.response = await this.#origin(ctx.request);
+      state.upgrade = true;
+      ctx.trace("pass");
+      return this.#run("pass", ctx);
+    }
     const controller = new AbortController();
     let response: Response;
     try {
@@ -1468,6 +1497,7 @@ export class SharedCache implements PolicyTarget {
 
   #finish(ctx: CacheContext, state: RequestState): Response {
     let response = ctx.response ?? new Response(null, { status: 500 });
+    if (state.upgrade && response === ctx.response) return response;
     // Answers cistern made in memory (hits) may be changed; one from the
     // origin or a handler (a redirect, a fetch) may not.
     if (bodyKindOf(response) !== "in-memory") {

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { harness, visit } from "./_harness.ts";
-import { sharedCache } from "../../mod.ts";
+import { SharedCache, sharedCache } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
@@ -177,6 +177,51 @@ describe("shared cache: a faithful intermediary", () => {
       }
     } finally {
       await h.close();
+    }
+  });
+
+  it("hands a protocol upgrade to the app as it came, and its answer back untouched", async () => {
+    let seen: Request | undefined;
+    const answer = new Response(null, { status: 200 });
+    const handler = sharedCache({})((request) => {
+      seen = request;
+      return answer;
+    });
+    const request = new Request("http://a.test/ws", {
+      headers: { upgrade: "websocket", connection: "Upgrade" },
+    });
+    // The runtime upgrades the very request object it handed over.
+    assert.equal(await handler(request), answer);
+    assert.equal(seen, request);
+  });
+
+  it("starts the origin's answer timeout once a streamed upload is sent", async () => {
+    const cache = new SharedCache({
+      origin: async (request) =>
+        new Response(`got ${(await request.text()).length}`),
+      originTimeout: 300,
+    });
+    let sent = 0;
+    const upload = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === 5) return controller.close();
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        controller.enqueue(new Uint8Array(10));
+        sent++;
+      },
+    });
+    try {
+      const answer = await cache.fetch(
+        new Request("http://a.test/up", {
+          method: "POST",
+          body: upload,
+          duplex: "half",
+        } as RequestInit),
+      );
+      assert.equal(answer.status, 200, "750 ms of upload is not a late origin");
+      assert.equal(await answer.text(), "got 50");
+    } finally {
+      await cache.close();
     }
   });
 
