@@ -79,10 +79,10 @@ export async function resolveFilePath(
   if (segments.includes("..")) {
     throw new ForbiddenPathError(urlPath, "parent segment");
   }
-  if (
-    (options.dotfiles ?? "deny") === "deny" &&
-    segments.some((s) => s.startsWith(".") && s !== ".")
-  ) {
+  const denyDotfiles = (options.dotfiles ?? "deny") === "deny";
+  const hidden = (parts: string[]) =>
+    parts.some((s) => s.startsWith(".") && s !== ".");
+  if (denyDotfiles && hidden(segments)) {
     throw new ForbiddenPathError(urlPath, "hidden file", 404);
   }
   const base = resolve(root);
@@ -102,6 +102,10 @@ export async function resolveFilePath(
   const realBase = await realpath(base).catch(() => base);
   if (!inside(real, realBase)) {
     throw new ForbiddenPathError(urlPath, "symbolic link outside the root");
+  }
+  // A link with a plain name may lead to a hidden file (`env.txt` → `.env`).
+  if (denyDotfiles && hidden(real.slice(realBase.length).split(sep))) {
+    throw new ForbiddenPathError(urlPath, "hidden file", 404);
   }
   return file;
 }
@@ -155,7 +159,9 @@ export interface SendFileOptions extends ResolveFilePathOptions {
 }
 
 /** `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), safe for any name. */
-function contentDisposition(type: string, filename: string): string {
+function contentDisposition(type: string, name: string): string {
+  // A lone surrogate (a name taken from a request) would make encoding throw.
+  const filename = name.toWellFormed();
   const ascii = filename.replace(/[^\x20-\x7e]|["\\%]/g, "_");
   const encoded = encodeURIComponent(filename).replace(
     /['()*]/g,
@@ -228,7 +234,11 @@ export async function sendFile(
   if (options.lastModified !== false) {
     headers.set(
       "last-modified",
-      formatHttpDate(options.lastModified ?? info.mtimeMs),
+      // Never in the future (RFC 9110 §8.8.2.1): a clock set ahead would
+      // answer 304 for a month to a file changed since.
+      formatHttpDate(
+        options.lastModified ?? Math.min(info.mtimeMs, Date.now()),
+      ),
     );
   }
   headers.set("cache-control", options.cacheControl ?? "no-cache");

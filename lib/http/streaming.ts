@@ -102,7 +102,9 @@ export function iterableStream(
     },
     async cancel(reason) {
       await blob?.cancel(reason);
-      await iterator?.return?.();
+      // Cancelled before the first read: the source is still told (a
+      // ReadableStream is cancelled, a file handle's iterator closes it).
+      await open().return?.();
     },
   }, { highWaterMark: 0 });
 }

@@ -1,6 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  mkdtemp,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -31,6 +38,10 @@ before(async () => {
   await writeFile(join(dir, "secret.txt"), "do not serve");
   await symlink(join(dir, "secret.txt"), join(root, "escape.txt"));
   await symlink(join(root, "hello.txt"), join(root, "alias.txt"));
+  await symlink(join(root, ".env"), join(root, "env.txt"));
+  await writeFile(join(root, "future.txt"), "from the future");
+  const ahead = new Date(Date.now() + 30 * 86_400_000);
+  await utimes(join(root, "future.txt"), ahead, ahead);
 });
 
 after(async () => {
@@ -215,8 +226,9 @@ describe("sendFile", () => {
     assert.equal(await response.text(), TEXT);
   });
 
-  it("hides dotfiles unless allowed", async () => {
+  it("hides dotfiles unless allowed, links to them included", async () => {
     assert.equal((await sendFile(get(), "/.env", { root })).status, 404);
+    assert.equal((await sendFile(get(), "/env.txt", { root })).status, 404);
     const allowed = await sendFile(get(), "/.env", { root, dotfiles: "allow" });
     assert.equal(await allowed.text(), "SECRET=1");
   });
@@ -257,6 +269,27 @@ describe("sendFile", () => {
       "attachment; filename=\"data.json\"; filename*=UTF-8''data.json",
     );
     await plain.body?.cancel();
+  });
+
+  it("never sends a Last-Modified in the future (RFC 9110 §8.8.2.1)", async () => {
+    const before = Date.now();
+    const response = await sendFile(get(), "/future.txt", { root });
+    const sent = Date.parse(response.headers.get("last-modified")!);
+    assert.ok(sent <= Date.now() && sent >= before - 1000, `${sent}`);
+    await response.body?.cancel();
+  });
+
+  it("names a download whose name has a lone surrogate, not a 500", async () => {
+    const response = await sendFile(get(), "/hello.txt", {
+      root,
+      disposition: { type: "attachment", filename: "a\uD800b.txt" },
+    });
+    assert.equal(response.status, 200);
+    assert.match(
+      response.headers.get("content-disposition")!,
+      /filename\*=UTF-8''a%EF%BF%BDb\.txt/,
+    );
+    await response.body?.cancel();
   });
 
   it("uses a file system path as is without a root", async () => {

@@ -86,6 +86,28 @@ describe("stream", () => {
     assert.equal(cleanedUp, true);
   });
 
+  it("tells the source when the body is cancelled before its first read", async () => {
+    let cancelled: unknown;
+    const source = new ReadableStream<string>({
+      pull: (controller) => controller.enqueue("x"),
+      cancel: (reason) => void (cancelled = reason ?? "cancelled"),
+    });
+    await stream(source).body!.cancel("bye");
+    assert.ok(cancelled, "the ReadableStream is cancelled");
+    let returned = false;
+    const iterable: AsyncIterable<string> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => Promise.resolve({ value: "x", done: false }),
+        return: () => {
+          returned = true;
+          return Promise.resolve({ value: undefined, done: true });
+        },
+      }),
+    };
+    await stream(iterable).body!.cancel();
+    assert.equal(returned, true, "the iterator's return() is called");
+  });
+
   it("errors the body on a chunk of the wrong type and stops the iterator", async () => {
     let cleanedUp = false;
     function* bad(): Generator<unknown> {
