@@ -85,7 +85,9 @@ export function releasing(response: Response, release: () => void): Response {
     },
     async cancel(reason) {
       done();
-      await reader.cancel(reason);
+      // A source that already failed is no reason for a leaving client's
+      // cancel to fail.
+      await reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
   return new Response(body, response);

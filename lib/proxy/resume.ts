@@ -72,6 +72,7 @@ export function resuming(
   let reader = stored.getReader();
   let position = start;
   let resumed = false;
+  let cancelled = false;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       // A pull that enqueues nothing is not called again: read until a chunk
@@ -88,13 +89,18 @@ export function resuming(
           // Storing failed at the very end (its commit): nothing is missing.
           if (end !== undefined && position >= end) return controller.close();
           const range = `bytes=${position}-${end === undefined ? "" : end - 1}`;
-          reader = restOf(await ask(range), position, end, encoding)
-            .getReader();
+          const rest = restOf(await ask(range), position, end, encoding);
+          // The client may have left while the origin was asked.
+          if (cancelled) return void rest.cancel().catch(() => {});
+          reader = rest.getReader();
         }
       }
     },
     async cancel(reason) {
-      await reader.cancel(reason);
+      cancelled = true;
+      // The stored stream may have errored (storing stopped): a client that
+      // leaves then is no error.
+      await reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
 }
@@ -172,6 +178,6 @@ function exactly(
       left -= chunk.byteLength;
       controller.enqueue(chunk);
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: (reason) => reader.cancel(reason).catch(() => {}),
   }, { highWaterMark: 0 });
 }

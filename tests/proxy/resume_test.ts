@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rangeResponse, StreamCache } from "../../mod.ts";
+import { rangeResponse, SharedCache, StreamCache } from "../../mod.ts";
 import { type Harness, harness, visit } from "./_harness.ts";
 import { failsToCommit, fillsUp } from "./_storage.ts";
 
@@ -247,6 +247,56 @@ describe("shared cache: resuming joined clients from the origin", () => {
       }
     } finally {
       await h.close();
+    }
+  });
+
+  it("lets the origin's rest go when its client leaves while it is asked for", async () => {
+    const bytes = pattern();
+    const { promise, open } = gate();
+    const asked = gate();
+    let restCancelled = false;
+    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
+    // In process, so that the cancel of the rest is seen where it lands.
+    const cache = new SharedCache({
+      entitystore: { cache: new StreamCache({ fs: fillsUp() }) },
+      origin: async (request) => {
+        if (!request.headers.has("range")) {
+          return new Response(gated(bytes, promise), { headers: fields });
+        }
+        asked.open();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const ranged = rangeResponse(request, bytes, { headers: fields });
+        return new Response(
+          new ReadableStream({
+            pull: (controller) => controller.enqueue(new Uint8Array(65_536)),
+            cancel: () => void (restCancelled = true),
+          }, { highWaterMark: 0 }),
+          { status: ranged.status, headers: ranged.headers },
+        );
+      },
+    });
+    try {
+      const first = await cache.fetch(new Request("http://a.test/left"));
+      const joined = await cache.fetch(new Request("http://a.test/left"));
+      assert.equal(joined.headers.get("x-cache"), "miss, collapsed");
+      const reader = joined.body!.getReader();
+      const reading = (async () => {
+        try {
+          for (;;) if ((await reader.read()).done) break;
+        } catch { /* cancelled */ }
+      })();
+      // The fetcher's own answer is not the point here.
+      void first.body!.cancel().catch(() => {});
+      open();
+      await asked.promise;
+      await reader.cancel("gone");
+      await reading;
+      for (let i = 0; i < 50 && !restCancelled; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(restCancelled, true, "the origin's rest is let go");
+    } finally {
+      await cache.close();
     }
   });
 
