@@ -16,6 +16,7 @@ import { bodyKindOf } from "../http/body_kind.ts";
 import type { Handler } from "../types.ts";
 import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
+import { LiveBodies } from "./live_bodies.ts";
 
 /** The little of Bun's API this adapter uses, typed here so Deno can check it. */
 interface BunLike {
@@ -123,10 +124,13 @@ export function bunFixedFileReader(path: string): FixedFileReader {
  * allows, waiting on their source. The timeout then stays off for the
  * connection, so only those answers turn it off.
  */
+/** What `Bun.serve` hands a handler beside the request. */
+type BunNative = { timeout(request: Request, seconds: number): void };
+
 function keepOpen(
   response: Response,
   request: Request,
-  native: { timeout(request: Request, seconds: number): void },
+  native: BunNative,
 ): Response {
   if (bodyKindOf(response) === "streaming") native.timeout(request, 0);
   return response;
@@ -148,6 +152,9 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const hostname = options.hostname ?? "127.0.0.1";
   let resolveFinished!: () => void;
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+  const live = new LiveBodies();
+  const answer = (response: Response, request: Request, native: BunNative) =>
+    keepOpen(live.track(response), request, native);
   const server = bun().serve({
     port: options.port ?? 8000,
     hostname,
@@ -166,13 +173,18 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
       // A handler that answers at once is answered at once.
       const result = handler(request);
       return result instanceof Promise
-        ? result.then((response) => keepOpen(response, request, native))
-        : keepOpen(result, request, native);
+        ? result.then((response) => answer(response, request, native))
+        : answer(result, request, native);
     },
   });
   let stopping: Promise<void> | undefined;
-  const shutdown = () =>
-    stopping ??= Promise.resolve(server.stop(false)).then(resolveFinished);
+  const shutdown = () => {
+    // Live bodies end now: the server waits for every answer in flight.
+    live.stopAll();
+    return stopping ??= Promise.resolve(server.stop(false)).then(
+      resolveFinished,
+    );
+  };
   options.signal?.addEventListener("abort", () => void shutdown(), {
     once: true,
   });

@@ -11,6 +11,7 @@
 import type { Handler } from "../types.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import type { ByteConn } from "./http1_client.ts";
+import { LiveBodies } from "./live_bodies.ts";
 
 /**
  * Serves `handler` with `Deno.serve`.
@@ -27,12 +28,21 @@ export function denoServe(
   options: ServeOptions = {},
 ): Server {
   const hostname = options.hostname ?? "127.0.0.1";
+  const live = new LiveBodies();
   const server = Deno.serve({
     port: options.port ?? 8000,
     hostname,
     signal: options.signal,
     onListen: (address) => options.onListen?.(address),
-  }, (request) => handler(request));
+  }, (request) => {
+    const result = handler(request);
+    return result instanceof Promise
+      ? result.then((response) => live.track(response))
+      : live.track(result);
+  });
+  options.signal?.addEventListener("abort", () => live.stopAll(), {
+    once: true,
+  });
   const port = (server.addr as Deno.NetAddr).port;
   return {
     hostname,
@@ -40,6 +50,8 @@ export function denoServe(
     url: `http://${hostname}:${port}`,
     finished: server.finished,
     async shutdown() {
+      // Live bodies end now: the server waits for every answer in flight.
+      live.stopAll();
       await server.shutdown();
     },
   };

@@ -48,3 +48,49 @@ export function markBodyKind(response: Response, kind: BodyKind): Response {
 export function bodyKindOf(response: Response): BodyKind | undefined {
   return (response as Marked)[BODY_KIND];
 }
+
+const STOPPER = Symbol("stopper");
+type Stoppable = Response & { [STOPPER]?: LiveBodyStopper };
+
+/** How a server ends a live body when it stops, and when the body is over. */
+export interface LiveBodyStopper {
+  /** Ends the body cleanly (what is queued still goes out) and tells its producer to stop. */
+  stop(): void;
+  /** Resolves when the body is over, however it ended. */
+  closed: Promise<void>;
+}
+
+/**
+ * Marks `response`'s endless body as one a stopping server ends with
+ * `stopper.stop()`, instead of waiting for its client to leave; returns the
+ * response.
+ *
+ * @example
+ * ```ts
+ * import { markStoppable } from "./body_kind.ts";
+ * const response = markStoppable(new Response("…"), {
+ *   stop() {},
+ *   closed: Promise.resolve(),
+ * });
+ * ```
+ */
+export function markStoppable(
+  response: Response,
+  stopper: LiveBodyStopper,
+): Response {
+  (response as Stoppable)[STOPPER] = stopper;
+  return response;
+}
+
+/**
+ * The stopper `response` was marked with, if any.
+ *
+ * @example
+ * ```ts
+ * import { stopperOf } from "./body_kind.ts";
+ * stopperOf(new Response("hi")); // undefined
+ * ```
+ */
+export function stopperOf(response: Response): LiveBodyStopper | undefined {
+  return (response as Stoppable)[STOPPER];
+}

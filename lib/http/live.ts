@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { markStoppable } from "./body_kind.ts";
 import { _markStreaming } from "./streaming.ts";
 
 /** Thrown by `out.write` once the stream cannot take more. */
@@ -90,6 +91,7 @@ export function liveBody(
   body: ReadableStream<Uint8Array>;
   out: LiveWriter;
   fail(error: unknown): void;
+  stop(): void;
 } {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let state: "open" | "closed" | "cancelled" = "open";
@@ -165,7 +167,17 @@ export function liveBody(
     settle(new StreamClosedError(false, error));
     resolveClosed();
   };
-  return { body, out, fail };
+  /** The server stops: the body ends cleanly and the producer is told. */
+  const stop = () => {
+    if (state !== "open") return;
+    state = "closed";
+    const error = new StreamClosedError(false, "the server is stopping");
+    abort.abort(error);
+    controller.close();
+    settle(error);
+    resolveClosed();
+  };
+  return { body, out, fail, stop };
 }
 
 /**
@@ -191,7 +203,7 @@ export function liveStream(
   init: LiveStreamInit = {},
 ): Response {
   const { highWaterMark, ...responseInit } = init;
-  const { body, out, fail } = liveBody(highWaterMark);
+  const { body, out, fail, stop } = liveBody(highWaterMark);
   const run = async () => {
     await producer(out);
     out.close();
@@ -200,5 +212,8 @@ export function liveStream(
     // A producer stopped by a disconnect has nothing left to tell anyone.
     if (!(error instanceof StreamClosedError)) fail(error);
   });
-  return _markStreaming(new Response(body, responseInit));
+  return markStoppable(
+    _markStreaming(new Response(body, responseInit)),
+    { stop, closed: out.closed },
+  );
 }

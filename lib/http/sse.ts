@@ -9,6 +9,7 @@
  * @module
  */
 import { liveBody, type LiveWriter } from "./live.ts";
+import { markStoppable } from "./body_kind.ts";
 import { _markStreaming } from "./streaming.ts";
 
 /** One event. Only `data` is needed for a browser to dispatch it. */
@@ -147,7 +148,7 @@ export function serverSentEvents(
   init: ServerSentEventsInit = {},
 ): Response {
   const { heartbeat = 15_000, retry, highWaterMark, ...responseInit } = init;
-  const { body, out, fail } = liveBody(highWaterMark);
+  const { body, out, fail, stop } = liveBody(highWaterMark);
   const events: EventWriter = {
     write: out.write,
     close: out.close,
@@ -181,5 +182,8 @@ export function serverSentEvents(
   }
   if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
   if (!headers.has("x-accel-buffering")) headers.set("x-accel-buffering", "no");
-  return _markStreaming(new Response(body, { ...responseInit, headers }));
+  return markStoppable(
+    _markStreaming(new Response(body, { ...responseInit, headers })),
+    { stop, closed: out.closed },
+  );
 }

@@ -5,6 +5,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "../../lib/adapters/serve.ts";
+import { liveStream } from "../../lib/http/live.ts";
+import { serverSentEvents } from "../../lib/http/sse.ts";
 
 describe("serve", () => {
   it("answers a handler that throws with a plain 500 that shows nothing of the error", async () => {
@@ -20,5 +22,54 @@ describe("serve", () => {
     } finally {
       await server.shutdown();
     }
+  });
+
+  it("ends its live bodies when it shuts down, telling their producers", async () => {
+    const stopped: string[] = [];
+    const server = serve(
+      (request) =>
+        new URL(request.url).pathname === "/events"
+          ? serverSentEvents(async (events) => {
+            while (!events.signal.aborted) {
+              await events.send("tick").catch(() => {});
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            stopped.push("events");
+          })
+          : liveStream(async (out) => {
+            while (!out.signal.aborted) {
+              await out.write("tick\n").catch(() => {});
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            stopped.push("live");
+          }),
+      { port: 0 },
+    );
+    const bodies = await Promise.all(
+      ["/events", "/live"].map(async (path) => {
+        const response = await fetch(server.url + path);
+        const reader = response.body!.getReader();
+        await reader.read(); // it is under way
+        // (Wrapped: an async function returning a promise would wait on it.)
+        return {
+          end: (async () => {
+            for (;;) if ((await reader.read()).done) return "ended";
+          })().catch(() => "cut"),
+        };
+      }),
+    );
+    const stopped_ = await Promise.race([
+      server.shutdown().then(() => "stopped"),
+      new Promise((resolve) => setTimeout(resolve, 3000, "still waiting")),
+    ]);
+    assert.equal(stopped_, "stopped", "shutdown does not wait on live clients");
+    assert.deepEqual(
+      await Promise.all(bodies.map((body) => body.end)),
+      ["ended", "ended"],
+    );
+    for (let i = 0; i < 50 && stopped.length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(stopped.sort(), ["events", "live"]);
   });
 });
