@@ -29,27 +29,68 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once something accepts connections on the port (or rejects after ~5 s). */
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: "127.0.0.1" });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
+/** Whether the server on `port` answers `probe` with a line starting `expect`. */
+function answers(
+  port: number,
+  probe: string,
+  expect: string,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: "127.0.0.1" });
+    let text = "";
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once("connect", () => socket.write(probe));
+    socket.on("data", (data) => {
+      text += data.toString();
+      if (text.includes("\n")) done(text.startsWith(expect));
     });
-    if (ok) return;
+    socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
+  });
+}
+
+/**
+ * Resolves once `child` serves its protocol on `port`; rejects, naming the
+ * server, if it exits first (a port taken in between) or after ~5 s.
+ */
+async function waitForService(
+  name: string,
+  child: ChildProcess,
+  port: number,
+  probe: [string, string],
+): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `${name} exited (${
+          child.exitCode ?? child.signalCode
+        }) on port ${port}`,
+      );
+    }
+    // Another process on the port would answer too: the child must live on.
+    if (await answers(port, ...probe) && child.exitCode === null) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+  throw new Error(`${name} does not answer on 127.0.0.1:${port}`);
+}
+
+/** `name` on the PATH, as the CI script finds it. */
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (dir && existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  return undefined;
 }
 
 const SERVERS = [
   {
     name: "redis",
-    binary: "/usr/bin/redis-server",
+    binary: "redis-server",
+    probe: ["PING\r\n", "+PONG"] as [string, string],
     args: (port: number) => [
       "--port",
       String(port),
@@ -64,7 +105,8 @@ const SERVERS = [
   },
   {
     name: "memcached",
-    binary: "/usr/bin/memcached",
+    binary: "memcached",
+    probe: ["version\r\n", "VERSION"] as [string, string],
     args: (port: number) => [
       "-l",
       "127.0.0.1",
@@ -83,29 +125,34 @@ const SERVERS = [
 export async function startServices(): Promise<Services> {
   const children: ChildProcess[] = [];
   const env: Record<string, string> = {};
-  for (const server of SERVERS) {
-    if (!existsSync(server.binary)) {
-      console.log(
-        `(${server.name}: ${server.binary} not installed, not started)`,
-      );
-      continue;
-    }
-    const port = await freePort();
-    const child = spawn(server.binary, server.args(port), { stdio: "ignore" });
-    children.push(child);
-    await waitForPort(port);
-    Object.assign(env, server.env(port));
-  }
-  return {
-    env,
-    async stop() {
-      await Promise.all(children.map((child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once("exit", () => resolve());
-          child.kill("SIGTERM");
-        })
-      ));
-    },
+  const stop = async () => {
+    await Promise.all(children.map((child) =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      })
+    ));
   };
+  try {
+    for (const server of SERVERS) {
+      const binary = onPath(server.binary);
+      if (!binary) {
+        console.log(
+          `(${server.name}: ${server.binary} not installed, not started)`,
+        );
+        continue;
+      }
+      const port = await freePort();
+      const child = spawn(binary, server.args(port), { stdio: "ignore" });
+      children.push(child);
+      await waitForService(server.name, child, port, server.probe);
+      Object.assign(env, server.env(port));
+    }
+  } catch (error) {
+    // The ones already started stop too.
+    await stop();
+    throw error;
+  }
+  return { env, stop };
 }
