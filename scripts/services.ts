@@ -55,7 +55,8 @@ function answers(
 
 /**
  * Resolves once `child` serves its protocol on `port`; rejects, naming the
- * server, if it exits first (a port taken in between) or after ~5 s.
+ * server, if it exits first (a port taken in between) or after 100 tries
+ * (5 s, or up to 100 s if something on the port accepts and never answers).
  */
 async function waitForService(
   name: string,

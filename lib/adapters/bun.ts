@@ -119,14 +119,14 @@ export function bunFixedFileReader(path: string): FixedFileReader {
   };
 }
 
+/** What `Bun.serve` hands a handler beside the request. */
+type BunNative = { timeout(request: Request, seconds: number): void };
+
 /**
  * Answers marked as streaming may idle longer than Bun's idle timeout
  * allows, waiting on their source. The timeout then stays off for the
  * connection, so only those answers turn it off.
  */
-/** What `Bun.serve` hands a handler beside the request. */
-type BunNative = { timeout(request: Request, seconds: number): void };
-
 function keepOpen(
   response: Response,
   request: Request,

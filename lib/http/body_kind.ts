@@ -3,12 +3,16 @@
  * better than its headers say: one mark that server adapters read instead of
  * probing the response.
  *
- * - `"streaming"`: produced as the client reads, of unknown length
- *   (`stream`, `liveStream`, `serverSentEvents`); see `isStreaming`.
- * - `"in-memory"`: bytes in memory, sent at once. An adapter that treats
- *   streamed bodies apart (keeping their connection open while they trickle)
- *   tells these from them without reading `body`, which on some runtimes
- *   builds a stream object and costs a tenth of a small hit.
+ * - `"streaming"`: produced as the client reads, of unknown length, and
+ *   may pause (`stream`, `liveStream`, `serverSentEvents`, the shared
+ *   cache's answers that follow an origin); see `isStreaming`. Bun's adapter
+ *   keeps such connections open past its idle timeout.
+ * - `"in-memory"`: bytes in memory, sent at once (hits, small origin
+ *   answers). The shared cache knows these need no care: they cannot pause,
+ *   and their headers may be changed in place.
+ *
+ * A second mark, {@link markStoppable}, tells a stopping server how to end
+ * a live body.
  *
  * Internal.
  *

@@ -103,8 +103,9 @@ export function iterableStream(
     async cancel(reason) {
       await blob?.cancel(reason);
       // Cancelled before the first read: the source is still told (a
-      // ReadableStream is cancelled, a file handle's iterator closes it).
-      await open().return?.();
+      // ReadableStream is cancelled, a file handle's iterator closes it). A
+      // source that already failed is no reason for the cancel to fail.
+      await Promise.resolve(open().return?.()).catch(() => {});
     },
   }, { highWaterMark: 0 });
 }

@@ -25,18 +25,22 @@ export function nothingMore(): Handoff {
 }
 
 /**
- * `body` as it streams on, and a promise that resolves once all of it has
- * been read (never, if the reader stops early).
+ * `body` as it streams on, calling `progress` for each chunk read and once
+ * more at its end: an upload that moves is not an origin that is late.
  */
-export function watchedToEnd(
+export function watchedUpload(
   body: ReadableStream<Uint8Array>,
-): { body: ReadableStream<Uint8Array>; ended: Promise<void> } {
-  let end!: () => void;
-  const ended = new Promise<void>((resolve) => end = resolve);
-  return {
-    body: body.pipeThrough(new TransformStream({ flush: () => end() })),
-    ended,
-  };
+  progress: () => void,
+): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        progress();
+        controller.enqueue(chunk);
+      },
+      flush: progress,
+    }),
+  );
 }
 
 /** Cancels a response body nobody will read (if nothing reads it already). */

@@ -101,7 +101,7 @@ function bytesOf(variants: StoredResponse[]): number {
  * ```
  */
 export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
-  let forget: ((variants: StoredResponse[]) => void) | undefined;
+  const forgets: ((variants: StoredResponse[]) => void)[] = [];
   const maxBytes = options.maxBytes ?? 64 << 20;
   const maxEntries = options.maxEntries ?? 10_000;
   // One limit for both bounds: each key weighs at least its share of
@@ -110,12 +110,14 @@ export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
   const recent = new RecentMap<string, StoredResponse[]>(
     maxBytes,
     (variants) => Math.max(bytesOf(variants), least),
-    (_key, variants) => forget?.(variants),
+    (_key, variants) => {
+      for (const forget of forgets) forget(variants);
+    },
   );
   return {
     volatile: true,
     onForget(listener) {
-      forget = listener;
+      forgets.push(listener);
     },
     lookup: (key) => recent.get(key) ?? [],
     store(key, variants) {

@@ -27,7 +27,13 @@ import {
 import { IdleWatch } from "./idle_watch.ts";
 import { BodyReader } from "./body_reader.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
-import { bodyKindOf, markBodyKind } from "../http/body_kind.ts";
+import {
+  bodyKindOf,
+  type LiveBodyStopper,
+  markBodyKind,
+  markStoppable,
+  stopperOf,
+} from "../http/body_kind.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import type { StreamCache } from "../stream/cache.ts";
 import type { Handler, Middleware } from "../types.ts";
@@ -37,7 +43,7 @@ import {
   type Handoff,
   nothingMore,
   releasing,
-  watchedToEnd,
+  watchedUpload,
   withHandoff,
 } from "./bodies.ts";
 import {
@@ -205,6 +211,10 @@ interface RequestState {
   revalidating: boolean;
   /** The body follows the origin as it sends (a pass, a miss): it may pause. */
   live?: boolean;
+  /** The origin's answer came whole with its head: nothing of it can pause. */
+  originInMemory?: boolean;
+  /** How a stopping server ends the origin's live body (an app's event stream). */
+  stopper?: LiveBodyStopper;
   /** A protocol upgrade the app answered: its response goes out untouched. */
   upgrade?: boolean;
 }
@@ -305,8 +315,8 @@ export class SharedCache implements PolicyTarget {
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
   readonly #metaLocks = new Map<string, Promise<void>>();
-  /** When each forwarded request's body has all been sent. */
-  readonly #uploads = new WeakMap<Request, Promise<void>>();
+  /** Who hears of each piece of a forwarded request's body as it is sent. */
+  readonly #uploads = new WeakMap<Request, (() => void)[]>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
@@ -714,13 +724,21 @@ export class SharedCache implements PolicyTarget {
       signal: AbortSignal;
     },
   ): Request {
-    const headers = init.headers ?? withoutHopByHop(request.headers);
+    // A copy: a request sent again (after a 304 for another version) must
+    // not carry Via twice.
+    const headers = init.headers
+      ? new Headers(init.headers)
+      : withoutHopByHop(request.headers);
     if (this.#options.via) headers.append("via", `1.1 ${this.#options.via}`);
     let body: ReadableStream<Uint8Array> | null = init.body
       ? request.body
       : null;
-    let uploaded: Promise<void> | undefined;
-    if (body) ({ body, ended: uploaded } = watchedToEnd(body));
+    const listeners: (() => void)[] = [];
+    if (body) {
+      body = watchedUpload(body, () => {
+        for (const listener of listeners) listener();
+      });
+    }
     const forward = new Request(request.url, {
       method: init.method ?? request.method,
       headers,
@@ -729,24 +747,26 @@ export class SharedCache implements PolicyTarget {
       signal: init.signal,
       ...(body ? { duplex: "half" } : {}),
     } as RequestInit);
-    if (uploaded) this.#uploads.set(forward, uploaded);
+    if (body) this.#uploads.set(forward, listeners);
     return forward;
   }
 
   /**
-   * Asks the origin, giving up (and aborting the request) `originTimeout`
-   * after the request body, if any, has been sent: a long upload is not the
-   * origin being late.
+   * Asks the origin, giving up (and aborting the request) when it sends no
+   * answer for `originTimeout`; the wait starts again with each piece of a
+   * streamed upload it reads, as a long upload is not the origin being late.
    */
   async #callOrigin(
     forward: Request,
     controller: AbortController,
   ): Promise<Response> {
     let expired = false;
+    let answered = false;
     let stop = () => {};
     const late = new Promise<never>((_, reject) => {
-      const start = () => {
-        if (controller.signal.aborted) return;
+      const arm = () => {
+        stop();
+        if (answered || controller.signal.aborted) return;
         stop = this.#originDeadlines.add(() => {
           expired = true;
           const error = new OriginTimeoutError(
@@ -758,9 +778,8 @@ export class SharedCache implements PolicyTarget {
           reject(error);
         });
       };
-      const uploaded = this.#uploads.get(forward);
-      if (uploaded) uploaded.then(start);
-      else start();
+      arm();
+      this.#uploads.get(forward)?.push(arm);
     });
     const answer = Promise.resolve().then(() => this.#origin(forward));
     // An answer that comes after the timeout is read by no one.
@@ -768,8 +787,21 @@ export class SharedCache implements PolicyTarget {
     try {
       return await Promise.race([answer, late]);
     } finally {
+      answered = true;
       stop();
     }
+  }
+
+  /**
+   * Notes what the origin's answer is like: whether its body may pause (so
+   * servers keep the connection open for it), and how a stopping server
+   * ends it if it is an app's live body; new responses made around the
+   * body do not carry those marks.
+   */
+  #noteOrigin(state: RequestState, response: Response): void {
+    state.originInMemory = bodyKindOf(response) === "in-memory";
+    state.live = !state.originInMemory;
+    state.stopper = stopperOf(response);
   }
 
   async #pass(ctx: CacheContext, state: RequestState): Promise<Transition> {
@@ -780,7 +812,14 @@ export class SharedCache implements PolicyTarget {
     if (ctx.request.headers.has("upgrade")) {
       // A WebSocket handshake: the app needs the request as it came (the
       // runtime upgrades that object), and its answer goes out untouched.
-      ctx.response = await this.#origin(ctx.request);
+      try {
+        ctx.response = await this.#callOrigin(
+          ctx.request,
+          new AbortController(),
+        );
+      } catch (error) {
+        return this.#originFailed(ctx, error);
+      }
       state.upgrade = true;
       ctx.trace("pass");
       return this.#run("pass", ctx);
@@ -799,7 +838,7 @@ export class SharedCache implements PolicyTarget {
       return this.#originFailed(ctx, error);
     }
     ctx.response = responseWithoutHopByHop(response);
-    state.live = true;
+    this.#noteOrigin(state, response);
     // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
     if (!SAFE_METHODS.has(method) && response.status < 400) {
       ctx.trace("invalidate");
@@ -1019,7 +1058,7 @@ export class SharedCache implements PolicyTarget {
         statusText: response.statusText,
         headers: withoutHopByHop(response.headers),
       });
-      state.live = true;
+      this.#noteOrigin(state, response);
       reason = !cacheable
         ? "method"
         : conditional && response.status !== 200
@@ -1361,7 +1400,7 @@ export class SharedCache implements PolicyTarget {
       return response;
     }
     const { size: written, complete } = reader.size();
-    if (!complete) state.live = true;
+    if (!complete && !state.originInMemory) state.live = true;
     const resume = complete ? undefined : this.#resumer(ctx, stored);
     const size = stored.size >= 0
       ? stored.size
@@ -1527,11 +1566,6 @@ export class SharedCache implements PolicyTarget {
         `${ctx.request.method} ${ctx.request.url} ${ctx.traces.join(", ")}`,
       );
     }
-    // A server that closes idle connections must not cut a body that waits
-    // on the origin (Bun's idle timeout); hits keep that protection.
-    if (state.live && response.body && !bodyKindOf(response)) {
-      markBodyKind(response, "streaming");
-    }
     const reader = state.reader;
     if (reader) {
       // Streams already opened hold the entry themselves; only multipart
@@ -1542,6 +1576,15 @@ export class SharedCache implements PolicyTarget {
         );
       if (lazy) response = releasing(response, () => reader.close());
       else reader.close();
+    }
+    // A server that closes idle connections must not cut a body that waits
+    // on the origin (Bun's idle timeout); hits keep that protection. And a
+    // stopping server ends an app's live body rather than wait on it.
+    if (state.live && response.body && !bodyKindOf(response)) {
+      markBodyKind(response, "streaming");
+    }
+    if (state.stopper && response.body) {
+      markStoppable(response, state.stopper);
     }
     return response;
   }

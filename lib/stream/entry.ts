@@ -315,6 +315,16 @@ export function entryWriter(entry: Entry): WritableStream<Uint8Array> {
   });
 }
 
+/**
+ * Whether a read error says the stored bytes are gone (the file deleted, or
+ * shorter than written), not that reading failed for now (no descriptors
+ * left, an I/O error), which must not evict good entries.
+ */
+function isLostFile(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return error instanceof RangeError || code === "ENOENT" || code === "ESTALE";
+}
+
 function checkRange(start: number, end: number | undefined): void {
   if (!Number.isSafeInteger(start) || start < 0) {
     throw new RangeError(`start must be an integer >= 0, got ${start}`);
@@ -455,7 +465,7 @@ function followEntry(
         }
       } catch (error) {
         await dropSource(error);
-        if (entry.isComplete) entry.lose();
+        if (entry.isComplete && isLostFile(error)) entry.lose();
         release();
         controller.error(error);
       }

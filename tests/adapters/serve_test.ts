@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { serve } from "../../lib/adapters/serve.ts";
 import { liveStream } from "../../lib/http/live.ts";
 import { serverSentEvents } from "../../lib/http/sse.ts";
+import { sharedCache } from "../../lib/proxy/shared_cache.ts";
 
 describe("serve", () => {
   it("answers a handler that throws with a plain 500 that shows nothing of the error", async () => {
@@ -71,5 +72,28 @@ describe("serve", () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.deepEqual(stopped.sort(), ["events", "live"]);
+  });
+
+  it("ends an app's live body behind the shared cache when it shuts down", async () => {
+    const app = () =>
+      serverSentEvents(async (events) => {
+        while (!events.signal.aborted) {
+          await events.send("tick").catch(() => {});
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      });
+    const server = serve(sharedCache({})(app), { port: 0 });
+    const response = await fetch(server.url + "/events");
+    const reader = response.body!.getReader();
+    await reader.read();
+    const end = (async () => {
+      for (;;) if ((await reader.read()).done) return "ended";
+    })().catch(() => "cut");
+    const stopped = await Promise.race([
+      server.shutdown().then(() => "stopped"),
+      new Promise((resolve) => setTimeout(resolve, 3000, "still waiting")),
+    ]);
+    assert.equal(stopped, "stopped");
+    assert.equal(await end, "ended");
   });
 });

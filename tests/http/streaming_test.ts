@@ -108,6 +108,13 @@ describe("stream", () => {
     assert.equal(returned, true, "the iterator's return() is called");
   });
 
+  it("cancels without an error a body whose source already failed", async () => {
+    const broken = new ReadableStream<string>({
+      start: (controller) => controller.error(new Error("source broke")),
+    });
+    await stream(broken).body!.cancel("bye");
+  });
+
   it("errors the body on a chunk of the wrong type and stops the iterator", async () => {
     let cleanedUp = false;
     function* bad(): Generator<unknown> {

@@ -621,6 +621,23 @@ describe("shared cache hardening", () => {
     } finally {
       await cache.close();
     }
+    // A small answer that came whole from the origin cannot pause: the
+    // connection keeps its idle timeout.
+    const h = harness({
+      "/small": () =>
+        new Response("small", { headers: { "cache-control": "max-age=60" } }),
+    });
+    // (Straight to the origin: the harness's own wrapper makes a new answer.)
+    const direct = new SharedCache({ origin: h.originUrl });
+    try {
+      const miss = await direct.fetch(new Request("http://a.test/small"));
+      assert.equal(miss.headers.get("x-cache"), "miss, store");
+      assert.notEqual(bodyKindOf(miss), "streaming");
+      await miss.text();
+    } finally {
+      await direct.close();
+      await h.close();
+    }
   });
 
   it("lets concurrent requests for an uncacheable URL go to the origin side by side", async () => {

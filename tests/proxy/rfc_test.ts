@@ -193,6 +193,97 @@ describe("shared cache: a faithful intermediary", () => {
     // The runtime upgrades the very request object it handed over.
     assert.equal(await handler(request), answer);
     assert.equal(seen, request);
+    // An app that fails or hangs is answered as any origin is.
+    const failing = new SharedCache({
+      origin: (request) =>
+        new URL(request.url).pathname === "/down"
+          ? Promise.reject(new Error("down"))
+          : new Promise<Response>(() => {}),
+      originTimeout: 200,
+    });
+    // The cache's timers do not keep a process alive; a server would.
+    const alive = setInterval(() => {}, 50);
+    try {
+      for (const [path, status] of [["/down", 502], ["/hangs", 504]] as const) {
+        const answer = await failing.fetch(
+          new Request(`http://a.test${path}`, {
+            headers: { upgrade: "websocket", connection: "Upgrade" },
+          }),
+        );
+        assert.equal(answer.status, status, path);
+      }
+    } finally {
+      clearInterval(alive);
+      await failing.close();
+    }
+  });
+
+  it("still times out an origin that never reads an upload nor answers, and never cuts an answer after the upload", async () => {
+    const hangs = new SharedCache({
+      origin: () => new Promise<Response>(() => {}),
+      originTimeout: 200,
+    });
+    // The cache's timers do not keep a process alive; a server would.
+    const alive = setInterval(() => {}, 50);
+    const upload = () =>
+      new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          controller.enqueue(new Uint8Array(10));
+        },
+      });
+    try {
+      const answer = await hangs.fetch(
+        new Request("http://a.test/up", {
+          method: "POST",
+          body: upload(),
+          duplex: "half",
+        } as RequestInit),
+      );
+      assert.equal(answer.status, 504);
+    } finally {
+      clearInterval(alive);
+      await hangs.close();
+    }
+    // Answered at once, body for 600 ms; the upload ends after 300 ms.
+    const early = new SharedCache({
+      origin: (request) => {
+        void request.arrayBuffer();
+        let sent = 0;
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              if (sent === 6) return controller.close();
+              await new Promise((resolve) => setTimeout(resolve, 100));
+              controller.enqueue(new Uint8Array(10));
+              sent++;
+            },
+          }),
+        );
+      },
+      originTimeout: 200,
+    });
+    let parts = 0;
+    const short = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (parts === 3) return controller.close();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        controller.enqueue(new Uint8Array(1));
+        parts++;
+      },
+    });
+    try {
+      const answer = await early.fetch(
+        new Request("http://a.test/up", {
+          method: "POST",
+          body: short,
+          duplex: "half",
+        } as RequestInit),
+      );
+      assert.equal((await answer.arrayBuffer()).byteLength, 60, "whole");
+    } finally {
+      await early.close();
+    }
   });
 
   it("starts the origin's answer timeout once a streamed upload is sent", async () => {
@@ -696,7 +787,7 @@ describe("shared cache: validation", () => {
             "last-modified": new Date(Date.now() - 86_400_000).toUTCString(),
             "cache-control": "max-age=10",
           })(),
-    });
+    }, { via: "cistern" });
     try {
       await visit(h, "/o");
       await h.clock.advance(20_000);
@@ -705,6 +796,7 @@ describe("shared cache: validation", () => {
       assert.equal(answer.body, "B", "not A labelled as B");
       assert.equal(answer.headers.get("etag"), '"b"');
       assert.equal(h.seen[2].headers.has("if-none-match"), false);
+      assert.equal(h.seen[2].headers.get("via"), "1.1 cistern", "Via once");
       const hit = await visit(h, "/o");
       assert.equal(hit.trace, "fresh");
       assert.equal(hit.body, "B");
