@@ -9,6 +9,23 @@ import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
   new Response(body, { status, headers });
 
+/** `pieces` pieces of `size` bytes, one every `ms` (an upload or a body that trickles). */
+function trickle(
+  pieces: number,
+  size: number,
+  ms: number,
+): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === pieces) return controller.close();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      controller.enqueue(new Uint8Array(size));
+      sent++;
+    },
+  });
+}
+
 describe("shared cache: a faithful intermediary", () => {
   it("forwards every method, streams request bodies and passes statuses and headers", async () => {
     const h = harness({
@@ -225,18 +242,11 @@ describe("shared cache: a faithful intermediary", () => {
     });
     // The cache's timers do not keep a process alive; a server would.
     const alive = setInterval(() => {}, 50);
-    const upload = () =>
-      new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          controller.enqueue(new Uint8Array(10));
-        },
-      });
     try {
       const answer = await hangs.fetch(
         new Request("http://a.test/up", {
           method: "POST",
-          body: upload(),
+          body: trickle(Infinity, 10, 100),
           duplex: "half",
         } as RequestInit),
       );
@@ -249,34 +259,15 @@ describe("shared cache: a faithful intermediary", () => {
     const early = new SharedCache({
       origin: (request) => {
         void request.arrayBuffer();
-        let sent = 0;
-        return new Response(
-          new ReadableStream<Uint8Array>({
-            async pull(controller) {
-              if (sent === 6) return controller.close();
-              await new Promise((resolve) => setTimeout(resolve, 100));
-              controller.enqueue(new Uint8Array(10));
-              sent++;
-            },
-          }),
-        );
+        return new Response(trickle(6, 10, 100));
       },
       originTimeout: 200,
-    });
-    let parts = 0;
-    const short = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (parts === 3) return controller.close();
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        controller.enqueue(new Uint8Array(1));
-        parts++;
-      },
     });
     try {
       const answer = await early.fetch(
         new Request("http://a.test/up", {
           method: "POST",
-          body: short,
+          body: trickle(3, 1, 100),
           duplex: "half",
         } as RequestInit),
       );
@@ -292,20 +283,11 @@ describe("shared cache: a faithful intermediary", () => {
         new Response(`got ${(await request.text()).length}`),
       originTimeout: 300,
     });
-    let sent = 0;
-    const upload = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (sent === 5) return controller.close();
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        controller.enqueue(new Uint8Array(10));
-        sent++;
-      },
-    });
     try {
       const answer = await cache.fetch(
         new Request("http://a.test/up", {
           method: "POST",
-          body: upload,
+          body: trickle(5, 10, 150),
           duplex: "half",
         } as RequestInit),
       );
