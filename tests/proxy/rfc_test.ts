@@ -9,6 +9,15 @@ import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
   new Response(body, { status, headers });
 
+/** A POST whose body streams `body`. */
+function upload(body: ReadableStream<Uint8Array>): Request {
+  return new Request("http://a.test/up", {
+    method: "POST",
+    body,
+    duplex: "half",
+  } as RequestInit);
+}
+
 /** `pieces` pieces of `size` bytes, one every `ms` (an upload or a body that trickles). */
 function trickle(
   pieces: number,
@@ -244,11 +253,7 @@ describe("shared cache: a faithful intermediary", () => {
     const alive = setInterval(() => {}, 50);
     try {
       const answer = await hangs.fetch(
-        new Request("http://a.test/up", {
-          method: "POST",
-          body: trickle(Infinity, 10, 100),
-          duplex: "half",
-        } as RequestInit),
+        upload(trickle(Infinity, 10, 100)),
       );
       assert.equal(answer.status, 504);
     } finally {
@@ -265,11 +270,7 @@ describe("shared cache: a faithful intermediary", () => {
     });
     try {
       const answer = await early.fetch(
-        new Request("http://a.test/up", {
-          method: "POST",
-          body: trickle(3, 1, 100),
-          duplex: "half",
-        } as RequestInit),
+        upload(trickle(3, 1, 100)),
       );
       assert.equal((await answer.arrayBuffer()).byteLength, 60, "whole");
     } finally {
@@ -285,11 +286,7 @@ describe("shared cache: a faithful intermediary", () => {
     });
     try {
       const answer = await cache.fetch(
-        new Request("http://a.test/up", {
-          method: "POST",
-          body: trickle(5, 10, 150),
-          duplex: "half",
-        } as RequestInit),
+        upload(trickle(5, 10, 150)),
       );
       assert.equal(answer.status, 200, "750 ms of upload is not a late origin");
       assert.equal(await answer.text(), "got 50");
