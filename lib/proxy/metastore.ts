@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Folders } from "../folders.ts";
+import { KeyQueue } from "../key_queue.ts";
 import { RecentMap } from "../recent_map.ts";
 import { numberParam, parseStoreUri, StoreUriError } from "./store_uri.ts";
 
@@ -167,8 +168,8 @@ export function fileMetaStore(
   /** What stores and purges still writing to the folder will leave, by key. */
   const writing = new Map<string, StoredResponse[]>();
   const known = (key: string) => recent.get(key) ?? writing.get(key);
-  /** The last change to each key's file still under way: changes run in order. */
-  const queued = new Map<string, Promise<void>>();
+  /** Changes to each key's file, run in order. */
+  const queued = new KeyQueue();
   /**
    * Runs a change to `key`'s file after the ones before it, so the file
    * ends as the last change left it; lookups see `variants` from the start.
@@ -180,15 +181,9 @@ export function fileMetaStore(
   ): Promise<void> => {
     recent.set(key, variants);
     writing.set(key, variants);
-    const done = (queued.get(key) ?? Promise.resolve())
-      .then(() => write(pathOf(key)))
-      .finally(() => {
-        if (writing.get(key) === variants) writing.delete(key);
-      });
-    const settled = done.catch(() => {});
-    queued.set(key, settled);
-    settled.then(() => queued.get(key) === settled && queued.delete(key));
-    return done;
+    return queued.run(key, () => write(pathOf(key))).finally(() => {
+      if (writing.get(key) === variants) writing.delete(key);
+    });
   };
   const folders = new Folders();
   const readVariants = async (key: string): Promise<StoredResponse[]> => {

@@ -19,6 +19,7 @@ import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
 import { Deadlines } from "../deadlines.ts";
+import { KeyQueue } from "../key_queue.ts";
 import {
   HitTemplates,
   presetTraceOf,
@@ -314,7 +315,7 @@ export class SharedCache implements PolicyTarget {
   /** Keys whose last response could not be stored, until when (ms). */
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
-  readonly #metaLocks = new Map<string, Promise<void>>();
+  readonly #metaUpdates = new KeyQueue();
   /** Who hears of each piece of a forwarded request's body as it is sent. */
   readonly #uploads = new WeakMap<Request, (() => void)[]>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
@@ -1330,19 +1331,11 @@ export class SharedCache implements PolicyTarget {
     change: (variants: StoredResponse[]) => StoredResponse[] | undefined,
     key = ctx.key,
   ): Promise<void> {
-    const update = (this.#metaLocks.get(key) ?? Promise.resolve()).then(
-      async () => {
-        const next = change(await ctx.metastore.lookup(key));
-        if (next?.length === 0) await ctx.metastore.purge(key);
-        else if (next) await ctx.metastore.store(key, next);
-      },
-    );
-    const settled = update.catch(() => {});
-    this.#metaLocks.set(key, settled);
-    settled.then(() =>
-      this.#metaLocks.get(key) === settled && this.#metaLocks.delete(key)
-    );
-    return update;
+    return this.#metaUpdates.run(key, async () => {
+      const next = change(await ctx.metastore.lookup(key));
+      if (next?.length === 0) await ctx.metastore.purge(key);
+      else if (next) await ctx.metastore.store(key, next);
+    });
   }
 
   /**
