@@ -268,6 +268,51 @@ function contentLengthOf(headers: Headers): number | undefined {
     : undefined;
 }
 
+/** Carries on a fetching client's whole body from the origin when storing it stops. */
+type Onward = (
+  stored: ReadableStream<Uint8Array>,
+) => ReadableStream<Uint8Array>;
+
+/** Carries on bytes `[start, end)` of a body from the origin when storing it stops. */
+type Resume = (
+  body: ReadableStream<Uint8Array>,
+  start: number,
+  end: number | undefined,
+) => ReadableStream<Uint8Array>;
+
+/**
+ * Bytes `[start, end)` of a stored body, carried on from the origin if
+ * storing it stops: the whole body (`whole`) through `onward` when the
+ * client fetched it, any other part through `resume` when the entry is still
+ * arriving.
+ */
+function carriedStream(
+  reader: EntryReader,
+  start: number,
+  end: number | undefined,
+  whole: boolean,
+  onward: Onward | undefined,
+  resume: Resume | undefined,
+): ReadableStream<Uint8Array> {
+  const stream = reader.stream(start, end);
+  return onward && whole
+    ? onward(stream)
+    : resume
+    ? resume(stream, start, end)
+    : stream;
+}
+
+/** Frees a stored body in the background; a failure is logged, never thrown. */
+function freeBody(
+  cache: StreamCache | undefined,
+  entity: string,
+  log: (message: string) => void,
+): void {
+  cache?.remove(entity).catch((error) =>
+    log(`could not free stored body ${entity}: ${error}`)
+  );
+}
+
 /** A key's slot among `slots` (FNV-1a). */
 function slotOf(key: string, slots = GENERATION_SLOTS): number {
   let hash = 2166136261;
@@ -570,12 +615,9 @@ export class SharedCache implements PolicyTarget {
   #freeUnreachableBodies(ownEntityStore: boolean): void {
     const cache = this.#entitystore.cache;
     if (!cache) return;
-    const free = (entity: string) =>
-      cache.remove(entity).catch((error) =>
-        this.#log(`could not free stored body ${entity}: ${error}`)
-      );
+    const free = (entity: string) => freeBody(cache, entity, this.#log);
     this.#metastore.onForget?.((variants) => {
-      for (const variant of variants) void free(variant.entity);
+      for (const variant of variants) free(variant.entity);
     });
     if (this.#metastore.volatile && ownEntityStore) {
       // Runs before any request's get, which waits for `ready` too.
@@ -583,11 +625,9 @@ export class SharedCache implements PolicyTarget {
     }
   }
 
-  /** Frees a stored body in the background; a failure is logged, never thrown. */
+  /** Frees a stored body of the request's entity store in the background. */
   #discard(ctx: CacheContext, entity: string): void {
-    ctx.entitystore.cache?.remove(entity).catch((error) =>
-      ctx.log(`could not free stored body ${entity}: ${error}`)
-    );
+    freeBody(ctx.entitystore.cache, entity, (line) => ctx.log(line));
   }
 
   /** A reader of a stored body, synchronously once the store has loaded. */
@@ -1374,7 +1414,7 @@ export class SharedCache implements PolicyTarget {
     ctx: CacheContext,
     state: RequestState,
     fields?: Headers,
-    onward?: (stored: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>,
+    onward?: Onward,
   ): Response {
     const stored = ctx.stored!;
     // A hit's age was just computed by the lookup.
@@ -1406,11 +1446,7 @@ export class SharedCache implements PolicyTarget {
         NULL_BODY_STATUSES.has(stored.status);
       const body = noBody
         ? null
-        : onward
-        ? onward(reader.stream())
-        : resume
-        ? resume(reader.stream(), 0, undefined)
-        : reader.stream();
+        : carriedStream(reader, 0, undefined, true, onward, resume);
       const response = new Response(body, {
         status: stored.status,
         statusText: stored.statusText,
@@ -1452,11 +1488,14 @@ export class SharedCache implements PolicyTarget {
       bytes ?? {
         size,
         stream: (start, end) =>
-          onward && start === 0 && end === size
-            ? onward(reader.stream(start, end))
-            : resume
-            ? resume(reader.stream(start, end), start, end)
-            : reader.stream(start, end),
+          carriedStream(
+            reader,
+            start,
+            end,
+            start === 0 && end === size,
+            onward,
+            resume,
+          ),
       },
       { status: stored.status, statusText: stored.statusText, headers },
     );
@@ -1476,16 +1515,7 @@ export class SharedCache implements PolicyTarget {
    * the origin with a `Range` request if storing stops midway. Undefined when
    * the stored response has no strong validator to pin the rest to.
    */
-  #resumer(
-    ctx: CacheContext,
-    stored: StoredResponse,
-  ):
-    | ((
-      body: ReadableStream<Uint8Array>,
-      start: number,
-      end: number | undefined,
-    ) => ReadableStream<Uint8Array>)
-    | undefined {
+  #resumer(ctx: CacheContext, stored: StoredResponse): Resume | undefined {
     const fields = new Headers(stored.headers);
     const ifRange = strongValidator(fields);
     if (ifRange === undefined) return undefined;
