@@ -15,6 +15,9 @@ import { proxyTo } from "./proxy/proxy_to.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
 import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
 
+/** Where `cistern proxy` keeps responses unless told otherwise. */
+const DEFAULT_STORE = "file:./.cistern";
+
 /** Seconds a stopping proxy gives the answers in flight before it exits anyway. */
 const DRAIN_SECONDS = 30;
 
@@ -137,7 +140,7 @@ export function startProxy(
       origin: options.trustForwarded
         ? proxyTo(options.origin, { forwarded: "keep" })
         : options.origin,
-      ...storesFor(options.store ?? "file:./.cistern", options.maxBytes),
+      ...storesFor(options.store ?? DEFAULT_STORE, options.maxBytes),
       defaultTtl: options.defaultTtl,
       maxEntrySize: options.maxEntrySize,
       traceHeader: options.traceHeader,
@@ -278,7 +281,7 @@ export async function main(args: string[]): Promise<number> {
     } catch (error) {
       await proxy.server.shutdown();
       throw new UsageError(
-        `the store ${values.store ?? "file:./.cistern"} cannot be used: ${
+        `the store ${values.store ?? DEFAULT_STORE} cannot be used: ${
           (error as Error)?.message ?? error
         }`,
       );

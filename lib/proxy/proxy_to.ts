@@ -84,20 +84,15 @@ export function proxyTo(
     url.pathname.replace(/\/$/, "")
   }`;
   return (request) => {
-    const target = prefix + pathAndQuery(request.url);
+    const parts = urlParts(request.url);
+    const target = prefix + parts.target;
     const body = request.body;
     // The origin is addressed by its own name; the client's Host named the proxy.
     const headers = new Headers(request.headers);
     headers.delete("host");
     if (replaceForwarded) {
-      const scheme = request.url.slice(0, request.url.indexOf(":"));
-      const hostStart = request.url.indexOf("//") + 2;
-      const hostEnd = request.url.indexOf("/", hostStart);
-      headers.set(
-        "x-forwarded-host",
-        request.url.slice(hostStart, hostEnd < 0 ? undefined : hostEnd),
-      );
-      headers.set("x-forwarded-proto", scheme);
+      headers.set("x-forwarded-host", parts.host);
+      headers.set("x-forwarded-proto", parts.scheme);
       headers.delete("forwarded");
     }
     return client.fetch(
@@ -113,10 +108,21 @@ export function proxyTo(
   };
 }
 
-/** The path and query of an absolute URL, as a `Request` serializes it (no fragment). */
-function pathAndQuery(absolute: string): string {
+/**
+ * An absolute URL's scheme, host (with port) and target (path and query, as
+ * a `Request` serializes it: no fragment), taken apart as a string: parsing
+ * it again costs more.
+ */
+function urlParts(
+  absolute: string,
+): { scheme: string; host: string; target: string } {
   const hash = absolute.indexOf("#");
   const url = hash < 0 ? absolute : absolute.slice(0, hash);
-  const slash = url.indexOf("/", url.indexOf("//") + 2);
-  return slash < 0 ? "/" : url.slice(slash);
+  const hostStart = url.indexOf("//") + 2;
+  const slash = url.indexOf("/", hostStart);
+  return {
+    scheme: url.slice(0, url.indexOf(":")),
+    host: url.slice(hostStart, slash < 0 ? undefined : slash),
+    target: slash < 0 ? "/" : url.slice(slash),
+  };
 }
