@@ -178,8 +178,9 @@ try {
       console.log(`${runtime}: ${cases === 0 ? "no results" : `exit ${code}`}`);
       counts.failed = 1;
     }
+    const skipped = counts.skipped ? `, ${counts.skipped} skipped` : "";
     console.log(
-      `${runtime}: ${counts.passed} passed, ${counts.failed} failed`,
+      `${runtime}: ${counts.passed} passed, ${counts.failed} failed${skipped}`,
     );
     total.passed += counts.passed;
     total.failed += counts.failed;

@@ -36,6 +36,29 @@ export class OriginTimeoutError extends Error {
 }
 
 /**
+ * The client left before the origin answered a request made for it alone (a
+ * pass, or a fetch no other client shares): the origin request is aborted
+ * with this reason. Runtimes that tell when a client leaves only: see
+ * `clientSignal`.
+ *
+ * @example
+ * ```ts
+ * import { ClientGoneError } from "./errors.ts";
+ * const error = new ClientGoneError("http://origin/slow");
+ * ```
+ */
+export class ClientGoneError extends Error {
+  /** The URL asked for. */
+  readonly url: string;
+  /** Makes the error. */
+  constructor(url: string) {
+    super(`the client left before the origin answered: ${url}`);
+    this.name = "ClientGoneError";
+    this.url = url;
+  }
+}
+
+/**
  * Storing a body stopped midway (it outgrew the entry limit, or the storage
  * failed) though the origin was still sending it: nothing is kept. Clients
  * reading the entry see this error where storing stopped, and the cache

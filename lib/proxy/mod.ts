@@ -54,6 +54,7 @@ export {
   nodeConnect,
 } from "../adapters/http1_client.ts";
 export {
+  ClientGoneError,
   EntityTooLargeError,
   OriginTimeoutError,
   StoringStoppedError,

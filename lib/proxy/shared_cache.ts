@@ -17,7 +17,7 @@ import type { CacheControl } from "../http/cache_control.ts";
 import { isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
-import { bytesBodyLimit } from "../adapters/runtime.ts";
+import { bytesBodyLimit, clientSignal } from "../adapters/runtime.ts";
 import { Deadlines } from "../deadlines.ts";
 import { KeyQueue } from "../key_queue.ts";
 import {
@@ -59,6 +59,7 @@ import { CacheContext } from "./context.ts";
 import { defaultPolicy } from "./default_policy.ts";
 import { type EntityStore, entityStoreFrom } from "./entitystore.ts";
 import {
+  ClientGoneError,
   EntityTooLargeError,
   OriginTimeoutError,
   StoringStoppedError,
@@ -311,6 +312,29 @@ function freeBody(
   cache?.remove(entity).catch((error) =>
     log(`could not free stored body ${entity}: ${error}`)
   );
+}
+
+/**
+ * Aborts `controller`, an origin request made for one client alone, with a
+ * {@link ClientGoneError} when that client leaves before it ends (where the
+ * runtime tells: {@link clientSignal}).
+ */
+function followClient(
+  request: Request,
+  controller: AbortController,
+): AbortController {
+  const gone = clientSignal(request);
+  if (gone) {
+    const leave = () => controller.abort(new ClientGoneError(request.url));
+    if (gone.aborted) leave();
+    else {
+      gone.addEventListener("abort", leave, {
+        once: true,
+        signal: controller.signal,
+      });
+    }
+  }
+  return controller;
 }
 
 /** A key's slot among `slots` (FNV-1a). */
@@ -827,6 +851,9 @@ export class SharedCache implements PolicyTarget {
     answer.then((response) => expired && cancelBody(response), () => {});
     try {
       return await Promise.race([answer, late]);
+    } catch (error) {
+      // Aborted by the cache (a timeout, a client gone): say why.
+      throw controller.signal.aborted ? controller.signal.reason : error;
     } finally {
       answered = true;
       stop();
@@ -865,7 +892,7 @@ export class SharedCache implements PolicyTarget {
       ctx.trace("pass");
       return this.#run("pass", ctx);
     }
-    const controller = new AbortController();
+    const controller = followClient(ctx.request, new AbortController());
     let response: Response;
     try {
       response = await this.#callOrigin(
@@ -917,10 +944,15 @@ export class SharedCache implements PolicyTarget {
   }
 
   #originFailed(ctx: CacheContext, error: unknown): Transition {
+    const text = { "content-type": "text/plain; charset=utf-8" };
+    if (error instanceof ClientGoneError) {
+      // Nobody reads it; the status is nginx's "client closed request".
+      ctx.log(`${ctx.request.method} ${ctx.request.url}: ${error.message}`);
+      return ctx.error(499, text, "499 Client Closed Request\n");
+    }
     ctx.log(
       `origin failed for ${ctx.request.method} ${ctx.request.url}: ${error}`,
     );
-    const text = { "content-type": "text/plain; charset=utf-8" };
     return error instanceof OriginTimeoutError
       ? ctx.error(
         504,
@@ -1023,7 +1055,11 @@ export class SharedCache implements PolicyTarget {
     let response: Response;
     for (;;) {
       requestTime = this.#clock.now();
-      state.abort = new AbortController();
+      // A fetch for this client alone ends when it leaves; a shared one
+      // goes on for the others and the store.
+      state.abort = sharing
+        ? new AbortController()
+        : followClient(ctx.request, new AbortController());
       try {
         response = await this.#callOrigin(
           this.#forwardRequest(ctx.request, {
