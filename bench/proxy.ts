@@ -25,7 +25,8 @@
  * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
  * origin's body from a `Uint8Array`, and the proxy (`startProxy` of
  * `lib/cli.ts`) in front of the origin twice, on `heap:` stores and on
- * `file:` stores (the command's default), under the runtime measured. nginx (one worker, `proxy_cache`, config from
+ * `file:` stores (the command's default), under the runtime measured (Deno
+ * with the V8 flags the README recommends, `DENO_PROXY_V8_FLAGS`). nginx (one worker, `proxy_cache`, config from
  * `bench/nginx/proxy_cache.conf.template`) is in front of the same origin.
  * Each body is fetched once through each cache (a miss that stores it) and
  * once more, which must say it is a hit (`x-cache: fresh` / `X-Cache: HIT`);
@@ -44,6 +45,7 @@
  * VmRSS is sampled every 50 ms; reported are its peak growth over the idle
  * process (target < 64 MiB for `file:`), every client's time to first byte
  * (target: the tenth within 2× of the first) and byte count (must be N MiB).
+ * Deno's `file:` case runs once more with V8's default flags, for comparison.
  * Beside it, the floor: the same runtime reading the body once with the
  * proxy's origin client and dropping it (most of the proxy's growth is the
  * runtime's uncollected garbage from that client).
@@ -235,18 +237,27 @@ interface Child {
 
 const children = new Set<Child>();
 
+/**
+ * The V8 flags the README recommends for a Deno proxy, and `npm start` uses:
+ * a 1 MiB young generation, so the buffers a big body passes through are
+ * collected sooner (part 2 also runs Deno's `file:` case without them).
+ */
+const DENO_PROXY_V8_FLAGS = "--max-semi-space-size=1";
+
 function commandFor(
   runtime: RuntimeName,
   role: string,
   args: string[],
+  v8Flags = role === "proxy" ? DENO_PROXY_V8_FLAGS : "",
 ): string[] {
   const roleArgs = [
     `--role=${role}`,
     `--deadline=${CHILD_DEADLINE_MS}`,
     ...args,
   ];
+  const flags = v8Flags ? [`--v8-flags=${v8Flags}`] : [];
   return runtime === "deno"
-    ? [DENO, "run", "-A", SELF, ...roleArgs]
+    ? [DENO, "run", "-A", ...flags, SELF, ...roleArgs]
     : [BUN, SELF, ...roleArgs];
 }
 
@@ -665,7 +676,7 @@ async function hits(tmp: string): Promise<string> {
   return [
     `### Cache hits (requests/s, best of ${runs} × ${seconds} s, wrk -t1 -c${connections}${
       pinning ? "; servers pinned to CPU 0, wrk to CPU 1" : "; unpinned"
-    })`,
+    }; Deno proxies with \`--v8-flags=${DENO_PROXY_V8_FLAGS}\`)`,
     "",
     table(
       [
@@ -742,6 +753,8 @@ async function curl(url: string): Promise<ClientResult> {
 interface BigResult {
   runtime: RuntimeName;
   store: string;
+  /** Run without the recommended V8 flags (Deno). */
+  defaultFlags: boolean;
   baseMiB: number;
   peakGrowthMiB: number;
   clients: ClientResult[];
@@ -756,6 +769,7 @@ async function bigMiss(
   origin: Child,
   mib: number,
   clients: number,
+  defaultFlags = false,
 ): Promise<BigResult> {
   const dir = await Deno.makeTempDir({ dir: tmp, prefix: `${runtime}-` });
   const storeUri = store === "file"
@@ -763,10 +777,12 @@ async function bigMiss(
     : `heap:?maxBytes=${(mib + 256) * MiB}`;
   const proxy = await startChild(
     `${runtime} proxy (${store})`,
-    commandFor(runtime, "proxy", [
-      `--origin=http://${HOST}:${origin.port}`,
-      `--store=${storeUri}`,
-    ]),
+    commandFor(
+      runtime,
+      "proxy",
+      [`--origin=http://${HOST}:${origin.port}`, `--store=${storeUri}`],
+      defaultFlags ? "" : undefined,
+    ),
     undefined,
   );
   try {
@@ -803,6 +819,7 @@ async function bigMiss(
     return {
       runtime,
       store,
+      defaultFlags,
       baseMiB: baseKiB / 1024,
       peakGrowthMiB: (peakKiB - baseKiB) / 1024,
       clients: results,
@@ -843,13 +860,23 @@ async function big(tmp: string): Promise<string> {
       clientAlone[runtime] = JSON.parse(
         new TextDecoder().decode(output.stdout),
       ).growthMiB;
-      for (
-        const store of heap ? ["file", "heap"] as const : ["file"] as const
-      ) {
-        const result = await bigMiss(tmp, runtime, store, origin, mib, clients);
+      const cases: ["file" | "heap", boolean][] = [["file", false]];
+      if (heap) cases.push(["heap", false]);
+      if (runtime === "deno") cases.push(["file", true]);
+      for (const [store, defaultFlags] of cases) {
+        const result = await bigMiss(
+          tmp,
+          runtime,
+          store,
+          origin,
+          mib,
+          clients,
+          defaultFlags,
+        );
         results.push(result);
         console.error(
-          `  ${runtime} ${store}: +${result.peakGrowthMiB.toFixed(1)} MiB, ` +
+          `  ${runtime} ${store}${defaultFlags ? " (V8 defaults)" : ""}: ` +
+            `+${result.peakGrowthMiB.toFixed(1)} MiB, ` +
             `ttfb ${result.clients.map((c) => c.ttfb.toFixed(1)).join(" ")} ms`,
         );
       }
@@ -868,7 +895,7 @@ async function big(tmp: string): Promise<string> {
     const slowest = Math.max(...r.clients.map((c) => c.total));
     return [
       r.runtime,
-      `${r.store}:`,
+      `${r.store}:${r.defaultFlags ? " (V8 defaults)" : ""}`,
       `${r.baseMiB.toFixed(0)} MiB`,
       `+${r.peakGrowthMiB.toFixed(1)} MiB`,
       `+${clientAlone[r.runtime].toFixed(1)} MiB`,
@@ -908,6 +935,8 @@ async function big(tmp: string): Promise<string> {
     `Origin alone (Bun, one curl client): TTFB ${direct.ttfb.toFixed(1)} ms, ` +
     `${(mib * MiB / (direct.total / 1000) / 1e9).toFixed(2)} GB/s. ` +
     "Unpinned: proxy, origin and the curl clients share both cores. " +
+    `Deno proxies run with \`--v8-flags=${DENO_PROXY_V8_FLAGS}\` ` +
+    "(as the README recommends) except in the row marked V8 defaults. " +
     "Origin client alone: the same runtime reading the body once with the " +
     "proxy's origin client (`Http1Client` into a reused buffer) and dropping it; its growth " +
     "is garbage the runtime has not yet collected.",

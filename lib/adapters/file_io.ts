@@ -189,20 +189,6 @@ export const FIXED_READ_PLAN: { chunkSize: number; ahead: number } =
     : { chunkSize: 2 << 20, ahead: 1 };
 
 /**
- * The shape of a disk entry's live tail (the bytes kept in memory behind its
- * writer): how many bytes, and in how many blocks; readers following the
- * writer are woken once per block. Measured with `bench/stream_cache.ts` and
- * the 1 GiB miss of `bench/proxy.ts`: Deno keeps up with 100 readers best
- * with few big wakes, and collects 4 MiB buffers sooner than 1 MiB ones;
- * Bun's server holds each reader's whole wake until sent, so Bun wakes per
- * 1 MiB.
- */
-export const LIVE_TAIL_PLAN: { bytes: number; blocks: number } =
-  currentRuntime() === "bun"
-    ? { bytes: 4 << 20, blocks: 4 }
-    : { bytes: 8 << 20, blocks: 2 };
-
-/**
  * The fastest {@link FixedFileReader} for the current runtime: `Bun.file`
  * slices on Bun, positional `node:fs` reads elsewhere.
  *

@@ -25,11 +25,19 @@ import {
   fastFixedFileReader,
   FIXED_READ_PLAN,
   type FixedFileReader,
-  LIVE_TAIL_PLAN,
   type ReadRange,
 } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
 import { randomHex } from "../deferred.ts";
+
+/**
+ * The default live tail: 4 MiB in four blocks, readers woken per 1 MiB. Bun's
+ * server holds each reader's whole wake until sent, so bigger wakes cost it
+ * memory; on Deno, 8 MiB in two blocks grew a 1 GiB miss with ten clients by
+ * half as much again, for the same writer speed with 100 readers
+ * (`docs/bench_proxy.md`, `docs/bench_stream.md`, Session 10).
+ */
+const LIVE_TAIL = { bytes: 4 << 20, blocks: 4 };
 import { Folders } from "../folders.ts";
 import { RecentMap } from "../recent_map.ts";
 import { _Blocks } from "./fs_memory.ts";
@@ -58,9 +66,9 @@ export interface DiskFsOptions {
   /**
    * While an entry is being written, its most recent bytes are also kept in
    * memory, up to this many, so live readers that keep up with the writer
-   * never wait on the disk. Dropped when the entry completes. Default 8 MiB
-   * in two blocks on Deno, 4 MiB in four on Bun (`LIVE_TAIL_PLAN`); it may
-   * hold up to one block more. Readers are woken once per block written.
+   * never wait on the disk. Dropped when the entry completes. Default 4 MiB,
+   * in blocks of a quarter of it (at least 64 KiB); it may hold up to one
+   * block more. Readers are woken once per block written.
    */
   liveTail?: number;
   /**
@@ -156,7 +164,7 @@ class DiskFile implements StoredFile {
     this.followWindow = options.liveTail;
     this.followStep = Math.max(
       64 * 1024,
-      Math.floor(options.liveTail / LIVE_TAIL_PLAN.blocks),
+      Math.floor(options.liveTail / LIVE_TAIL.blocks),
     );
     this.#tail = new _Blocks(size, this.followStep);
     this.#inMemory = options.inMemory;
@@ -407,7 +415,7 @@ export function diskFs(dir: string, options: DiskFsOptions = {}): FileSystem {
   const fileOptions: FileOptions = {
     readRange: options.readRange,
     durable: options.durable ?? false,
-    liveTail: options.liveTail ?? LIVE_TAIL_PLAN.bytes,
+    liveTail: options.liveTail ?? LIVE_TAIL.bytes,
     inMemory: new RecentMap(
       options.memoryBytes ?? 64 << 20,
       (bytes) => bytes.byteLength,
