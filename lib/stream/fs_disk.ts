@@ -29,19 +29,19 @@ import {
 } from "../adapters/file_io.ts";
 import type { FileSystem, StoredFile } from "./fs.ts";
 import { randomHex } from "../deferred.ts";
-
-/**
- * The default live tail: 4 MiB in four blocks, readers woken per 1 MiB. Bun's
- * server holds each reader's whole wake until sent, so bigger wakes cost it
- * memory; on Deno, 8 MiB in two blocks grew a 1 GiB miss with ten clients by
- * half as much again, for the same writer speed with 100 readers
- * (`docs/bench_proxy.md`, `docs/bench_stream.md`, Session 10).
- */
-const LIVE_TAIL = { bytes: 4 << 20, blocks: 4 };
 import { Folders } from "../folders.ts";
 import { RecentMap } from "../recent_map.ts";
 import { _Blocks } from "./fs_memory.ts";
 import { SharedReads } from "./shared_reads.ts";
+
+/**
+ * The default live tail: 4 MiB in four blocks, readers woken per 1 MiB. A
+ * server that holds each reader's whole wake until it is sent pays for bigger
+ * wakes in memory: 8 MiB in two blocks grew a 1 GiB miss with ten clients by
+ * half as much again, for the same writer speed with 100 readers
+ * (`docs/bench_proxy.md`, `docs/bench_stream.md`, Session 10).
+ */
+const LIVE_TAIL = { bytes: 4 << 20, blocks: 4 };
 
 const MAGIC = [0x43, 0x53, 0x54, 0x31]; // "CST1"
 const FIXED_HEADER = 20;
