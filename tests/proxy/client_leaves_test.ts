@@ -12,6 +12,7 @@ import { serve } from "../../lib/adapters/serve.ts";
 import { currentRuntime } from "../../lib/adapters/runtime.ts";
 import { SharedCache } from "../../lib/proxy/shared_cache.ts";
 import { ClientGoneError } from "../../lib/proxy/errors.ts";
+import { tick } from "../_util.ts";
 
 /** Deno's server tells a handler nothing of a client gone but through `request.signal`, which it also aborts after every answer (see `clientSignal`). */
 const TELLS_CLIENT_GONE = currentRuntime() !== "deno";
@@ -50,7 +51,23 @@ async function until(check: () => boolean, what: string, ms = 5000) {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await tick(10);
+  }
+}
+
+/** Runs `visit` with `app` behind a shared cache served on loopback. */
+async function behindCache(
+  app: ReturnType<typeof waitingApp>,
+  visit: (url: string) => Promise<void>,
+): Promise<void> {
+  const cache = new SharedCache({ origin: app.origin });
+  const server = serve(cache.fetch, { port: 0 });
+  try {
+    await visit(server.url);
+  } finally {
+    app.release();
+    await server.shutdown();
+    await cache.close();
   }
 }
 
@@ -80,11 +97,9 @@ describe("a client that leaves before the origin answers", () => {
     },
     async () => {
       const app = waitingApp("no-store");
-      const cache = new SharedCache({ origin: app.origin });
-      const server = serve(cache.fetch, { port: 0 });
-      try {
+      await behindCache(app, async (url) => {
         await leaveEarly(
-          `${server.url}/upload`,
+          `${url}/upload`,
           { method: "POST", body: "data" },
           () => app.arrived.includes("/upload"),
         );
@@ -92,55 +107,43 @@ describe("a client that leaves before the origin answers", () => {
         assert.ok(app.aborted.get("/upload") instanceof ClientGoneError);
         // A GET the cache does not share (the URL's last answer could not
         // be stored) is that client's alone too.
-        const first = await fetch(`${server.url}/private`, {
+        const first = await fetch(`${url}/private`, {
           headers: { "x-now": "1" },
         });
         await first.text();
         await leaveEarly(
-          `${server.url}/private`,
+          `${url}/private`,
           {},
           () => app.arrived.length === 3,
         );
         await until(() => app.aborted.has("/private"), "the fetch to abort");
         assert.ok(app.aborted.get("/private") instanceof ClientGoneError);
-      } finally {
-        app.release();
-        await server.shutdown();
-        await cache.close();
-      }
+      });
     },
   );
 
   it("goes on with a fetch that is shared, and stores its answer", async () => {
     const app = waitingApp("max-age=60");
-    const cache = new SharedCache({ origin: app.origin });
-    const server = serve(cache.fetch, { port: 0 });
-    try {
+    await behindCache(app, async (url) => {
       await leaveEarly(
-        `${server.url}/shared`,
+        `${url}/shared`,
         {},
         () => app.arrived.includes("/shared"),
       );
       // Long enough for an abort to reach the app, were there one.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await tick(200);
       assert.equal(app.aborted.size, 0);
       app.release();
       // The answer was stored though its client was gone.
       let trace = "";
       for (let turn = 0; turn < 50 && trace !== "fresh"; turn++) {
-        const response = await fetch(`${server.url}/shared`);
+        const response = await fetch(`${url}/shared`);
         trace = response.headers.get("x-cache") ?? "";
         assert.equal(await response.text(), "answer for /shared");
-        if (trace !== "fresh") {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        if (trace !== "fresh") await tick(20);
       }
       assert.equal(trace, "fresh");
       assert.deepEqual(app.arrived, ["/shared"]);
-    } finally {
-      app.release();
-      await server.shutdown();
-      await cache.close();
-    }
+    });
   });
 });
