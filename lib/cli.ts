@@ -32,8 +32,9 @@ proxy options:
   --listen HOST:PORT    where to listen (default 127.0.0.1:8080; a bare PORT binds 127.0.0.1)
   --store URI           where to keep responses: file:./.cistern (default, on disk,
                         survives restarts) or heap: (memory, bounded to 256 MiB of bodies)
-    --max-bytes B         keep at most B bytes of bodies, least recently read go first
-                        (default: 256 MiB for heap:, no bound for file:)
+  --max-bytes B         keep at most B bytes of bodies, least recently read go first,
+                        their headers with them (default: 256 MiB for heap:, no bound
+                        for file:)
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
   --trace-header NAME   response header listing what the cache did (default x-cache)

@@ -29,6 +29,27 @@ export interface EntityStore {
   readonly maxEntrySize?: number;
 }
 
+/** Length of `crypto.randomUUID()`'s ids. */
+const UUID_LENGTH = 36;
+
+/**
+ * A new id for a body stored for cache key `key`: unique, and naming the key,
+ * so that a body the entity store drops on its own (bounds, expiry) leads
+ * back to the meta entry that points at it.
+ */
+export function newEntityId(key: string): string {
+  // Disk stores refuse keys with lone surrogates; cache keys made from URLs
+  // have none.
+  return `${crypto.randomUUID()} ${key.toWellFormed()}`;
+}
+
+/** The cache key an id from {@link newEntityId} names; `undefined` for ids made otherwise. */
+export function keyOfEntity(entity: string): string | undefined {
+  return entity.charAt(UUID_LENGTH) === " "
+    ? entity.slice(UUID_LENGTH + 1)
+    : undefined;
+}
+
 /**
  * An entity store from a URI: `heap:` (memory; `?maxBytes=N`, default
  * 256 MiB), `file:PATH` (disk, survives restarts; `?maxBytes=N`, no bound by

@@ -57,7 +57,12 @@ import {
 } from "./config.ts";
 import { CacheContext } from "./context.ts";
 import { defaultPolicy } from "./default_policy.ts";
-import { type EntityStore, entityStoreFrom } from "./entitystore.ts";
+import {
+  type EntityStore,
+  entityStoreFrom,
+  keyOfEntity,
+  newEntityId,
+} from "./entitystore.ts";
 import {
   ClientGoneError,
   EntityTooLargeError,
@@ -385,6 +390,8 @@ export class SharedCache implements PolicyTarget {
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
   readonly #metaUpdates = new KeyQueue();
+  /** The meta store's forgetting of variants whose bodies were reaped, in turn. */
+  #forgetting: Promise<void> = Promise.resolve();
   /** Who hears of each piece of a forwarded request's body as it is sent. */
   readonly #uploads = new WeakMap<Request, (() => void)[]>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
@@ -420,7 +427,7 @@ export class SharedCache implements PolicyTarget {
     }
     this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
     this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
-    this.#freeUnreachableBodies(typeof options.entitystore !== "object");
+    this.#linkStores(typeof options.entitystore !== "object");
     this.#clock = options.clock ?? systemClock;
     this.#originDeadlines = new Deadlines(
       this.#clock,
@@ -478,9 +485,10 @@ export class SharedCache implements PolicyTarget {
     return this;
   }
 
-  /** Stops the entity store's timers. */
+  /** Stops the entity store's timers, and waits for the meta store updates they caused. */
   async close(): Promise<void> {
     await this.#entitystore.cache?.close();
+    await this.#forgetting;
   }
 
   /**
@@ -631,12 +639,16 @@ export class SharedCache implements PolicyTarget {
   }
 
   /**
-   * Bodies no meta entry can reach are freed: those of keys a bounded meta
-   * store in memory drops, and, with such a store, every body a disk
-   * entity store kept from before a restart, when that store is this
-   * cache's own (made from a URI, so no other cache shares it).
+   * Keeps the two stores pointing at each other only. Bodies no meta entry
+   * can reach are freed: those of keys a bounded meta store in memory
+   * drops, and, with such a store, every body a disk entity store kept from
+   * before a restart, when that store is this cache's own (made from a URI,
+   * so no other cache shares it). And a variant whose body the entity
+   * store's reaper removed leaves the meta store, so that bounding the
+   * bodies bounds the meta entries too (a `file:` meta store would keep a
+   * file per URL until the URL is asked for again).
    */
-  #freeUnreachableBodies(ownEntityStore: boolean): void {
+  #linkStores(ownEntityStore: boolean): void {
     const cache = this.#entitystore.cache;
     if (!cache) return;
     const free = (entity: string) => freeBody(cache, entity, this.#log);
@@ -647,6 +659,19 @@ export class SharedCache implements PolicyTarget {
       // Runs before any request's get, which waits for `ready` too.
       cache.ready.then(() => cache.keys().forEach(free), () => {});
     }
+    cache.onReap((entity) => {
+      const key = keyOfEntity(entity);
+      if (key === undefined) return;
+      // One at a time: a sweep may reap thousands, each a file to rewrite.
+      this.#forgetting = this.#forgetting.then(() =>
+        this.#updateVariants(this.#metastore, key, (variants) => {
+          const kept = variants.filter((v) => v.entity !== entity);
+          return kept.length < variants.length ? kept : undefined;
+        })
+      ).catch((error) =>
+        this.#log(`could not forget the variant of ${entity}: ${error}`)
+      );
+    });
   }
 
   /** Frees a stored body of the request's entity store in the background. */
@@ -720,7 +745,8 @@ export class SharedCache implements PolicyTarget {
     if (ctx.entitystore.cache && !reader) {
       // The body is gone (evicted): forget the variant, then fetch.
       return this.#updateVariants(
-        ctx,
+        ctx.metastore,
+        ctx.key,
         (current) => current.filter((v) => v.entity !== match.entity),
       ).then(() => {
         ctx.trace("miss");
@@ -936,10 +962,10 @@ export class SharedCache implements PolicyTarget {
       this.#generations[slotOf(key)]++;
       this.#inflight.delete(key);
       // In turn with the key's other updates, so none writes it back.
-      await this.#updateVariants(ctx, (variants) => {
+      await this.#updateVariants(ctx.metastore, key, (variants) => {
         for (const variant of variants) this.#discard(ctx, variant.entity);
         return [];
-      }, key);
+      });
     }
   }
 
@@ -1234,7 +1260,7 @@ export class SharedCache implements PolicyTarget {
       ],
       vary: varyValues(response.headers, ctx.request.headers),
       ...state.times,
-      entity: crypto.randomUUID(),
+      entity: newEntityId(ctx.key),
       size: -1,
       ...(ctx.ttl !== undefined ? { ttl: ctx.ttl } : {}),
     };
@@ -1403,14 +1429,14 @@ export class SharedCache implements PolicyTarget {
    * update at a time per key; no variants left purges the key.
    */
   #updateVariants(
-    ctx: CacheContext,
+    metastore: MetaStore,
+    key: string,
     change: (variants: StoredResponse[]) => StoredResponse[] | undefined,
-    key = ctx.key,
   ): Promise<void> {
     return this.#metaUpdates.run(key, async () => {
-      const next = change(await ctx.metastore.lookup(key));
-      if (next?.length === 0) await ctx.metastore.purge(key);
-      else if (next) await ctx.metastore.store(key, next);
+      const next = change(await metastore.lookup(key));
+      if (next?.length === 0) await metastore.purge(key);
+      else if (next) await metastore.store(key, next);
     });
   }
 
@@ -1423,7 +1449,7 @@ export class SharedCache implements PolicyTarget {
     stored: StoredResponse,
     generation: number,
   ): Promise<void> {
-    return this.#updateVariants(ctx, (variants) => {
+    return this.#updateVariants(ctx.metastore, ctx.key, (variants) => {
       if (this.#generations[slotOf(ctx.key)] !== generation) {
         this.#discard(ctx, stored.entity);
         return undefined;

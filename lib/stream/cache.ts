@@ -69,6 +69,7 @@ export class StreamCache {
   #sweeping: Promise<void> | undefined;
   /** The last sweep left the bounds passed by entries in use. */
   #overBound = false;
+  readonly #reapListeners: ((key: string) => void)[] = [];
   readonly #events = {
     completed: () => {
       if (this.#reaper?.bounded) this.#queueSweep();
@@ -179,6 +180,25 @@ export class StreamCache {
     return existing ? entryReader(existing) : undefined;
   }
 
+  /**
+   * Tells `listener` the key of each entry the reaper removes (bounds,
+   * expiry), once its sweep has freed it: for whoever keeps something that
+   * points at entries, so it can forget that too.
+   *
+   * @example
+   * ```ts
+   * import { lruReaper, memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({
+   *   fs: memoryFs(),
+   *   reaper: lruReaper({ maxEntries: 100 }),
+   * });
+   * cache.onReap((key) => console.log(`${key} left the cache`));
+   * ```
+   */
+  onReap(listener: (key: string) => void): void {
+    this.#reapListeners.push(listener);
+  }
+
   /** Whether the entries kept by earlier caches on the storage are loaded (`ready` has resolved). */
   get loaded(): boolean {
     return this.#loaded;
@@ -239,10 +259,12 @@ export class StreamCache {
       .filter((entry) => entry.users === 0 && entry.isComplete)
       .sort((a, b) => a.lastRead - b.lastRead);
     const removals: Promise<void>[] = [];
+    const reaped: string[] = [];
     for (const entry of idle) {
       if (reaper.reap(entry.key, entry.lastRead, entry.lastWrite, entry.size)) {
         if (this.#entries.get(entry.key) === entry) {
           this.#entries.delete(entry.key);
+          reaped.push(entry.key);
         }
         removals.push(entry.free());
       }
@@ -250,6 +272,10 @@ export class StreamCache {
     this.#overBound = reaper.over?.() ?? false;
     // Every removal runs to the end; the first failure is reported after.
     const results = await Promise.allSettled(removals);
+    // Only now: a listener that throws fails this sweep, and frees no less.
+    for (const key of reaped) {
+      for (const listener of this.#reapListeners) listener(key);
+    }
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }

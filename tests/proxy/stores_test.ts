@@ -13,7 +13,7 @@ import {
 import { lstat, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { tempDirsRemovedAfter } from "../_util.ts";
+import { tempDirsRemovedAfter, tick } from "../_util.ts";
 import { harness, visit } from "./_harness.ts";
 
 const freshDir = tempDirsRemovedAfter();
@@ -99,6 +99,38 @@ describe("stores chosen by URI", () => {
     }
     assert.equal(await bodies(), 0);
     await again.close();
+  });
+
+  it("forgets the variants whose bodies a bounded file: store reaps, so its meta files stay bounded too", async () => {
+    const dir = await freshDir();
+    const count = async (folder: string, suffix: string) =>
+      (await readdir(join(dir, folder), { recursive: true }))
+        .filter((name) => name.endsWith(suffix)).length;
+    const routes = Object.fromEntries(
+      Array.from({ length: 6 }, (_, i) => [
+        `/u${i}`,
+        () =>
+          new Response(`body ${i}`, {
+            headers: { "cache-control": "max-age=60" },
+          }),
+      ]),
+    );
+    const h = harness(routes, {
+      metastore: `file:${dir}/meta`,
+      entitystore: `file:${dir}/body?maxEntries=2`,
+    });
+    try {
+      for (let i = 0; i < 6; i++) await visit(h, `/u${i}`);
+      for (let i = 0; i < 50 && (await count("meta", ".json")) > 2; i++) {
+        await tick(10);
+      }
+      assert.equal(await count("body", ".cst"), 2);
+      assert.equal(await count("meta", ".json"), 2, "one per body kept");
+      assert.equal((await visit(h, "/u5")).trace, "fresh");
+      assert.match((await visit(h, "/u0")).trace!, /^miss/);
+    } finally {
+      await h.close();
+    }
   });
 
   it("noop: keeps headers only: 304s from the cache, full bodies from the origin", async () => {

@@ -104,6 +104,22 @@ describe("expiryReaper", () => {
     await second.close();
   });
 
+  it("tells onReap listeners each key it removes, and not keys removed by hand", async () => {
+    const { clock, cache } = await expiringCache();
+    const reaped: string[] = [];
+    cache.onReap((key) => reaped.push(key));
+    await put(cache, "a", 10);
+    await put(cache, "b", 10);
+    await put(cache, "by hand", 10);
+    await cache.remove("by hand");
+    await clock.advance(6_000);
+    await put(cache, "c", 10);
+    await clock.advance(5_000);
+    assert.deepEqual(reaped.sort(), ["a", "b"]);
+    assert.deepEqual(cache.keys(), ["c"]);
+    await cache.close();
+  });
+
   it("refuses a non-positive expiry", () => {
     assert.throws(() => expiryReaper(0), RangeError);
     assert.throws(() => expiryReaper(NaN), RangeError);
