@@ -9,8 +9,10 @@
  *
  * @module
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { parseArgs } from "node:util";
 import { serve, type Server } from "./adapters/serve.ts";
+import { purgeRequests } from "./proxy/modules.ts";
 import { proxyTo } from "./proxy/proxy_to.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
 import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
@@ -43,6 +45,10 @@ proxy options:
   --trust-forwarded     pass X-Forwarded-Host/-Proto and Forwarded as they came (for a
                         proxy in front that sets them); by default they are set to the
                         address the client used, as a client could forge them
+  --purge-token TOKEN   answer "PURGE /path" requests that carry "Authorization: Bearer
+                        TOKEN" by forgetting what is stored for the URL (200, or 404
+                        when nothing was); others get 403. Also read from the
+                        CISTERN_PURGE_TOKEN environment variable, which ps does not show
   --verbose             log one line per request
   -h, --help            this help
 
@@ -70,6 +76,8 @@ export interface ProxyCommandOptions {
   via?: string;
   /** Pass the `X-Forwarded-*` fields as they came (see `ProxyToOptions.forwarded`). */
   trustForwarded?: boolean;
+  /** Answer `PURGE` requests that carry `Authorization: Bearer <purgeToken>` (see `purgeRequests`). Default: none are. */
+  purgeToken?: string;
   /** Log each request. */
   verbose?: boolean;
 }
@@ -154,6 +162,9 @@ export function startProxy(
     }
     throw error;
   }
+  if (options.purgeToken !== undefined) {
+    cache.use(purgeRequests({ allow: bearerIs(options.purgeToken) }));
+  }
   let server: Server;
   try {
     server = serve(cache.fetch, { hostname, port });
@@ -170,6 +181,23 @@ export function startProxy(
     throw error;
   }
   return { server, cache };
+}
+
+/**
+ * Whether a request carries `Authorization: Bearer <token>`, compared in
+ * constant time (hashes first, as `timingSafeEqual` takes equal lengths).
+ */
+function bearerIs(token: string): (request: Request) => boolean {
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new UsageError("--purge-token must be visible ASCII, without spaces");
+  }
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  const expected = digest(`Bearer ${token}`);
+  return (request) =>
+    timingSafeEqual(
+      digest(request.headers.get("authorization") ?? ""),
+      expected,
+    );
 }
 
 function numberFlag(
@@ -251,6 +279,7 @@ export async function main(args: string[]): Promise<number> {
         "no-trace": { type: "boolean" },
         via: { type: "string" },
         "trust-forwarded": { type: "boolean" },
+        "purge-token": { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -275,6 +304,8 @@ export async function main(args: string[]): Promise<number> {
       traceHeader: values["no-trace"] ? false : values["trace-header"],
       via: values.via,
       trustForwarded: values["trust-forwarded"],
+      purgeToken: values["purge-token"] ??
+        (process.env.CISTERN_PURGE_TOKEN || undefined),
       verbose: values.verbose,
     });
     try {

@@ -125,6 +125,7 @@ describe("cistern command", () => {
         "--max-entry-size",
         "--trace-header",
         "--via",
+        "--purge-token",
         "SIGTERM",
       ]
     ) {
@@ -230,6 +231,42 @@ describe("cistern command", () => {
           "larger than the store: passed through",
         );
       }
+    } finally {
+      await cli.stop();
+      await origin.shutdown();
+    }
+  });
+
+  it("forgets a URL for a PURGE with the --purge-token, and refuses others", async () => {
+    const origin = serve(
+      () => new Response("a", { headers: { "cache-control": "max-age=60" } }),
+      { port: 0 },
+    );
+    const cli = await startCli([
+      "--origin",
+      origin.url,
+      "--store",
+      "heap:",
+      "--purge-token",
+      "t0k",
+    ]);
+    const trace = async (init?: RequestInit) => {
+      const response = await fetch(`${cli.url}/a`, init);
+      await response.body?.cancel();
+      return `${response.status} ${response.headers.get("x-cache")}`;
+    };
+    const purge = (authorization?: string) =>
+      trace({
+        method: "PURGE",
+        headers: authorization ? { authorization } : {},
+      });
+    try {
+      assert.equal(await trace(), "200 miss, store");
+      assert.equal(await purge(), "403 purge, error");
+      assert.equal(await purge("Bearer t0"), "403 purge, error");
+      assert.equal(await trace(), "200 fresh");
+      assert.equal(await purge("Bearer t0k"), "200 purge, error");
+      assert.equal(await trace(), "200 miss, store");
     } finally {
       await cli.stop();
       await origin.shutdown();

@@ -55,20 +55,26 @@ export class CacheContext {
   readonly traces: string[] = [];
   readonly #log: (message: string) => void;
   readonly #keyOf: (request: Request) => string;
+  readonly #purge: (ctx: CacheContext) => Promise<number>;
   #key: string | undefined;
 
-  /** Makes the context of `request`. */
+  /**
+   * Makes the context of `request`; `purge` forgets what the stores keep
+   * for it (a context made without one has nothing to forget).
+   */
   constructor(
     request: Request,
     stores: { metastore: MetaStore; entitystore: EntityStore },
     keyOf: (request: Request) => string,
     log: (message: string) => void,
+    purge: (ctx: CacheContext) => Promise<number> = () => Promise.resolve(0),
   ) {
     this.request = request;
     this.metastore = stores.metastore;
     this.entitystore = stores.entitystore;
     this.#keyOf = keyOf;
     this.#log = log;
+    this.#purge = purge;
   }
 
   /** The cache key of the request, taken when first asked (after `receive`). */
@@ -86,6 +92,26 @@ export class CacheContext {
   /** Writes a line to the cache's log (its `verbose` option). */
   log(message: string): void {
     this.#log(message);
+  }
+
+  /**
+   * Forgets every stored response for the request's URL in this request's
+   * stores (as a successful unsafe request does); resolves with how many
+   * there were.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", async (ctx) => {
+   *   if (ctx.request.method !== "BAN") return;
+   *   const forgotten = await ctx.purge();
+   *   return ctx.error(200, {}, `${forgotten} forgotten\n`);
+   * });
+   * ```
+   */
+  purge(): Promise<number> {
+    return this.#purge(this);
   }
 
   /** Forward to the origin without caching. */

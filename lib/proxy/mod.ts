@@ -38,6 +38,8 @@ export {
   cacheBusters,
   type CacheBustersOptions,
   honourClientNoCache,
+  purgeRequests,
+  type PurgeRequestsOptions,
 } from "./modules.ts";
 export {
   SharedCache,

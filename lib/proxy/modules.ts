@@ -69,3 +69,53 @@ export function honourClientNoCache(): PolicyModule {
     });
   };
 }
+
+/** Options for {@link purgeRequests}. */
+export interface PurgeRequestsOptions {
+  /**
+   * Whether this request may purge; one that may not gets a 403. Required:
+   * a cache that takes anyone's purges is a cache anyone can empty.
+   */
+  allow: (request: Request) => boolean | Promise<boolean>;
+  /** The request method that purges (methods are case-sensitive). Default `"PURGE"`, as Varnish and Squid take it. */
+  method?: string;
+}
+
+/**
+ * Answers purge requests (`PURGE /path`, as Varnish and Squid take them)
+ * from the cache itself: every stored response for the URL is forgotten
+ * (as `SharedCache.purge` does), with a 200 when there were some, a 404
+ * when there were none, and a 403 for a request `allow` refuses. Nothing
+ * reaches the origin.
+ *
+ * @example
+ * ```ts
+ * import { purgeRequests } from "./modules.ts";
+ * import { SharedCache } from "./shared_cache.ts";
+ * const token = "Bearer s3cret";
+ * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" }).use(
+ *   purgeRequests({ allow: (request) => request.headers.get("authorization") === token }),
+ * );
+ * // curl -X PURGE -H "authorization: Bearer s3cret" http://127.0.0.1:8080/news
+ * ```
+ */
+export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
+  if (typeof options?.allow !== "function") {
+    throw new TypeError("purgeRequests needs an allow(request) function");
+  }
+  const method = options.method ?? "PURGE";
+  const text = { "content-type": "text/plain; charset=utf-8" };
+  return (cache) => {
+    cache.on("receive", async (ctx) => {
+      if (ctx.request.method !== method) return;
+      ctx.trace("purge");
+      if (!(await options.allow(ctx.request))) {
+        return ctx.error(403, text, "403 Forbidden: purging is not allowed\n");
+      }
+      const forgotten = await ctx.purge();
+      return forgotten > 0
+        ? ctx.error(200, text, `purged ${forgotten}\n`)
+        : ctx.error(404, text, "404 Not Found: nothing stored to purge\n");
+    });
+  };
+}

@@ -485,6 +485,35 @@ export class SharedCache implements PolicyTarget {
     return this;
   }
 
+  /**
+   * Forgets every stored response (all variants) for the URL of `target`,
+   * frees their bodies, and keeps fetches already under way for it from
+   * storing what they get; resolves with how many responses were stored.
+   * `target` is a URL or a request (a `cacheKey` function may read its
+   * headers). The `purgeRequests` module offers this over HTTP.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" });
+   * await cache.purge("http://127.0.0.1:8080/news"); // 0: nothing stored yet
+   * ```
+   */
+  purge(target: string | URL | Request): Promise<number> {
+    const request = target instanceof Request ? target : new Request(target);
+    return this.#invalidate(this.#contextOf(request));
+  }
+
+  #contextOf(request: Request, keyOf = this.#keyOf): CacheContext {
+    return new CacheContext(
+      request,
+      { metastore: this.#metastore, entitystore: this.#entitystore },
+      keyOf,
+      this.#log,
+      (ctx) => this.#invalidate(ctx),
+    );
+  }
+
   /** Stops the entity store's timers, and waits for the meta store updates they caused. */
   async close(): Promise<void> {
     await this.#entitystore.cache?.close();
@@ -502,12 +531,7 @@ export class SharedCache implements PolicyTarget {
     revalidating: boolean,
     keyOf = this.#keyOf,
   ): Response | Promise<Response> {
-    const ctx = new CacheContext(
-      request,
-      { metastore: this.#metastore, entitystore: this.#entitystore },
-      keyOf,
-      this.#log,
-    );
+    const ctx = this.#contextOf(request, keyOf);
     const state: RequestState = { requestCc: {}, revalidating, generation: 0 };
     try {
       let next = this.#run("receive", ctx);
@@ -942,13 +966,18 @@ export class SharedCache implements PolicyTarget {
     return this.#run("pass", ctx);
   }
 
-  async #invalidate(ctx: CacheContext, headers: Headers): Promise<void> {
+  /**
+   * Forgets every stored response for the request's URL and, from
+   * `headers` (an answer to an unsafe method), its same-origin `Location`
+   * and `Content-Location`; resolves with how many were stored.
+   */
+  async #invalidate(ctx: CacheContext, headers?: Headers): Promise<number> {
     const target = new URL(ctx.request.url);
     // The request's own key (its URL as the server handed it over) and the
     // normalised one, which other clients' requests have.
     const keys = new Set([ctx.key, this.#keyOf(new Request(target))]);
     for (const field of ["location", "content-location"]) {
-      const value = headers.get(field);
+      const value = headers?.get(field) ?? null;
       if (value === null) continue;
       try {
         const url = new URL(value, target);
@@ -957,6 +986,7 @@ export class SharedCache implements PolicyTarget {
         }
       } catch { /* not a URL: nothing to invalidate */ }
     }
+    let forgotten = 0;
     for (const key of keys) {
       // Fetches already under way for the key may not store what they got.
       this.#generations[slotOf(key)]++;
@@ -964,9 +994,11 @@ export class SharedCache implements PolicyTarget {
       // In turn with the key's other updates, so none writes it back.
       await this.#updateVariants(ctx.metastore, key, (variants) => {
         for (const variant of variants) this.#discard(ctx, variant.entity);
+        forgotten += variants.length;
         return [];
       });
     }
+    return forgotten;
   }
 
   #originFailed(ctx: CacheContext, error: unknown): Transition {

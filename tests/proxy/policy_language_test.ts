@@ -8,8 +8,11 @@ import {
   LEGAL_TRANSITIONS,
   ManualClock,
   type PolicyModule,
+  purgeRequests,
+  type PurgeRequestsOptions,
   SharedCache,
 } from "../../mod.ts";
+import { tick } from "../_util.ts";
 import { harness, visit } from "./_harness.ts";
 
 const cacheable = (body = "ok") => () =>
@@ -245,6 +248,78 @@ describe("shipped policies", () => {
       assert.equal((await visit(h, "/r")).body, "v2", "the reload is stored");
     } finally {
       await h.close();
+    }
+  });
+
+  it("purgeRequests forgets every variant of a URL for an allowed PURGE, without the origin", async () => {
+    const h = harness({
+      "/p": (request, n) =>
+        new Response(`${request.headers.get("accept-language")} ${n}`, {
+          headers: { "cache-control": "max-age=60", vary: "accept-language" },
+        }),
+      "/other": cacheable(),
+    });
+    h.cache.use(purgeRequests({
+      allow: (request) => request.headers.get("authorization") === "Bearer t",
+    }));
+    const as = (language: string) => ({
+      headers: { "accept-language": language },
+    });
+    const purge = (authorization: string) =>
+      visit(h, "/p", { method: "PURGE", headers: { authorization } });
+    try {
+      await visit(h, "/p", as("en"));
+      await visit(h, "/p", as("fr"));
+      await visit(h, "/other");
+      const refused = await purge("Bearer wrong");
+      assert.equal(refused.status, 403);
+      assert.equal((await visit(h, "/p", as("en"))).trace, "fresh");
+      const purged = await purge("Bearer t");
+      assert.equal(purged.status, 200);
+      assert.equal(purged.body, "purged 2\n");
+      assert.equal(purged.trace, "purge, error");
+      assert.equal((await purge("Bearer t")).status, 404, "nothing left");
+      assert.equal(h.seen.filter((r) => r.method === "PURGE").length, 0);
+      assert.match((await visit(h, "/p", as("en"))).trace!, /^miss/);
+      assert.match((await visit(h, "/p", as("fr"))).trace!, /^miss/);
+      assert.equal((await visit(h, "/other")).trace, "fresh", "others stay");
+      assert.throws(
+        () => purgeRequests({} as unknown as PurgeRequestsOptions),
+        /allow/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("SharedCache.purge forgets a URL's responses and keeps a fetch under way from storing", async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => release = resolve);
+    const cache = new SharedCache({
+      origin: async (request) => {
+        if (new URL(request.url).pathname === "/slow") await held;
+        return cacheable(request.url)();
+      },
+      clock: new ManualClock(),
+    });
+    const trace = async (url: string) => {
+      const response = await cache.fetch(new Request(url));
+      await response.text();
+      return response.headers.get("x-cache");
+    };
+    try {
+      await trace("http://a.test/n");
+      assert.equal(await cache.purge("http://a.test/n"), 1);
+      assert.equal(await cache.purge(new URL("http://a.test/n")), 0);
+      assert.equal(await trace("http://a.test/n"), "miss, store");
+      const slow = trace("http://a.test/slow");
+      await tick(10);
+      assert.equal(await cache.purge(new Request("http://a.test/slow")), 0);
+      release();
+      await slow;
+      assert.match((await trace("http://a.test/slow"))!, /^miss/);
+    } finally {
+      await cache.close();
     }
   });
 
