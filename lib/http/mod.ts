@@ -72,6 +72,7 @@ export { contentTypeFor, DEFAULT_CONTENT_TYPE } from "./mime.ts";
 export {
   type ConditionalRequest,
   evaluatePreconditions,
+  type PreconditionOptions,
   type PreconditionResult,
   type ValidatorHeaders,
 } from "./preconditions.ts";

@@ -28,6 +28,17 @@ export type ValidatorHeaders =
   | { get(name: string): string | null }
   | Record<string, string | undefined>;
 
+/** Options of {@link evaluatePreconditions}. */
+export interface PreconditionOptions {
+  /**
+   * The representation is a cache's stored response (RFC 9111 §4.3.2):
+   * without `Last-Modified`, `If-Modified-Since` is compared with its
+   * `Date` (a cache gives each stored response one: when it was received).
+   * Default `false`.
+   */
+  fromCache?: boolean;
+}
+
 /** What {@link evaluatePreconditions} decided. */
 export type PreconditionResult =
   | "not-modified"
@@ -62,7 +73,8 @@ export function _header(
  * 4. Otherwise `undefined`: proceed (render the response, or apply `If-Range`).
  *
  * Dates that cannot be parsed are ignored (the header is treated as absent),
- * as are date conditions on a representation without `Last-Modified`.
+ * as are date conditions on a representation without `Last-Modified`
+ * (except `If-Modified-Since` on a stored response: `options.fromCache`).
  * `validators` describes an existing representation; when there is none
  * (a 404), do not call this.
  *
@@ -78,6 +90,7 @@ export function _header(
 export function evaluatePreconditions(
   request: ConditionalRequest,
   validators: ValidatorHeaders,
+  options: PreconditionOptions = {},
 ): PreconditionResult {
   const method = request.method.toUpperCase();
   const safe = method === "GET" || method === "HEAD";
@@ -111,9 +124,11 @@ export function evaluatePreconditions(
 
   if (safe) {
     const since = parseHttpDate(headers.get("if-modified-since"));
-    if (
-      since !== undefined && lastModified !== undefined && lastModified <= since
-    ) {
+    const modified = lastModified ??
+      (options.fromCache
+        ? parseHttpDate(_header(validators, "date"))
+        : undefined);
+    if (since !== undefined && modified !== undefined && modified <= since) {
       return "not-modified";
     }
   }

@@ -55,6 +55,12 @@ export interface RangeResponseInit {
    * when the caller has already evaluated preconditions. Default `true`.
    */
   conditional?: boolean;
+  /**
+   * The response is a cache's stored one: without `Last-Modified`,
+   * `If-Modified-Since` is compared with its `Date` (RFC 9111 §4.3.2; see
+   * {@link evaluatePreconditions}). Default `false`.
+   */
+  fromCache?: boolean;
 }
 
 /** The header fields a 304 repeats from the 200 (RFC 9110 §15.4.5). */
@@ -206,7 +212,9 @@ export function rangeResponse(
   if (status < 200 || status > 299) return full();
 
   if (init.conditional ?? true) {
-    const precondition = evaluatePreconditions(request, headers);
+    const precondition = evaluatePreconditions(request, headers, {
+      fromCache: init.fromCache,
+    });
     if (precondition === "not-modified") {
       // The pairs are already normalised: copy them, not through HeadersInit.
       const kept = new FieldList();

@@ -5,6 +5,7 @@
  * @module
  */
 import type { PolicyModule } from "./config.ts";
+import { isWebSocketHandshake } from "./headers.ts";
 import { requestCacheControl } from "./policy.ts";
 
 /** Options of the default policy. */
@@ -30,7 +31,7 @@ export function defaultPolicy(options: DefaultPolicyOptions): PolicyModule {
     cache.on("receive", (ctx) => {
       const method = ctx.request.method.toUpperCase();
       if (method !== "GET" && method !== "HEAD") return ctx.pass();
-      if (ctx.request.headers.has("upgrade")) return ctx.pass();
+      if (isWebSocketHandshake(ctx.request.headers)) return ctx.pass();
       if (
         options.allowReload && requestCacheControl(ctx.request.headers).noCache
       ) {

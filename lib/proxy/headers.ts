@@ -20,6 +20,25 @@ export const HOP_BY_HOP = [
 ];
 
 /**
+ * Whether a request is a WebSocket handshake (`Upgrade: websocket`): the one
+ * upgrade passed to the app as it came, since the runtime upgrades that very
+ * request object. Other upgrades (`h2c`, `TLS/1.2`) are hop-by-hop offers a
+ * proxy drops, and the request is cached as any other.
+ *
+ * @example
+ * ```ts
+ * import { isWebSocketHandshake } from "./headers.ts";
+ * isWebSocketHandshake(new Headers({ upgrade: "websocket" })); // true
+ * isWebSocketHandshake(new Headers({ upgrade: "h2c" })); // false
+ * ```
+ */
+export function isWebSocketHandshake(headers: Headers): boolean {
+  return fieldTokens(headers.get("upgrade")).some((protocol) =>
+    protocol === "websocket" || protocol.startsWith("websocket/")
+  );
+}
+
+/**
  * A copy of `headers` without hop-by-hop fields, including those that
  * `Connection` names.
  *

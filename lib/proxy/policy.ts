@@ -272,9 +272,14 @@ export function currentAge(
   );
 }
 
-/** The value of an `Age` field in seconds; 0 when absent or malformed. */
+/**
+ * The value of an `Age` field in seconds; 0 when absent or malformed. Of a
+ * list (several `Age` lines, combined), the first member counts (RFC 9111
+ * §5.1).
+ */
 export function ageHeaderValue(value: string | null): number {
-  return value !== null && /^\s*\d+\s*$/.test(value) ? Number(value) : 0;
+  const first = value?.split(",", 1)[0];
+  return first !== undefined && /^\s*\d+\s*$/.test(first) ? Number(first) : 0;
 }
 
 /**

@@ -70,6 +70,7 @@ import {
   StoringStoppedError,
 } from "./errors.ts";
 import {
+  isWebSocketHandshake,
   responseWithoutHopByHop,
   withMutableHeaders,
   withoutHopByHop,
@@ -759,6 +760,16 @@ export class SharedCache implements PolicyTarget {
       : this.#judge(ctx, state, match, opened);
   }
 
+  /** A stored response's directives, current age and freshness lifetime. */
+  #freshnessOf(stored: StoredResponse): StoredFreshness {
+    const info = this.#infoOf(stored);
+    return {
+      cc: info.cc,
+      age: ageFrom(info.ageValue, info.date, stored, this.#clock.now()),
+      lifetime: stored.ttl ?? info.lifetime,
+    };
+  }
+
   /** Hit, stale or miss, for the matching variant and its body's reader. */
   #judge(
     ctx: CacheContext,
@@ -777,12 +788,7 @@ export class SharedCache implements PolicyTarget {
         return this.#run("miss", ctx);
       });
     }
-    const info = this.#infoOf(match);
-    state.freshness = {
-      cc: info.cc,
-      age: ageFrom(info.ageValue, info.date, match, this.#clock.now()),
-      lifetime: match.ttl ?? info.lifetime,
-    };
+    state.freshness = this.#freshnessOf(match);
     const verdict = state.revalidating
       ? "validate"
       : usability(state.freshness, state.requestCc).use;
@@ -790,8 +796,9 @@ export class SharedCache implements PolicyTarget {
     // cache, and preconditions apply to 200s only (RFC 9110 §13.2.1).
     const answerable = reader !== undefined ||
       (match.status === 200 &&
-        evaluatePreconditions(ctx.request, new Headers(match.headers)) ===
-          "not-modified");
+        evaluatePreconditions(ctx.request, new Headers(match.headers), {
+            fromCache: true,
+          }) === "not-modified");
     if (answerable && verdict !== "validate") {
       ctx.stored = match;
       state.reader = reader;
@@ -927,9 +934,9 @@ export class SharedCache implements PolicyTarget {
     state.reader = undefined;
     ctx.stored = undefined;
     const method = ctx.request.method.toUpperCase();
-    if (ctx.request.headers.has("upgrade")) {
-      // A WebSocket handshake: the app needs the request as it came (the
-      // runtime upgrades that object), and its answer goes out untouched.
+    if (isWebSocketHandshake(ctx.request.headers)) {
+      // The app needs the request as it came (the runtime upgrades that
+      // object), and its answer goes out untouched.
       try {
         ctx.response = await this.#callOrigin(
           ctx.request,
@@ -956,6 +963,14 @@ export class SharedCache implements PolicyTarget {
       return this.#originFailed(ctx, error);
     }
     ctx.response = responseWithoutHopByHop(response);
+    if (!response.headers.has("date")) {
+      // RFC 9110 §6.6.1: a recipient forwarding an answer without Date adds one.
+      ctx.response = withMutableHeaders(ctx.response);
+      ctx.response.headers.set(
+        "date",
+        new Date(this.#clock.now()).toUTCString(),
+      );
+    }
     this.#noteOrigin(state, response);
     // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
     if (!SAFE_METHODS.has(method) && response.status < 400) {
@@ -1040,7 +1055,9 @@ export class SharedCache implements PolicyTarget {
     // Collapsed forwarding: share a fetch already under way for this key.
     // One that failed, or brought another variant, is no use; a fetch the
     // first of its waiters then starts is shared by the others in turn, so
-    // they never all go to the origin at once.
+    // they never all go to the origin at once. One whose answer may not be
+    // reused without validation (no-cache, already stale: RFC 9111 §4) is
+    // no use either, nor would the next be: each waiter then asks on its own.
     let pending = sharing && !state.revalidating
       ? this.#inflight.get(key)
       : undefined;
@@ -1050,6 +1067,11 @@ export class SharedCache implements PolicyTarget {
     for (let turns = 0; pending && turns < 3; turns++) {
       waited = pending;
       const shared = await pending;
+      if (
+        shared &&
+        usability(this.#freshnessOf(shared.stored), state.requestCc).use ===
+          "validate"
+      ) break;
       if (
         shared &&
         varyMatches(
@@ -1186,12 +1208,17 @@ export class SharedCache implements PolicyTarget {
       if (validating) ctx.trace("invalid");
       state.reader?.close();
       state.reader = undefined;
+      const fields = withoutHopByHop(response.headers);
+      if (!fields.has("date")) {
+        // RFC 9110 §6.6.1: the time it came, for this client and the stored copy.
+        fields.set("date", new Date(responseTime).toUTCString());
+      }
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
       // it if it is not stored.
       ctx.response = new Response(response.body, {
         status: response.status,
         statusText: response.statusText,
-        headers: withoutHopByHop(response.headers),
+        headers: fields,
       });
       this.#noteOrigin(state, response);
       reason = !cacheable
@@ -1522,6 +1549,7 @@ export class SharedCache implements PolicyTarget {
       const response = rangeResponse(ctx.request, new Uint8Array(0), {
         status: stored.status,
         headers,
+        fromCache: true,
       });
       response.headers.set("age", age);
       return response;
@@ -1591,7 +1619,12 @@ export class SharedCache implements PolicyTarget {
             resume,
           ),
       },
-      { status: stored.status, statusText: stored.statusText, headers },
+      {
+        status: stored.status,
+        statusText: stored.statusText,
+        headers,
+        fromCache: true,
+      },
     );
     response.headers.set("age", age);
     if (fields && response.status === 304) {

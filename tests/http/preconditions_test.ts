@@ -85,6 +85,33 @@ describe("evaluatePreconditions", () => {
     assert.equal(at(BEFORE), undefined);
   });
 
+  it("compares If-Modified-Since with a stored response's Date when it has no Last-Modified (fromCache)", () => {
+    const stored = { date: LAST_MODIFIED };
+    const at = (date: string, fromCache: boolean) =>
+      evaluatePreconditions(
+        request("GET", { "if-modified-since": date }),
+        stored,
+        { fromCache },
+      );
+    assert.equal(at(AFTER, true), "not-modified");
+    assert.equal(at(LAST_MODIFIED, true), "not-modified");
+    assert.equal(at(BEFORE, true), undefined);
+    assert.equal(
+      at(AFTER, false),
+      undefined,
+      "an origin's own Date is no validator",
+    );
+    assert.equal(
+      evaluatePreconditions(
+        request("GET", { "if-unmodified-since": BEFORE }),
+        stored,
+        { fromCache: true },
+      ),
+      undefined,
+      "If-Unmodified-Since still needs a Last-Modified",
+    );
+  });
+
   it("ignores If-Modified-Since when If-None-Match is present", () => {
     assert.equal(
       evaluatePreconditions(

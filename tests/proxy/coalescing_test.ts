@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { tick } from "../_util.ts";
 import { harness, visit } from "./_harness.ts";
 
 /** A body that arrives in `parts` pieces, `pause` ms apart; `fail` makes it die after half. */
@@ -181,6 +182,33 @@ describe("shared cache: request coalescing", () => {
       );
       assert.equal(new Set(texts).size, 5, "each client got its own response");
       assert.equal(h.count("/mine"), 5);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not hand waiters an answer that may not be reused without validation", async () => {
+    const directives = ["no-cache", "max-age=0, must-revalidate", "max-age=0"];
+    const h = harness(Object.fromEntries(directives.map((cc, i) => [
+      `/v${i}`,
+      async (_request: Request, n: number) => {
+        await tick(50);
+        return new Response(`for ${n}`, {
+          headers: { "cache-control": cc, etag: `"${n}"` },
+        });
+      },
+    ])));
+    try {
+      for (const [i, cc] of directives.entries()) {
+        const texts = await Promise.all(
+          Array.from({ length: 5 }, async (_, j) => {
+            await tick(j * 5);
+            return (await h.get(`/v${i}`)).text();
+          }),
+        );
+        assert.equal(new Set(texts).size, 5, `${cc}: ${texts}`);
+        assert.equal(h.count(`/v${i}`), 5, cc);
+      }
     } finally {
       await h.close();
     }

@@ -40,6 +40,20 @@ describe("RFC 9111 rules", () => {
       }, t),
       0,
     );
+    const listed = new Headers([["age", "50"], ["age", "7"]]);
+    assert.equal(
+      currentAge(listed, { requestTime: t, responseTime: t }, t),
+      50,
+      "of several Age lines, the first counts (§5.1)",
+    );
+    assert.equal(
+      currentAge(new Headers({ age: "x, 50" }), {
+        requestTime: t,
+        responseTime: t,
+      }, t),
+      0,
+      "a malformed first member is no Age",
+    );
     const future = new Headers({ date: at(t + 60_000) });
     assert.equal(
       currentAge(future, { requestTime: t, responseTime: t }, t),

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { harness, visit } from "./_harness.ts";
-import { SharedCache, sharedCache } from "../../mod.ts";
+import { ManualClock, serve, SharedCache, sharedCache } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
@@ -241,6 +241,79 @@ describe("shared cache: a faithful intermediary", () => {
     } finally {
       clearInterval(alive);
       await failing.close();
+    }
+  });
+
+  it("adds a Date to answers forwarded without one, missed, stored or passed (RFC 9110 §6.6.1), and a server sends it once", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+    const app = (request: Request) =>
+      new Response("a", {
+        headers: new URL(request.url).pathname === "/kept"
+          ? { "cache-control": "max-age=60" }
+          : {},
+      });
+    const handler = sharedCache({ clock })(app);
+    const noon = "Thu, 01 Jan 2026 12:00:00 GMT";
+    for (const path of ["/kept", "/kept", "/passed"]) {
+      const response = await handler(new Request(`http://a.test${path}`));
+      await response.text();
+      assert.equal(response.headers.get("date"), noon, path);
+    }
+    const post = await handler(
+      new Request("http://a.test/passed", { method: "POST", body: "x" }),
+    );
+    await post.text();
+    assert.equal(post.headers.get("date"), noon, "POST");
+    const server = serve(sharedCache({})(app), { port: 0 });
+    try {
+      const response = await fetch(`${server.url}/passed`);
+      await response.text();
+      assert.match(
+        response.headers.get("date")!,
+        /^\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT$/,
+      );
+    } finally {
+      await server.shutdown();
+    }
+  });
+
+  it("caches a request offering another upgrade (h2c) as any other, its hop-by-hop fields dropped both ways", async () => {
+    const seen: Headers[] = [];
+    const cache = new SharedCache({
+      origin: (request) => {
+        seen.push(request.headers);
+        return new Response("v", {
+          headers: {
+            "cache-control": "max-age=600",
+            connection: "x-hop",
+            "x-hop": "1",
+            "keep-alive": "timeout=5",
+          },
+        });
+      },
+    });
+    const offer = {
+      connection: "Upgrade, HTTP2-Settings",
+      upgrade: "h2c",
+      "http2-settings": "AAMAAABkAAQCAAAAAAIAAAAA",
+    };
+    try {
+      for (const trace of ["miss, store", "fresh"]) {
+        const response = await cache.fetch(
+          new Request("http://a.test/h2c", { headers: offer }),
+        );
+        assert.equal(await response.text(), "v");
+        assert.equal(response.headers.get("x-cache"), trace);
+        for (const field of ["connection", "x-hop", "keep-alive"]) {
+          assert.equal(response.headers.get(field), null, field);
+        }
+      }
+      assert.equal(seen.length, 1);
+      for (const field of Object.keys(offer)) {
+        assert.equal(seen[0].get(field), null, field);
+      }
+    } finally {
+      await cache.close();
     }
   });
 
@@ -678,6 +751,27 @@ describe("shared cache: request directives", () => {
 });
 
 describe("shared cache: validation", () => {
+  it("answers If-Modified-Since from a stored response without Last-Modified by its Date (RFC 9111 §4.3.2)", async () => {
+    const h = harness({ "/d": text("d", { "cache-control": "max-age=60" }) });
+    try {
+      const first = await visit(h, "/d");
+      const date = first.headers.get("date")!;
+      const later = new Date(Date.parse(date) + 1000).toUTCString();
+      const earlier = new Date(Date.parse(date) - 1000).toUTCString();
+      const since = (when: string) =>
+        h.get("/d", { headers: { "if-modified-since": when } });
+      const notModified = await since(later);
+      assert.equal(notModified.status, 304);
+      assert.equal(notModified.headers.get("x-cache"), "fresh");
+      const modified = await since(earlier);
+      assert.equal(modified.status, 200);
+      assert.equal(await modified.text(), "d");
+      assert.equal(h.count("/d"), 1);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("revalidates a stale entry with its validators and merges the 304's fields", async () => {
     const lastModified = new Date(Date.now() - 86_400_000).toUTCString();
     const h = harness({
