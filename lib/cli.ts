@@ -41,6 +41,8 @@ proxy options:
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
   --trace-header NAME   response header listing what the cache did (default x-cache)
   --no-trace            send no trace header
+  --cache-status NAME   append a standard Cache-Status field (RFC 9211) naming this cache
+                        NAME, e.g. "cistern; hit; ttl=42" (default: none)
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
   --trust-forwarded     pass X-Forwarded-Host/-Proto and Forwarded as they came (for a
                         proxy in front that sets them); by default they are set to the
@@ -72,6 +74,8 @@ export interface ProxyCommandOptions {
   maxEntrySize?: number;
   /** Trace header name, or `false`. Default `"x-cache"`. */
   traceHeader?: string | false;
+  /** See {@link SharedCacheOptions.cacheStatus}. Default: none. */
+  cacheStatus?: string;
   /** Via name. */
   via?: string;
   /** Pass the `X-Forwarded-*` fields as they came (see `ProxyToOptions.forwarded`). */
@@ -153,6 +157,7 @@ export function startProxy(
       defaultTtl: options.defaultTtl,
       maxEntrySize: options.maxEntrySize,
       traceHeader: options.traceHeader,
+      cacheStatus: options.cacheStatus,
       via: options.via ?? false,
       verbose: options.verbose,
     });
@@ -277,6 +282,7 @@ export async function main(args: string[]): Promise<number> {
         "max-entry-size": { type: "string" },
         "trace-header": { type: "string" },
         "no-trace": { type: "boolean" },
+        "cache-status": { type: "string" },
         via: { type: "string" },
         "trust-forwarded": { type: "boolean" },
         "purge-token": { type: "string" },
@@ -302,6 +308,7 @@ export async function main(args: string[]): Promise<number> {
       maxBytes: numberFlag(values["max-bytes"], "--max-bytes"),
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
       traceHeader: values["no-trace"] ? false : values["trace-header"],
+      cacheStatus: values["cache-status"],
       via: values.via,
       trustForwarded: values["trust-forwarded"],
       purgeToken: values["purge-token"] ??

@@ -126,6 +126,7 @@ describe("cistern command", () => {
         "--trace-header",
         "--via",
         "--purge-token",
+        "--cache-status",
         "SIGTERM",
       ]
     ) {
@@ -237,7 +238,7 @@ describe("cistern command", () => {
     }
   });
 
-  it("forgets a URL for a PURGE with the --purge-token, and refuses others", async () => {
+  it("forgets a URL for a PURGE with the --purge-token, and refuses others; names itself in Cache-Status", async () => {
     const origin = serve(
       () => new Response("a", { headers: { "cache-control": "max-age=60" } }),
       { port: 0 },
@@ -249,6 +250,8 @@ describe("cistern command", () => {
       "heap:",
       "--purge-token",
       "t0k",
+      "--cache-status",
+      "edge-1",
     ]);
     const trace = async (init?: RequestInit) => {
       const response = await fetch(`${cli.url}/a`, init);
@@ -261,7 +264,12 @@ describe("cistern command", () => {
         headers: authorization ? { authorization } : {},
       });
     try {
-      assert.equal(await trace(), "200 miss, store");
+      const first = await fetch(`${cli.url}/a`);
+      await first.text();
+      assert.match(
+        first.headers.get("cache-status")!,
+        /^edge-1; fwd=uri-miss; fwd-status=200; stored; ttl=/,
+      );
       assert.equal(await purge(), "403 purge, error");
       assert.equal(await purge("Bearer t0"), "403 purge, error");
       assert.equal(await trace(), "200 fresh");

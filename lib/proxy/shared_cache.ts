@@ -26,6 +26,11 @@ import {
   TEMPLATE_MAX_BYTES,
 } from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
+import {
+  cacheStatusMember,
+  cacheStatusName,
+  type ForwardReason,
+} from "./cache_status.ts";
 import { BodyReader } from "./body_reader.ts";
 import { answersInFull, rangeResponse } from "../http/range_response.ts";
 import {
@@ -146,6 +151,13 @@ export interface SharedCacheOptions {
   /** Response field listing what happened (`miss, store`); `false` turns it off. Default `"x-cache"`. */
   traceHeader?: string | false;
   /**
+   * This cache's name (a token) in a `Cache-Status` field (RFC 9211) it
+   * appends to every answer: `cistern; hit; ttl=42`,
+   * `cistern; fwd=uri-miss; fwd-status=200; stored; ttl=60`. Default
+   * `false`: none.
+   */
+  cacheStatus?: string | false;
+  /**
    * Bodies larger than this many bytes pass through without being stored.
    * Default: the entity store's own limit (`heap:` stores: their `maxBytes`),
    * else none.
@@ -225,6 +237,10 @@ interface RequestState {
   stopper?: LiveBodyStopper;
   /** A protocol upgrade the app answered: its response goes out untouched. */
   upgrade?: boolean;
+  /** Why the request went to the origin (`Cache-Status`); unset for hits. */
+  fwd?: ForwardReason;
+  /** What the origin answered it. */
+  fwdStatus?: number;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
@@ -381,6 +397,8 @@ export class SharedCache implements PolicyTarget {
   readonly #originDeadlines: Deadlines;
   /** The trace field's name, or `false` for none. */
   readonly #traceHeader: string | false;
+  /** This cache's name in `Cache-Status`, if it sends one. */
+  readonly #cacheStatus: string | undefined;
   readonly #log: (message: string) => void;
   readonly #keyOf: (request: Request) => string;
   readonly #rules: PolicyOptions;
@@ -445,6 +463,9 @@ export class SharedCache implements PolicyTarget {
         }`,
       );
     }
+    this.#cacheStatus = options.cacheStatus
+      ? cacheStatusName(options.cacheStatus)
+      : undefined;
     if (options.via && !/^[\x21-\x7e][\x20-\x7e]*$/.test(options.via)) {
       throw new TypeError(
         `via must be visible ASCII, got ${JSON.stringify(options.via)}`,
@@ -727,6 +748,7 @@ export class SharedCache implements PolicyTarget {
     state.requestCc = this.#requestCc(ctx.request);
     if (ctx.reload) {
       ctx.trace("reload");
+      state.fwd = "request";
       return this.#run("miss", ctx);
     }
     const variants = ctx.metastore.lookup(ctx.key);
@@ -752,6 +774,7 @@ export class SharedCache implements PolicyTarget {
     );
     if (!match) {
       ctx.trace("miss");
+      state.fwd = variants.length > 0 ? "vary-miss" : "uri-miss";
       return this.#run("miss", ctx);
     }
     const opened = this.#openBody(ctx.entitystore.cache, match.entity);
@@ -785,6 +808,7 @@ export class SharedCache implements PolicyTarget {
         (current) => current.filter((v) => v.entity !== match.entity),
       ).then(() => {
         ctx.trace("miss");
+        state.fwd = "uri-miss";
         return this.#run("miss", ctx);
       });
     }
@@ -812,7 +836,13 @@ export class SharedCache implements PolicyTarget {
       ctx.stored = match;
       state.reader = reader;
       ctx.trace("stale");
-    } else ctx.trace("miss");
+      // Fresh, but the request asked for validation (RFC 9211 §2.2).
+      const { age, lifetime, cc } = state.freshness;
+      state.fwd = lifetime > age && !cc.noCache ? "request" : "stale";
+    } else {
+      ctx.trace("miss");
+      state.fwd = "miss";
+    }
     return this.#run("miss", ctx);
   }
 
@@ -934,6 +964,7 @@ export class SharedCache implements PolicyTarget {
     state.reader = undefined;
     ctx.stored = undefined;
     const method = ctx.request.method.toUpperCase();
+    state.fwd = method === "GET" || method === "HEAD" ? "bypass" : "method";
     if (isWebSocketHandshake(ctx.request.headers)) {
       // The app needs the request as it came (the runtime upgrades that
       // object), and its answer goes out untouched.
@@ -963,6 +994,7 @@ export class SharedCache implements PolicyTarget {
       return this.#originFailed(ctx, error);
     }
     ctx.response = responseWithoutHopByHop(response);
+    state.fwdStatus = response.status;
     if (!response.headers.has("date")) {
       // RFC 9110 §6.6.1: a recipient forwarding an answer without Date adds one.
       ctx.response = withMutableHeaders(ctx.response);
@@ -1085,6 +1117,7 @@ export class SharedCache implements PolicyTarget {
           state.reader?.close();
           state.reader = reader;
           ctx.stored = shared.stored;
+          state.fwdStatus = shared.stored.status;
           ctx.trace("collapsed");
           return ctx.deliver();
         }
@@ -1173,6 +1206,7 @@ export class SharedCache implements PolicyTarget {
     }
     const responseTime = this.#clock.now();
     state.times = { requestTime, responseTime };
+    state.fwdStatus = response.status;
 
     if (
       ERROR_STATUSES.has(response.status) &&
@@ -1684,6 +1718,30 @@ export class SharedCache implements PolicyTarget {
     return this.#run("error", ctx);
   }
 
+  /** What this cache did with the request, as its `Cache-Status` member. */
+  #cacheStatusMember(
+    name: string,
+    ctx: CacheContext,
+    state: RequestState,
+  ): string {
+    // An answer from a stored response (a hit, one just stored or
+    // validated, stale on error) tells its freshness left.
+    const stored = (state.reader || !state.fwd) &&
+      (state.validated ?? ctx.stored);
+    let ttl: number | undefined;
+    if (stored) {
+      const { age, lifetime } = this.#freshnessOf(stored);
+      ttl = lifetime - age;
+    }
+    return cacheStatusMember(name, {
+      fwd: state.fwd,
+      fwdStatus: state.fwdStatus,
+      stored: ctx.traces.includes("store"),
+      collapsed: ctx.traces.includes("collapsed"),
+      ttl,
+    });
+  }
+
   #finish(ctx: CacheContext, state: RequestState): Response {
     let response = ctx.response ?? new Response(null, { status: 500 });
     if (state.upgrade && response === ctx.response) return response;
@@ -1710,6 +1768,12 @@ export class SharedCache implements PolicyTarget {
       if (presetTraceOf(response) !== trace) {
         response.headers.set(traceHeader, trace);
       }
+    }
+    if (this.#cacheStatus) {
+      response.headers.append(
+        "cache-status",
+        this.#cacheStatusMember(this.#cacheStatus, ctx, state),
+      );
     }
     if (this.#verbose) {
       ctx.log(

@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { harness, visit } from "./_harness.ts";
 import { ManualClock, serve, SharedCache, sharedCache } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
+import { tick } from "../_util.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
 const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
@@ -1479,6 +1480,81 @@ describe("shared cache: targeted cache control and keys", () => {
         "but is not kept",
       );
       assert.equal(h.count("/chunked"), 2);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("shared cache: Cache-Status (RFC 9211)", () => {
+  it("appends what it did: hit or why it went forward, the origin's status, stored, collapsed, ttl", async () => {
+    const h = harness({
+      "/a": (request) =>
+        request.headers.get("if-none-match") === '"a"'
+          ? new Response(null, { status: 304, headers: { etag: '"a"' } })
+          : new Response("a", {
+            headers: {
+              "cache-control": "max-age=60",
+              etag: '"a"',
+              "cache-status": "upstream; hit",
+            },
+          }),
+      "/v": () =>
+        new Response("v", {
+          headers: { "cache-control": "max-age=60", vary: "accept-language" },
+        }),
+      "/slow": async () => {
+        await tick(50);
+        return new Response("s", {
+          headers: { "cache-control": "max-age=60" },
+        });
+      },
+    }, { cacheStatus: "cistern" });
+    const status = async (path: string, init?: RequestInit) =>
+      (await h.get(path, init).then(async (response) => {
+        await response.body?.cancel();
+        return response;
+      })).headers.get("cache-status");
+    try {
+      assert.match(
+        (await status("/a"))!,
+        /^upstream; hit, cistern; fwd=uri-miss; fwd-status=200; stored; ttl=(59|60)$/,
+      );
+      await h.clock.advance(10_000);
+      assert.match((await status("/a"))!, /, cistern; hit; ttl=(49|50)$/);
+      assert.match(
+        (await status("/a", { headers: { "cache-control": "no-cache" } }))!,
+        /, cistern; fwd=request; fwd-status=304; stored; ttl=(59|60)$/,
+      );
+      await h.clock.advance(120_000);
+      assert.match(
+        (await status("/a"))!,
+        /, cistern; fwd=stale; fwd-status=304; stored; ttl=(59|60)$/,
+      );
+      assert.equal(
+        await status("/a", { method: "POST", body: "x" }),
+        "upstream; hit, cistern; fwd=method; fwd-status=200",
+      );
+      await status("/v", { headers: { "accept-language": "en" } });
+      assert.match(
+        (await status("/v", { headers: { "accept-language": "fr" } }))!,
+        /^cistern; fwd=vary-miss; fwd-status=200; stored; ttl=/,
+      );
+      const both = await Promise.all([status("/slow"), status("/slow")]);
+      assert.ok(
+        both.some((s) =>
+          /^cistern; fwd=uri-miss; fwd-status=200; collapsed; ttl=/.test(s!)
+        ),
+        both.join(" | "),
+      );
+      assert.throws(
+        () =>
+          new SharedCache({
+            origin: () => new Response(),
+            cacheStatus: "two words",
+          }),
+        TypeError,
+      );
     } finally {
       await h.close();
     }
