@@ -124,6 +124,21 @@ export async function visit(
   };
 }
 
+/**
+ * A route whose answer carries `ETag: etag`: a 304 with just that to a
+ * request that names it in `If-None-Match`, else `body` with `headers`.
+ */
+export function revalidatable(
+  etag: string,
+  body: string,
+  headers: Record<string, string>,
+): Route {
+  return (request) =>
+    request.headers.get("if-none-match") === etag
+      ? new Response(null, { status: 304, headers: { etag } })
+      : new Response(body, { headers: { ...headers, etag } });
+}
+
 /** A route that answers after `ms` and records how many requests it held at once. */
 export function overlapping(
   answer: () => Response,

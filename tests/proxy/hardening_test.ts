@@ -13,7 +13,7 @@ import {
   StreamCache,
 } from "../../mod.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
-import { harness, overlapping, visit } from "./_harness.ts";
+import { harness, overlapping, revalidatable, visit } from "./_harness.ts";
 import { fillsUp } from "./_storage.ts";
 
 /** A chunked body of `total` bytes in 64 KiB pieces, no Content-Length. */
@@ -164,12 +164,10 @@ describe("shared cache hardening", () => {
 
   it("restarts freshness after a revalidation, whatever Age the first response had", async () => {
     const h = harness({
-      "/aged": (request) =>
-        request.headers.get("if-none-match") === '"a"'
-          ? new Response(null, { status: 304, headers: { etag: '"a"' } })
-          : new Response("aged", {
-            headers: { etag: '"a"', age: "50", "cache-control": "max-age=60" },
-          }),
+      "/aged": revalidatable('"a"', "aged", {
+        age: "50",
+        "cache-control": "max-age=60",
+      }),
     });
     try {
       assert.equal((await visit(h, "/aged")).trace, "miss, store");

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { harness, visit } from "./_harness.ts";
+import { harness, revalidatable, visit } from "./_harness.ts";
 import { ManualClock, serve, SharedCache, sharedCache } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
 import { tick } from "../_util.ts";
@@ -881,12 +881,7 @@ describe("shared cache: validation", () => {
 
   it("always revalidates a response with no-cache", async () => {
     const h = harness({
-      "/nc": (request) =>
-        request.headers.get("if-none-match") === '"n"'
-          ? new Response(null, { status: 304, headers: { etag: '"n"' } })
-          : new Response("nc", {
-            headers: { "cache-control": "no-cache", etag: '"n"' },
-          }),
+      "/nc": revalidatable('"n"', "nc", { "cache-control": "no-cache" }),
     });
     try {
       assert.equal((await visit(h, "/nc")).trace, "miss, store");
@@ -1489,16 +1484,10 @@ describe("shared cache: targeted cache control and keys", () => {
 describe("shared cache: Cache-Status (RFC 9211)", () => {
   it("appends what it did: hit or why it went forward, the origin's status, stored, collapsed, ttl", async () => {
     const h = harness({
-      "/a": (request) =>
-        request.headers.get("if-none-match") === '"a"'
-          ? new Response(null, { status: 304, headers: { etag: '"a"' } })
-          : new Response("a", {
-            headers: {
-              "cache-control": "max-age=60",
-              etag: '"a"',
-              "cache-status": "upstream; hit",
-            },
-          }),
+      "/a": revalidatable('"a"', "a", {
+        "cache-control": "max-age=60",
+        "cache-status": "upstream; hit",
+      }),
       "/v": () =>
         new Response("v", {
           headers: { "cache-control": "max-age=60", vary: "accept-language" },
