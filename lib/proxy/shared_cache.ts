@@ -521,10 +521,13 @@ export class SharedCache implements PolicyTarget {
    * await cache.purge("http://127.0.0.1:8080/news"); // 0: nothing stored yet
    * ```
    */
-  purge(target: string | URL | Request): Promise<number> {
+  async purge(target: string | URL | Request): Promise<number> {
     const request = target instanceof Request ? target : new Request(target);
-    return this.#invalidate(this.#contextOf(request));
+    return await this.#invalidate(this.#contextOf(request));
   }
+
+  /** What a context's `purge()` runs: made once, as every request gets it. */
+  readonly #purgeFor = (ctx: CacheContext) => this.#invalidate(ctx);
 
   #contextOf(request: Request, keyOf = this.#keyOf): CacheContext {
     return new CacheContext(
@@ -532,7 +535,7 @@ export class SharedCache implements PolicyTarget {
       { metastore: this.#metastore, entitystore: this.#entitystore },
       keyOf,
       this.#log,
-      (ctx) => this.#invalidate(ctx),
+      this.#purgeFor,
     );
   }
 
@@ -838,7 +841,7 @@ export class SharedCache implements PolicyTarget {
       ctx.trace("stale");
       // Fresh, but the request asked for validation (RFC 9211 §2.2).
       const { age, lifetime, cc } = state.freshness;
-      state.fwd = lifetime > age && !cc.noCache ? "request" : "stale";
+      state.fwd = lifetime > age && cc.noCache !== true ? "request" : "stale";
     } else {
       ctx.trace("miss");
       state.fwd = "miss";
