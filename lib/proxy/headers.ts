@@ -20,6 +20,22 @@ export const HOP_BY_HOP = [
 ];
 
 /**
+ * Whether the field `name` (lower-cased) of a message with `headers` is
+ * hop-by-hop, by nature or because its `Connection` names it: it never
+ * reaches the next hop.
+ *
+ * @example
+ * ```ts
+ * import { isHopByHop } from "./headers.ts";
+ * isHopByHop(new Headers({ connection: "close, accept-language" }), "accept-language"); // true
+ * ```
+ */
+export function isHopByHop(headers: Headers, name: string): boolean {
+  return HOP_BY_HOP.includes(name) ||
+    fieldTokens(headers.get("connection")).includes(name);
+}
+
+/**
  * Whether a request is a WebSocket handshake (`Upgrade: websocket`): the one
  * upgrade passed to the app as it came, since the runtime upgrades that very
  * request object. Other upgrades (`h2c`, `TLS/1.2`) are hop-by-hop offers a

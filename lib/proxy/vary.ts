@@ -4,6 +4,7 @@
  * @module
  */
 import { fieldTokens, isToken } from "../http/field_tokens.ts";
+import { isHopByHop } from "./headers.ts";
 
 /**
  * The lowercased field names a response's `Vary` nominates. `*`, and any
@@ -22,9 +23,17 @@ export function varyFields(headers: Headers): string[] {
   return fields.every(isToken) ? fields : ["*"];
 }
 
-/** A field value normalized for comparison: whitespace runs folded, ends trimmed. */
-function normalize(value: string | null): string | null {
-  return value === null ? null : value.replace(/\s+/g, " ").trim();
+/**
+ * The request's value of `field` as the origin sees it, normalized for
+ * comparison (whitespace runs folded, ends trimmed): `null` when absent, or
+ * when the request made it hop-by-hop (`Connection: accept-language`), as
+ * it is then not forwarded. Otherwise a client could have the origin's
+ * answer for no value stored as the answer for the value it names.
+ */
+function forwardedValue(requestHeaders: Headers, field: string): string | null {
+  const value = requestHeaders.get(field);
+  if (value === null || isHopByHop(requestHeaders, field)) return null;
+  return value.replace(/\s+/g, " ").trim();
 }
 
 /**
@@ -43,7 +52,7 @@ export function varyValues(
 ): Record<string, string | null> {
   const values: Record<string, string | null> = {};
   for (const field of varyFields(responseHeaders)) {
-    if (field !== "*") values[field] = normalize(requestHeaders.get(field));
+    if (field !== "*") values[field] = forwardedValue(requestHeaders, field);
   }
   return values;
 }
@@ -67,7 +76,9 @@ export function varyMatches(
 ): boolean {
   for (const field of fields) {
     if (field === "*") return false;
-    if ((stored.vary[field] ?? null) !== normalize(requestHeaders.get(field))) {
+    if (
+      (stored.vary[field] ?? null) !== forwardedValue(requestHeaders, field)
+    ) {
       return false;
     }
   }

@@ -1115,6 +1115,37 @@ describe("shared cache: Vary", () => {
       await h.close();
     }
   });
+
+  it("files a variant under the values the origin saw: a field the client made hop-by-hop counts as absent", async () => {
+    const cache = new SharedCache({
+      origin: (request) =>
+        new Response(`for ${request.headers.get("accept-language")}`, {
+          headers: { "cache-control": "max-age=60", vary: "accept-language" },
+        }),
+    });
+    const body = async (headers: Record<string, string>) => {
+      const response = await cache.fetch(
+        new Request("http://a.test/page", { headers }),
+      );
+      return `${await response.text()} (${response.headers.get("x-cache")})`;
+    };
+    try {
+      assert.equal(
+        await body({
+          "accept-language": "fr",
+          connection: "close, accept-language",
+        }),
+        "for null (miss, store)",
+      );
+      assert.equal(
+        await body({ "accept-language": "fr" }),
+        "for fr (miss, store)",
+      );
+      assert.equal(await body({}), "for null (fresh)");
+    } finally {
+      await cache.close();
+    }
+  });
 });
 
 describe("shared cache: invalidation", () => {
