@@ -44,9 +44,10 @@ proxy options:
   --cache-status NAME   append a standard Cache-Status field (RFC 9211) naming this cache
                         NAME, e.g. "cistern; hit; ttl=42" (default: none)
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
-  --trust-forwarded     pass X-Forwarded-Host/-Proto and Forwarded as they came (for a
-                        proxy in front that sets them); by default they are set to the
-                        address the client used, as a client could forge them
+  --trust-forwarded     pass X-Forwarded-* and Forwarded as they came (for a proxy in
+                        front that sets them); by default X-Forwarded-Host/-Proto/-Port
+                        are set to the address the client used and the rest dropped,
+                        as a client could forge them
   --purge-token TOKEN   answer "PURGE /path" requests that carry "Authorization: Bearer
                         TOKEN" by forgetting what is stored for the URL (200, or 404
                         when nothing was); others get 403. Also read from the

@@ -7,6 +7,29 @@
 import { Http1Client } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
 
+/** Request fields that, forged, would shape an answer the cache keeps for all; dropped in `"replace"` mode. */
+const FORGEABLE = [
+  "forwarded",
+  "x-forwarded-prefix",
+  "x-forwarded-server",
+  "x-forwarded-ssl",
+  "x-forwarded-scheme",
+  "x-forwarded-uri",
+  "x-forwarded-for",
+  "x-real-ip",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-original-host",
+  "x-host",
+];
+
+/** Fields that make a GET act as another method: on GET and HEAD, whose answers are stored, they go too. */
+const METHOD_OVERRIDES = [
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+];
+
 /** Connections to origins, kept alive across requests and proxies. */
 const sharedClient = new Http1Client();
 
@@ -29,10 +52,15 @@ export interface ProxyToOptions {
   /**
    * What the origin learns of the address the client used, which it needs
    * to build absolute links (the `Host` it gets is its own):
-   * - `"replace"` (default): `X-Forwarded-Host` and `X-Forwarded-Proto` are
-   *   set to the request's own host and scheme, and `Forwarded` is dropped.
-   *   Values a client sent are never passed on: the cache does not key on
-   *   them, so one client's forged host would be stored for all.
+   * - `"replace"` (default): `X-Forwarded-Host`, `X-Forwarded-Proto` and
+   *   `X-Forwarded-Port` are set to the request's own host, scheme and port;
+   *   `Forwarded` and the other fields frameworks build links or routes from
+   *   (`X-Forwarded-Prefix`, `-Server`, `-Ssl`, `-Scheme`, `-Uri`, `-For`,
+   *   `X-Real-IP`, `X-Original-URL`, `X-Rewrite-URL`, `X-Original-Host`,
+   *   `X-Host`), and on GET and HEAD the method overrides
+   *   (`X-HTTP-Method-Override`…), are dropped. Values a client sent are
+   *   never passed on: the cache does not key on them, so one client's forged
+   *   host, port or path would be stored for all.
    * - `"keep"`: the fields pass as they came, for a proxy in front that sets
    *   them itself (a TLS terminator's `X-Forwarded-Proto: https`).
    *
@@ -93,7 +121,11 @@ export function proxyTo(
     if (replaceForwarded) {
       headers.set("x-forwarded-host", parts.host);
       headers.set("x-forwarded-proto", parts.scheme);
-      headers.delete("forwarded");
+      headers.set("x-forwarded-port", parts.port);
+      for (const name of FORGEABLE) headers.delete(name);
+      if (request.method === "GET" || request.method === "HEAD") {
+        for (const name of METHOD_OVERRIDES) headers.delete(name);
+      }
     }
     return client.fetch(
       new Request(target, {
@@ -109,20 +141,31 @@ export function proxyTo(
 }
 
 /**
- * An absolute URL's scheme, host (with port) and target (path and query, as
- * a `Request` serializes it: no fragment), taken apart as a string: parsing
- * it again costs more.
+ * An absolute URL's scheme, host (with port), port (the scheme's default
+ * when none is written) and target (path and query, as a `Request`
+ * serializes it: no fragment), taken apart as a string: parsing it again
+ * costs more.
  */
 function urlParts(
   absolute: string,
-): { scheme: string; host: string; target: string } {
+): { scheme: string; host: string; port: string; target: string } {
   const hash = absolute.indexOf("#");
   const url = hash < 0 ? absolute : absolute.slice(0, hash);
   const hostStart = url.indexOf("//") + 2;
   const slash = url.indexOf("/", hostStart);
+  const scheme = url.slice(0, url.indexOf(":"));
+  const host = url.slice(hostStart, slash < 0 ? undefined : slash);
+  // After the last colon, unless that is inside an IPv6 literal's brackets.
+  const colon = host.lastIndexOf(":");
+  const port = colon > host.lastIndexOf("]")
+    ? host.slice(colon + 1)
+    : scheme === "https"
+    ? "443"
+    : "80";
   return {
-    scheme: url.slice(0, url.indexOf(":")),
-    host: url.slice(hostStart, slash < 0 ? undefined : slash),
+    scheme,
+    host,
+    port,
     target: slash < 0 ? "/" : url.slice(slash),
   };
 }

@@ -5,23 +5,30 @@ import { proxyTo } from "../../lib/proxy/proxy_to.ts";
 
 describe("proxyTo", () => {
   it("asks the origin under its path prefix, with the request's path and query, by the origin's own name", async () => {
-    const seen: { url: string; host: string | null }[] = [];
+    const seen: { url: string; host: string | null; port: string | null }[] =
+      [];
     const origin = serve((request) => {
-      seen.push({ url: request.url, host: request.headers.get("host") });
+      seen.push({
+        url: request.url,
+        host: request.headers.get("host"),
+        port: request.headers.get("x-forwarded-port"),
+      });
       return new Response("ok");
     }, { port: 0 });
     try {
-      const cases: [string, string, string][] = [
-        [`${origin.url}/api/`, "http://me/users?id=1", "/api/users?id=1"],
+      const cases: [string, string, string, string][] = [
+        [`${origin.url}/api/`, "http://me/users?id=1", "/api/users?id=1", "80"],
         [
           `${origin.url}/api`,
           "http://me:8080/a/../b?x=%20y#frag",
           "/api/b?x=%20y",
+          "8080",
         ],
-        [origin.url, "http://me", "/"],
-        [`${origin.url}/?ignored=1`, "http://me/p?q", "/p?q"],
+        [origin.url, "https://me", "/", "443"],
+        [`${origin.url}/?ignored=1`, "http://[::1]/p?q", "/p?q", "80"],
+        [origin.url, "http://[::1]:81/", "/", "81"],
       ];
-      for (const [base, incoming, path] of cases) {
+      for (const [base, incoming, path, port] of cases) {
         const response = await proxyTo(base)(
           new Request(incoming, { headers: { host: "me" } }),
         );
@@ -32,6 +39,7 @@ describe("proxyTo", () => {
           path,
         );
         assert.equal(last.host, `127.0.0.1:${origin.port}`);
+        assert.equal(last.port, port, incoming);
       }
       assert.throws(() => proxyTo("ftp://x/"), /http\(s\) URL/);
     } finally {
