@@ -26,7 +26,7 @@ export class RecentMap<K, V> {
   readonly #map = new Map<K, V>();
   /** The most total weight kept. */
   readonly limit: number;
-  readonly #weigh: (value: V) => number;
+  readonly #weigh: (value: V, key: K) => number;
   #weight = 0;
   /** The key set or got last, which a `get` need not move (a hint only). */
   #newest: K | undefined;
@@ -34,13 +34,13 @@ export class RecentMap<K, V> {
   readonly #dropped: ((key: K, value: V) => void) | undefined;
 
   /**
-   * `limit`: the most total weight kept; `weigh`: a value's weight (default
+   * `limit`: the most total weight kept; `weigh`: an entry's weight (default
    * 1); `dropped`: told of each entry let go to make room (or too heavy to
    * keep), not of those deleted.
    */
   constructor(
     limit: number,
-    weigh: (value: V) => number = () => 1,
+    weigh: (value: V, key: K) => number = () => 1,
     dropped?: (key: K, value: V) => void,
   ) {
     if (!(limit >= 0)) {
@@ -81,7 +81,7 @@ export class RecentMap<K, V> {
    */
   set(key: K, value: V): boolean {
     this.delete(key);
-    const weight = this.#weigh(value);
+    const weight = this.#weigh(value, key);
     if (weight > this.limit) {
       this.#dropped?.(key, value);
       return false;
@@ -102,7 +102,7 @@ export class RecentMap<K, V> {
     const value = this.#map.get(key);
     if (value === undefined) return false;
     this.#map.delete(key);
-    this.#weight -= this.#weigh(value);
+    this.#weight -= this.#weigh(value, key);
     return true;
   }
 }

@@ -68,18 +68,22 @@ export interface HeapMetaStoreOptions {
   /** Most keys kept. Default 10,000. */
   maxEntries?: number;
   /**
-   * Most bytes kept, counting header fields and the request values `Vary`
-   * nominates, which clients choose (a 48 KiB `Accept-Language` in each of
-   * 16 variants). Default 64 MiB.
+   * Most bytes kept, counting the keys, header fields and the request values
+   * `Vary` nominates, which clients choose (a 64 KiB URL, a 48 KiB
+   * `Accept-Language` in each of 16 variants). Default 64 MiB.
    */
   maxBytes?: number;
 }
 
-/** About how many bytes the variants of one key hold. */
-function bytesOf(variants: StoredResponse[]): number {
-  let bytes = 0;
+/**
+ * About how many bytes one key and its variants hold: clients choose the
+ * key (a URL of 64 KiB), the body ids (which name the key) and the request
+ * values `Vary` nominates, so all of them count.
+ */
+function bytesOf(key: string, variants: StoredResponse[]): number {
+  let bytes = key.length;
   for (const variant of variants) {
-    bytes += 256; // the fixed fields and the object
+    bytes += 256 + (variant.entity?.length ?? 0); // with the fixed fields
     // (Records another store wrote may lack either.)
     for (const [name, value] of variant.headers ?? []) {
       bytes += name.length + value.length;
@@ -89,6 +93,27 @@ function bytesOf(variants: StoredResponse[]): number {
     }
   }
   return bytes;
+}
+
+/**
+ * The variants of the most recently used keys, within `maxEntries` keys
+ * (default 10,000) and `maxBytes` bytes (default 64 MiB); `dropped` is told
+ * of each key let go.
+ */
+function recentVariants(
+  bounds: { maxEntries?: number; maxBytes?: number },
+  dropped?: (key: string, variants: StoredResponse[]) => void,
+): RecentMap<string, StoredResponse[]> {
+  const maxBytes = bounds.maxBytes ?? 64 << 20;
+  const maxEntries = bounds.maxEntries ?? 10_000;
+  // One limit for both bounds: each key weighs at least its share of
+  // `maxBytes` by count, so neither bound can be passed.
+  const least = maxEntries > 0 ? maxBytes / maxEntries : Infinity;
+  return new RecentMap<string, StoredResponse[]>(
+    maxBytes,
+    (variants, key) => Math.max(bytesOf(key, variants), least),
+    dropped,
+  );
 }
 
 /**
@@ -103,18 +128,9 @@ function bytesOf(variants: StoredResponse[]): number {
  */
 export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
   const forgets: ((variants: StoredResponse[]) => void)[] = [];
-  const maxBytes = options.maxBytes ?? 64 << 20;
-  const maxEntries = options.maxEntries ?? 10_000;
-  // One limit for both bounds: each key weighs at least its share of
-  // `maxBytes` by count, so neither bound can be passed.
-  const least = maxEntries > 0 ? maxBytes / maxEntries : Infinity;
-  const recent = new RecentMap<string, StoredResponse[]>(
-    maxBytes,
-    (variants) => Math.max(bytesOf(variants), least),
-    (_key, variants) => {
-      for (const forget of forgets) forget(variants);
-    },
-  );
+  const recent = recentVariants(options, (_key, variants) => {
+    for (const forget of forgets) forget(variants);
+  });
   return {
     volatile: true,
     onForget(listener) {
@@ -139,6 +155,8 @@ export interface FileMetaStoreOptions {
    * so that a lookup of a recent key reads no file. Default 10,000.
    */
   maxEntries?: number;
+  /** Most bytes those keys may hold in memory, counted as {@link HeapMetaStoreOptions.maxBytes} counts them. Default 64 MiB. */
+  maxBytes?: number;
 }
 
 /**
@@ -162,9 +180,7 @@ export function fileMetaStore(
     const hash = createHash("sha256").update(key).digest("hex");
     return join(dir, hash.slice(0, 2), `${hash}.json`);
   };
-  const recent = new RecentMap<string, StoredResponse[]>(
-    options.maxEntries ?? 10_000,
-  );
+  const recent = recentVariants(options);
   /** What stores and purges still writing to the folder will leave, by key. */
   const writing = new Map<string, StoredResponse[]>();
   const known = (key: string) => recent.get(key) ?? writing.get(key);
@@ -238,8 +254,9 @@ export function fileMetaStore(
 /**
  * A meta store from a URI: `heap:` (`?maxEntries=N`, default 10,000;
  * `?maxBytes=N`, default 64 MiB) or
- * `file:PATH` (`?maxEntries=N` also kept in memory, default 10,000; `0` for
- * a folder that several processes share). An object that already is a meta
+ * `file:PATH` (`?maxEntries=N` also kept in memory, default 10,000, within
+ * `?maxBytes=N`, default 64 MiB; `maxEntries=0` for a folder that several
+ * processes share). An object that already is a meta
  * store is returned as is.
  *
  * @example
@@ -261,6 +278,7 @@ export function metaStoreFrom(spec: string | MetaStore): MetaStore {
       if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
       return fileMetaStore(uri.path, {
         maxEntries: numberParam(uri, "maxEntries"),
+        maxBytes: numberParam(uri, "maxBytes"),
       });
     default:
       throw new StoreUriError(spec, "unknown meta store (heap:, file:PATH)");

@@ -201,7 +201,7 @@ describe("stores chosen by URI", () => {
     assert.equal(has("d"), 0);
   });
 
-  it("heapMetaStore keeps within maxBytes, counting the request values Vary nominates", async () => {
+  it("heapMetaStore keeps within maxBytes, counting keys and the request values Vary nominates", async () => {
     const meta = heapMetaStore({ maxBytes: 1 << 20 });
     const big = (entity: string) => [
       {
@@ -217,6 +217,37 @@ describe("stores chosen by URI", () => {
     ).reduce((a, b) => a + b, 0);
     assert.ok(kept > 0 && kept * 48 * 1024 <= 1 << 20, `${kept} kept`);
     assert.equal((meta.lookup("k99") as StoredResponse[]).length, 1);
+    // Long keys count too, and the body ids that name them.
+    const url = (i: number) => `http://a.test/${"u".repeat(32 * 1024)}${i}`;
+    for (let i = 0; i < 100; i++) {
+      await meta.store(url(i), [
+        {
+          entity: `e ${url(i)}`,
+          headers: [],
+          vary: {},
+        } as unknown as StoredResponse,
+      ]);
+    }
+    const keys = Array.from({ length: 100 }, (_, i) => url(i))
+      .filter((key) => (meta.lookup(key) as StoredResponse[]).length > 0);
+    assert.ok(
+      keys.length > 0 && keys.length * 64 * 1024 <= 1 << 20,
+      `${keys.length} kept`,
+    );
+  });
+
+  it("fileMetaStore keeps in memory only what fits maxBytes, and reads the rest from its files", async () => {
+    const meta = fileMetaStore(await freshDir(), { maxBytes: 100_000 });
+    const url = (i: number) => `http://a.test/${"u".repeat(32 * 1024)}${i}`;
+    for (let i = 0; i < 10; i++) {
+      await meta.store(url(i), [
+        { entity: `e${i}`, headers: [], vary: {} } as unknown as StoredResponse,
+      ]);
+    }
+    assert.ok(Array.isArray(meta.lookup(url(9))), "the newest, from memory");
+    const oldest = meta.lookup(url(0));
+    assert.ok(oldest instanceof Promise, "the oldest, from its file");
+    assert.equal((await oldest)[0].entity, "e0");
   });
 
   it("fileMetaStore answers recent keys from memory and writes them through", async () => {
