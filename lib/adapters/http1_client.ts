@@ -447,9 +447,15 @@ function framingOf(head: Head, method: string): Framing {
     const both = head.headers.has("content-length");
     head.headers.delete("content-length");
     const codings = fieldTokens(coding);
-    return codings[codings.length - 1] === "chunked"
-      ? { kind: "chunked", last: both }
-      : { kind: "close" };
+    // Transfer-Encoding is dropped before forwarding, so only bytes whose
+    // codings are all undone here may go on: other codings (gzip, a second
+    // chunked, RFC 9112 §7) would reach clients as if they were the content.
+    if (codings.length !== 1 || codings[0] !== "chunked") {
+      throw new Http1ProtocolError(
+        `unsupported Transfer-Encoding: ${JSON.stringify(coding)}`,
+      );
+    }
+    return { kind: "chunked", last: both };
   }
   const length = head.headers.get("content-length");
   if (length === null) return { kind: "close" };

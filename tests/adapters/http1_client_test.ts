@@ -778,6 +778,18 @@ describe("Http1Client", () => {
           "HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ],
         [
+          "a transfer coding other than chunked (RFC 9112 §7)",
+          "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ],
+        [
+          "chunked applied twice (RFC 9112 §7)",
+          "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ],
+        [
+          "a close-delimited body with a transfer coding",
+          "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nhello",
+        ],
+        [
           "a status over 599",
           "HTTP/1.1 600 Weird\r\ncontent-length: 0\r\n\r\n",
         ],
