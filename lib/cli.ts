@@ -45,9 +45,10 @@ proxy options:
                         NAME, e.g. "cistern; hit; ttl=42" (default: none)
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
   --trust-forwarded     pass X-Forwarded-* and Forwarded as they came (for a proxy in
-                        front that sets them); by default X-Forwarded-Host/-Proto/-Port
-                        are set to the address the client used and the rest dropped,
-                        as a client could forge them
+                        front that sets them; its address joins X-Forwarded-For); by
+                        default X-Forwarded-Host/-Proto/-Port/-For are set to the
+                        address the client used and its own, the rest dropped, as a
+                        client could forge them
   --purge-token TOKEN   answer "PURGE /path" requests that carry "Authorization: Bearer
                         TOKEN" by forgetting what is stored for the URL (200, or 404
                         when nothing was); others get 403. Also read from the

@@ -16,6 +16,7 @@ import { bodyKindOf } from "../http/body_kind.ts";
 import type { Handler } from "../types.ts";
 import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
+import { noteClientSource } from "./client_address.ts";
 import { LiveBodies } from "./live_bodies.ts";
 
 /** The little of Bun's API this adapter uses, typed here so Deno can check it. */
@@ -27,10 +28,7 @@ interface BunLike {
     development: boolean;
     reusePort: boolean;
     error(error: unknown): Response;
-    fetch(
-      request: Request,
-      server: { timeout(request: Request, seconds: number): void },
-    ): Response | Promise<Response>;
+    fetch(request: Request, server: BunNative): Response | Promise<Response>;
   }): { port: number; stop(closeActive?: boolean): Promise<void> | void };
 }
 
@@ -120,7 +118,10 @@ export function bunFixedFileReader(path: string): FixedFileReader {
 }
 
 /** What `Bun.serve` hands a handler beside the request. */
-type BunNative = { timeout(request: Request, seconds: number): void };
+type BunNative = {
+  timeout(request: Request, seconds: number): void;
+  requestIP(request: Request): { address: string } | null;
+};
 
 /**
  * Answers marked as streaming may idle longer than Bun's idle timeout
@@ -170,6 +171,7 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
       });
     },
     fetch(request, native) {
+      noteClientSource(request, native);
       // A handler that answers at once is answered at once.
       const result = handler(request);
       return result instanceof Promise

@@ -11,6 +11,7 @@
 import type { Handler } from "../types.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import type { ByteConn } from "./http1_client.ts";
+import { noteClientSource } from "./client_address.ts";
 import { LiveBodies } from "./live_bodies.ts";
 
 /**
@@ -34,7 +35,8 @@ export function denoServe(
     hostname,
     signal: options.signal,
     onListen: (address) => options.onListen?.(address),
-  }, (request) => {
+  }, (request, info) => {
+    noteClientSource(request, info);
     const result = handler(request);
     return result instanceof Promise
       ? result.then((response) => live.track(response))

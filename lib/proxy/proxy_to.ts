@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { clientAddressOf } from "../adapters/client_address.ts";
 import { Http1Client } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
 
@@ -15,7 +16,6 @@ const FORGEABLE = [
   "x-forwarded-ssl",
   "x-forwarded-scheme",
   "x-forwarded-uri",
-  "x-forwarded-for",
   "x-real-ip",
   "x-original-url",
   "x-rewrite-url",
@@ -53,16 +53,19 @@ export interface ProxyToOptions {
    * What the origin learns of the address the client used, which it needs
    * to build absolute links (the `Host` it gets is its own):
    * - `"replace"` (default): `X-Forwarded-Host`, `X-Forwarded-Proto` and
-   *   `X-Forwarded-Port` are set to the request's own host, scheme and port;
-   *   `Forwarded` and the other fields frameworks build links or routes from
-   *   (`X-Forwarded-Prefix`, `-Server`, `-Ssl`, `-Scheme`, `-Uri`, `-For`,
+   *   `X-Forwarded-Port` are set to the request's own host, scheme and port,
+   *   and `X-Forwarded-For` to the client's address when the server that took
+   *   the request is cistern's `serve()` (else it is dropped); `Forwarded`
+   *   and the other fields frameworks build links or routes from
+   *   (`X-Forwarded-Prefix`, `-Server`, `-Ssl`, `-Scheme`, `-Uri`,
    *   `X-Real-IP`, `X-Original-URL`, `X-Rewrite-URL`, `X-Original-Host`,
    *   `X-Host`), and on GET and HEAD the method overrides
    *   (`X-HTTP-Method-Override`…), are dropped. Values a client sent are
    *   never passed on: the cache does not key on them, so one client's forged
    *   host, port or path would be stored for all.
    * - `"keep"`: the fields pass as they came, for a proxy in front that sets
-   *   them itself (a TLS terminator's `X-Forwarded-Proto: https`).
+   *   them itself (a TLS terminator's `X-Forwarded-Proto: https`); that
+   *   proxy's address is appended to `X-Forwarded-For`.
    *
    * @example
    * ```ts
@@ -118,14 +121,20 @@ export function proxyTo(
     // The origin is addressed by its own name; the client's Host named the proxy.
     const headers = new Headers(request.headers);
     headers.delete("host");
+    const address = clientAddressOf(request);
     if (replaceForwarded) {
       headers.set("x-forwarded-host", parts.host);
       headers.set("x-forwarded-proto", parts.scheme);
       headers.set("x-forwarded-port", parts.port);
       for (const name of FORGEABLE) headers.delete(name);
+      if (address === undefined) headers.delete("x-forwarded-for");
+      else headers.set("x-forwarded-for", address);
       if (request.method === "GET" || request.method === "HEAD") {
         for (const name of METHOD_OVERRIDES) headers.delete(name);
       }
+    } else if (address !== undefined) {
+      // The proxy in front is this hop's client: its address joins the list.
+      headers.append("x-forwarded-for", address);
     }
     return client.fetch(
       new Request(target, {

@@ -18,6 +18,7 @@ import { isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit, clientSignal } from "../adapters/runtime.ts";
+import { carryClientAddress } from "../adapters/client_address.ts";
 import { Deadlines } from "../deadlines.ts";
 import { KeyQueue } from "../key_queue.ts";
 import {
@@ -903,6 +904,7 @@ export class SharedCache implements PolicyTarget {
       ...(body ? { duplex: "half" } : {}),
     } as RequestInit);
     if (body) this.#uploads.set(forward, listeners);
+    carryClientAddress(request, forward);
     return forward;
   }
 

@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { proxyTo, SharedCache } from "../../mod.ts";
+import { proxyTo, serve, SharedCache } from "../../mod.ts";
 import { harness, overlapping, visit } from "./_harness.ts";
 
 describe("shared cache: one client cannot steer it for the others", () => {
@@ -126,6 +126,7 @@ describe("shared cache: one client cannot steer it for the others", () => {
       assert.equal(replaced.get("x-forwarded-host"), new URL(h.url).host);
       assert.equal(replaced.get("x-forwarded-proto"), "http");
       assert.equal(replaced.get("x-forwarded-port"), new URL(h.url).port);
+      assert.equal(replaced.get("x-forwarded-for"), "127.0.0.1", "the peer's");
       for (
         const name of [
           "forwarded",
@@ -133,7 +134,6 @@ describe("shared cache: one client cannot steer it for the others", () => {
           "x-original-url",
           "x-rewrite-url",
           "x-host",
-          "x-forwarded-for",
           "x-http-method-override",
         ]
       ) assert.equal(replaced.has(name), false, name);
@@ -150,6 +150,18 @@ describe("shared cache: one client cannot steer it for the others", () => {
       const kept = h.seen[2].headers;
       assert.equal(kept.get("x-forwarded-host"), "evil.test");
       assert.equal(kept.get("forwarded"), "host=evil.test");
+      assert.equal(kept.get("x-forwarded-for"), "10.0.0.1", "no peer known");
+      // Served by cistern, the proxy in front joins the list.
+      const front = serve(keep, { port: 0 });
+      try {
+        await (await fetch(`${front.url}/f`, { headers: forged })).text();
+        assert.equal(
+          h.seen[3].headers.get("x-forwarded-for"),
+          "10.0.0.1, 127.0.0.1",
+        );
+      } finally {
+        await front.shutdown();
+      }
     } finally {
       await h.close();
     }
