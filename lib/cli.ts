@@ -251,12 +251,13 @@ export async function untilStopped(
         );
         process.exit(1);
       }, DRAIN_SECONDS * 1000);
-      server.finished.then(() => clearTimeout(deadline));
+      // Also for the cache's close: bodies still being stored, then records.
+      closed.then(() => clearTimeout(deadline));
       void server.shutdown();
     });
   }
-  await server.finished;
-  await cache.close();
+  const closed = server.finished.then(() => cache.close());
+  await closed;
   console.error("cistern: stopped");
 }
 

@@ -30,4 +30,9 @@ export class KeyQueue {
     );
     return done;
   }
+
+  /** Resolves once every task queued, including those queued meanwhile, has settled. */
+  async idle(): Promise<void> {
+    while (this.#last.size > 0) await Promise.all(this.#last.values());
+  }
 }

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KeyQueue } from "../lib/key_queue.ts";
+import { tick } from "./_util.ts";
 
 describe("KeyQueue", () => {
   it("runs one key's tasks one at a time, in order; other keys alongside", async () => {
@@ -28,5 +29,21 @@ describe("KeyQueue", () => {
     const next = queue.run("k", () => Promise.resolve("yes"));
     await assert.rejects(failed, /no/);
     assert.equal(await next, "yes");
+  });
+
+  it("idle() waits for every task, those queued meanwhile too", async () => {
+    const queue = new KeyQueue();
+    const log: string[] = [];
+    void queue.run("a", async () => {
+      await tick(20);
+      void queue.run("b", async () => {
+        await tick(20);
+        log.push("b");
+      });
+      log.push("a");
+    });
+    await queue.idle();
+    assert.deepEqual(log, ["a", "b"]);
+    await queue.idle(); // nothing queued: at once
   });
 });

@@ -183,7 +183,13 @@ export function fileMetaStore(
   const recent = recentVariants(options);
   /** What stores and purges still writing to the folder will leave, by key. */
   const writing = new Map<string, StoredResponse[]>();
-  const known = (key: string) => recent.get(key) ?? writing.get(key);
+  /**
+   * Keys purged lately, kept apart from `recent`: purges come by the
+   * thousand (reaped bodies' keys) and would push out the keys hits need.
+   */
+  const purged = new RecentMap<string, true>(1024);
+  const known = (key: string) =>
+    recent.get(key) ?? writing.get(key) ?? (purged.get(key) && []);
   /** Changes to each key's file, run in order. */
   const queued = new KeyQueue();
   /**
@@ -195,7 +201,13 @@ export function fileMetaStore(
     variants: StoredResponse[],
     write: (path: string) => Promise<void>,
   ): Promise<void> => {
-    recent.set(key, variants);
+    if (variants.length > 0) {
+      purged.delete(key);
+      recent.set(key, variants);
+    } else {
+      recent.delete(key);
+      purged.set(key, true);
+    }
     writing.set(key, variants);
     return queued.run(key, () => write(pathOf(key))).finally(() => {
       if (writing.get(key) === variants) writing.delete(key);

@@ -20,6 +20,7 @@ import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit, clientSignal } from "../adapters/runtime.ts";
 import { carryClientAddress } from "../adapters/client_address.ts";
 import { Deadlines } from "../deadlines.ts";
+import { BackgroundQueue } from "../background_queue.ts";
 import { KeyQueue } from "../key_queue.ts";
 import {
   HitTemplates,
@@ -410,8 +411,14 @@ export class SharedCache implements PolicyTarget {
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
   readonly #metaUpdates = new KeyQueue();
-  /** The meta store's forgetting of variants whose bodies were reaped, in turn. */
-  #forgetting: Promise<void> = Promise.resolve();
+  /** Bodies being stored, each recorded in the meta store once complete. */
+  readonly #pumps = new Set<Promise<void>>();
+  /**
+   * The meta store's forgetting of variants whose bodies were reaped: a few
+   * at a time beside the traffic, and never an unbounded backlog (a variant
+   * left behind is forgotten by the next lookup of its key).
+   */
+  readonly #forgetting: BackgroundQueue;
   /** Who hears of each piece of a forwarded request's body as it is sent. */
   readonly #uploads = new WeakMap<Request, (() => void)[]>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
@@ -447,7 +454,6 @@ export class SharedCache implements PolicyTarget {
     }
     this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
     this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
-    this.#linkStores(typeof options.entitystore !== "object");
     this.#clock = options.clock ?? systemClock;
     this.#originDeadlines = new Deadlines(
       this.#clock,
@@ -478,6 +484,12 @@ export class SharedCache implements PolicyTarget {
       : verbose
       ? (line) => console.log(line)
       : () => {};
+    this.#forgetting = new BackgroundQueue({
+      concurrency: 8,
+      maxWaiting: 10_000,
+      onError: (error) => this.#log(`could not forget a reaped body: ${error}`),
+    });
+    this.#linkStores(typeof options.entitystore !== "object");
     this.#verbose = Boolean(verbose);
     this.#templates = new HitTemplates(options.templateBytes ?? 64 << 20);
     this.#keyOf = options.cacheKey ?? ((request) => request.url);
@@ -540,10 +552,18 @@ export class SharedCache implements PolicyTarget {
     );
   }
 
-  /** Stops the entity store's timers, and waits for the meta store updates they caused. */
+  /**
+   * Stops the entity store's timers and waits for the bodies being stored
+   * and the meta store updates under way, so that every body stored has its
+   * record; reaped bodies' variants not yet forgotten are left for lookups
+   * to forget. Answers still being sent should end first (a server's
+   * shutdown).
+   */
   async close(): Promise<void> {
     await this.#entitystore.cache?.close();
-    await this.#forgetting;
+    await this.#forgetting.stop();
+    while (this.#pumps.size > 0) await Promise.all(this.#pumps);
+    await this.#metaUpdates.idle();
   }
 
   /**
@@ -712,14 +732,12 @@ export class SharedCache implements PolicyTarget {
     cache.onReap((entity) => {
       const key = keyOfEntity(entity);
       if (key === undefined) return;
-      // One at a time: a sweep may reap thousands, each a file to rewrite.
-      this.#forgetting = this.#forgetting.then(() =>
+      // A sweep may reap thousands, each a meta file to read and remove.
+      this.#forgetting.add(() =>
         this.#updateVariants(this.#metastore, key, (variants) => {
           const kept = variants.filter((v) => v.entity !== entity);
           return kept.length < variants.length ? kept : undefined;
         })
-      ).catch((error) =>
-        this.#log(`could not forget the variant of ${entity}: ${error}`)
       );
     });
   }
@@ -1385,7 +1403,7 @@ export class SharedCache implements PolicyTarget {
     ctx.stored = stored;
     const handoff = deferred<Handoff | undefined>();
     state.settle?.({ stored });
-    void this.#pump(ctx, {
+    const pumping = this.#pump(ctx, {
       stored,
       body: response.body,
       writer: handle.writer!,
@@ -1394,7 +1412,8 @@ export class SharedCache implements PolicyTarget {
       maxEntrySize,
       abort: state.abort,
       handoff,
-    });
+    }).finally(() => this.#pumps.delete(pumping));
+    this.#pumps.add(pumping);
     let onward = false;
     ctx.response = this.#fromStored(ctx, state, fields, (stored) => {
       onward = true;

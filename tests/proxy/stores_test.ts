@@ -250,6 +250,45 @@ describe("stores chosen by URI", () => {
     assert.equal((await oldest)[0].entity, "e0");
   });
 
+  it("fileMetaStore: purges by the thousand do not push recent keys out of memory", async () => {
+    const meta = fileMetaStore(await freshDir(), { maxEntries: 10 });
+    const one = [{ entity: "e", vary: {} } as unknown as StoredResponse];
+    for (let i = 0; i < 5; i++) await meta.store(`hot${i}`, one);
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => meta.purge(`reaped${i}`)),
+    );
+    for (let i = 0; i < 5; i++) {
+      assert.ok(Array.isArray(meta.lookup(`hot${i}`)), `hot${i} from memory`);
+    }
+    assert.deepEqual(meta.lookup("reaped1999"), [], "a purge is known at once");
+  });
+
+  it("close() waits for a body being stored and its record: a stop right after an answer keeps both", async () => {
+    const dir = await freshDir();
+    // A meta store that takes its time, as a disk under load does.
+    const files = fileMetaStore(`${dir}/meta`);
+    const slow: MetaStore = {
+      lookup: (key) => files.lookup(key),
+      store: async (key, variants) => {
+        await tick(50);
+        await files.store(key, variants);
+      },
+      purge: (key) => files.purge(key),
+    };
+    const h = harness({
+      "/new": () =>
+        new Response("x".repeat(100_000), {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    }, { metastore: slow, entitystore: `file:${dir}/body` });
+    await visit(h, "/new");
+    await h.close();
+    const names = await readdir(dir, { recursive: true });
+    assert.equal(names.filter((n) => n.endsWith(".json")).length, 1);
+    assert.equal(names.filter((n) => n.endsWith(".cst")).length, 1);
+    assert.equal(names.filter((n) => n.endsWith(".tmp")).length, 0);
+  });
+
   it("fileMetaStore answers recent keys from memory and writes them through", async () => {
     const dir = await freshDir();
     const meta = fileMetaStore(dir);
