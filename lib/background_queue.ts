@@ -27,8 +27,7 @@ export class BackgroundQueue {
   #head = 0;
   readonly #running = new Set<Promise<void>>();
   #stopped = false;
-  /** Tasks dropped because the queue was full or stopped. */
-  dropped = 0;
+  #dropped = 0;
 
   /** `onError` hears of each task that fails (the queue goes on). */
   constructor(options: {
@@ -41,6 +40,11 @@ export class BackgroundQueue {
     this.#onError = options.onError ?? (() => {});
   }
 
+  /** Tasks dropped because the queue was full or stopped. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   /** Tasks queued and not started yet. */
   get waiting(): number {
     return this.#waiting.length - this.#head;
@@ -49,7 +53,7 @@ export class BackgroundQueue {
   /** Queues `task`; `false` when it was dropped (the queue is full or stopped). */
   add(task: () => Promise<void>): boolean {
     if (this.#stopped || this.waiting >= this.#maxWaiting) {
-      this.dropped++;
+      this.#dropped++;
       return false;
     }
     this.#waiting.push(task);
@@ -80,7 +84,7 @@ export class BackgroundQueue {
   /** Drops the tasks not started, takes no more, and waits for those running. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.dropped += this.waiting;
+    this.#dropped += this.waiting;
     this.#waiting = [];
     this.#head = 0;
     while (this.#running.size > 0) await Promise.all(this.#running);
