@@ -8,7 +8,15 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import {
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { Folders } from "../folders.ts";
 import { KeyQueue } from "../key_queue.ts";
@@ -55,6 +63,12 @@ export interface MetaStore {
    * frees their bodies.
    */
   onForget?(listener: (variants: StoredResponse[]) => void): void;
+  /**
+   * Every key it keeps, for a store that outlives the process: the cache
+   * walks them once at start, in the background, to forget records whose
+   * bodies went while it was down.
+   */
+  keys?(): AsyncIterable<string>;
   /**
    * True when nothing it keeps outlives the process (`heap:`): bodies an
    * entity store kept from before a restart are then unreachable, and the
@@ -260,7 +274,44 @@ export function fileMetaStore(
         await rename(temporary, path);
       }),
     purge: (key) => change(key, [], (path) => rm(path, { force: true })),
+    keys: () => keysIn(dir),
   };
+}
+
+/** A temporary file older than this was left by a write that never finished. */
+const STALE_TEMPORARY_MS = 60_000;
+
+/**
+ * The keys of the records in a file meta store's folder, read one file at a
+ * time; torn records and temporary files left by a crash mid-write are
+ * deleted on the way.
+ */
+async function* keysIn(dir: string): AsyncIterable<string> {
+  const list = (path: string) => readdir(path).catch(() => [] as string[]);
+  for (const sub of await list(dir)) {
+    for (const name of await list(join(dir, sub))) {
+      const path = join(dir, sub, name);
+      if (name.endsWith(".tmp")) {
+        // Another process sharing the folder may be writing it now.
+        const info = await stat(path).catch(() => undefined);
+        if (info && Date.now() - info.mtimeMs > STALE_TEMPORARY_MS) {
+          await unlink(path).catch(() => {});
+        }
+        continue;
+      }
+      if (!name.endsWith(".json")) continue;
+      const text = await readFile(path, "utf8").catch(() => undefined);
+      if (text === undefined) continue;
+      let key: unknown;
+      try {
+        key = JSON.parse(text)?.key;
+      } catch {
+        await unlink(path).catch(() => {});
+        continue;
+      }
+      if (typeof key === "string") yield key;
+    }
+  }
 }
 
 /**

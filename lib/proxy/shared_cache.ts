@@ -413,6 +413,9 @@ export class SharedCache implements PolicyTarget {
   readonly #metaUpdates = new KeyQueue();
   /** Bodies being stored, each recorded in the meta store once complete. */
   readonly #pumps = new Set<Promise<void>>();
+  /** The walk of the meta store at start, if one runs. */
+  #sweeping: Promise<void> | undefined;
+  #closing = false;
   /**
    * The meta store's forgetting of variants whose bodies were reaped: a few
    * at a time beside the traffic, and never an unbounded backlog (a variant
@@ -489,7 +492,10 @@ export class SharedCache implements PolicyTarget {
       maxWaiting: 10_000,
       onError: (error) => this.#log(`could not forget a reaped body: ${error}`),
     });
-    this.#linkStores(typeof options.entitystore !== "object");
+    this.#linkStores(
+      typeof options.entitystore !== "object",
+      typeof options.metastore !== "object",
+    );
     this.#verbose = Boolean(verbose);
     this.#templates = new HitTemplates(options.templateBytes ?? 64 << 20);
     this.#keyOf = options.cacheKey ?? ((request) => request.url);
@@ -560,6 +566,8 @@ export class SharedCache implements PolicyTarget {
    * shutdown).
    */
   async close(): Promise<void> {
+    this.#closing = true;
+    await this.#sweeping;
     await this.#entitystore.cache?.close();
     await this.#forgetting.stop();
     while (this.#pumps.size > 0) await Promise.all(this.#pumps);
@@ -716,11 +724,20 @@ export class SharedCache implements PolicyTarget {
    * so no other cache shares it). And a variant whose body the entity
    * store's reaper removed leaves the meta store, so that bounding the
    * bodies bounds the meta entries too (a `file:` meta store would keep a
-   * file per URL until the URL is asked for again).
+   * file per URL until the URL is asked for again). When both stores are
+   * this cache's own and outlive it, the records whose bodies went while
+   * no cache ran are forgotten at start, in the background.
    */
-  #linkStores(ownEntityStore: boolean): void {
+  #linkStores(ownEntityStore: boolean, ownMetaStore: boolean): void {
     const cache = this.#entitystore.cache;
     if (!cache) return;
+    const keys = this.#metastore.keys?.bind(this.#metastore);
+    if (ownEntityStore && ownMetaStore && keys && !this.#metastore.volatile) {
+      this.#sweeping = cache.ready.then(() => this.#sweepRecords(cache, keys()))
+        .catch((error) =>
+          this.#log(`could not sweep the meta store: ${error}`)
+        );
+    }
     const free = (entity: string) => freeBody(cache, entity, this.#log);
     this.#metastore.onForget?.((variants) => {
       for (const variant of variants) free(variant.entity);
@@ -740,6 +757,20 @@ export class SharedCache implements PolicyTarget {
         })
       );
     });
+  }
+
+  /** Forgets the variants, among those of `keys`, whose bodies are gone. */
+  async #sweepRecords(
+    cache: StreamCache,
+    keys: AsyncIterable<string>,
+  ): Promise<void> {
+    for await (const key of keys) {
+      if (this.#closing) return;
+      await this.#updateVariants(this.#metastore, key, (variants) => {
+        const kept = variants.filter((v) => cache.has(v.entity));
+        return kept.length < variants.length ? kept : undefined;
+      });
+    }
   }
 
   /** Frees a stored body of the request's entity store in the background. */

@@ -10,7 +10,15 @@ import {
   type StoredResponse,
   StoreUriError,
 } from "../../mod.ts";
-import { lstat, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { tempDirsRemovedAfter, tick } from "../_util.ts";
@@ -130,6 +138,56 @@ describe("stores chosen by URI", () => {
       assert.match((await visit(h, "/u0")).trace!, /^miss/);
     } finally {
       await h.close();
+    }
+  });
+
+  it("forgets at start the records whose bodies went while no cache ran, and temporary files a crash left", async () => {
+    const dir = await freshDir();
+    const count = async (suffix: string) =>
+      (await readdir(dir, { recursive: true }))
+        .filter((name) => name.endsWith(suffix)).length;
+    const stores = {
+      metastore: `file:${dir}/meta`,
+      entitystore: `file:${dir}/body`,
+      cacheKey: (request: Request) => new URL(request.url).pathname,
+    };
+    const routes = Object.fromEntries(
+      ["/a", "/b", "/c"].map((path) => [
+        path,
+        () =>
+          new Response(`body of ${path}`, {
+            headers: { "cache-control": "max-age=600" },
+          }),
+      ]),
+    );
+    const first = harness(routes, stores);
+    try {
+      for (const path of ["/a", "/b", "/c"]) await visit(first, path);
+    } finally {
+      await first.close();
+    }
+    // While no cache runs: a body goes (by hand, a crash), and a write that
+    // never finished leaves its temporary file.
+    const body = (await readdir(join(dir, "body"), { recursive: true }))
+      .find((name) => name.endsWith(".cst"))!;
+    await rm(join(dir, "body", body));
+    const [sub] = await readdir(join(dir, "meta"));
+    const temporary = join(dir, "meta", sub, "left.json.x.tmp");
+    await writeFile(temporary, "{");
+    await utimes(temporary, new Date(0), new Date(0));
+    assert.equal(await count(".json"), 3);
+    const second = harness(routes, stores);
+    try {
+      for (let i = 0; i < 50 && (await count(".json")) > 2; i++) await tick(10);
+      assert.equal(await count(".json"), 2, "the record without a body went");
+      assert.equal(await count(".tmp"), 0);
+      const traces = [];
+      for (const path of ["/a", "/b", "/c"]) {
+        traces.push((await visit(second, path)).trace);
+      }
+      assert.deepEqual(traces.sort(), ["fresh", "fresh", "miss, store"]);
+    } finally {
+      await second.close();
     }
   });
 
