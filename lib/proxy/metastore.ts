@@ -64,11 +64,11 @@ export interface MetaStore {
    */
   onForget?(listener: (variants: StoredResponse[]) => void): void;
   /**
-   * Every key it keeps, for a store that outlives the process: the cache
-   * walks them once at start, in the background, to forget records whose
-   * bodies went while it was down.
+   * Every key it keeps with its variants, for a store that outlives the
+   * process: the cache walks them once at start, in the background, to
+   * forget records whose bodies went while it was down.
    */
-  keys?(): AsyncIterable<string>;
+  entries?(): AsyncIterable<[key: string, variants: StoredResponse[]]>;
   /**
    * True when nothing it keeps outlives the process (`heap:`): bodies an
    * entity store kept from before a restart are then unreachable, and the
@@ -274,7 +274,7 @@ export function fileMetaStore(
         await rename(temporary, path);
       }),
     purge: (key) => change(key, [], (path) => rm(path, { force: true })),
-    keys: () => keysIn(dir),
+    entries: () => recordsIn(dir),
   };
 }
 
@@ -282,11 +282,13 @@ export function fileMetaStore(
 const STALE_TEMPORARY_MS = 60_000;
 
 /**
- * The keys of the records in a file meta store's folder, read one file at a
- * time; torn records and temporary files left by a crash mid-write are
- * deleted on the way.
+ * The records in a file meta store's folder, read one file at a time; torn
+ * records and temporary files left by a crash mid-write are deleted on the
+ * way.
  */
-async function* keysIn(dir: string): AsyncIterable<string> {
+async function* recordsIn(
+  dir: string,
+): AsyncIterable<[string, StoredResponse[]]> {
   const list = (path: string) => readdir(path).catch(() => [] as string[]);
   for (const sub of await list(dir)) {
     for (const name of await list(join(dir, sub))) {
@@ -302,14 +304,16 @@ async function* keysIn(dir: string): AsyncIterable<string> {
       if (!name.endsWith(".json")) continue;
       const text = await readFile(path, "utf8").catch(() => undefined);
       if (text === undefined) continue;
-      let key: unknown;
+      let record;
       try {
-        key = JSON.parse(text)?.key;
+        record = JSON.parse(text);
       } catch {
         await unlink(path).catch(() => {});
         continue;
       }
-      if (typeof key === "string") yield key;
+      if (typeof record?.key === "string" && Array.isArray(record.variants)) {
+        yield [record.key, record.variants];
+      }
     }
   }
 }

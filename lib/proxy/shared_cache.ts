@@ -731,9 +731,12 @@ export class SharedCache implements PolicyTarget {
   #linkStores(ownEntityStore: boolean, ownMetaStore: boolean): void {
     const cache = this.#entitystore.cache;
     if (!cache) return;
-    const keys = this.#metastore.keys?.bind(this.#metastore);
-    if (ownEntityStore && ownMetaStore && keys && !this.#metastore.volatile) {
-      this.#sweeping = cache.ready.then(() => this.#sweepRecords(cache, keys()))
+    const entries = this.#metastore.entries?.bind(this.#metastore);
+    if (
+      ownEntityStore && ownMetaStore && entries && !this.#metastore.volatile
+    ) {
+      this.#sweeping = cache.ready
+        .then(() => this.#sweepRecords(cache, entries()))
         .catch((error) =>
           this.#log(`could not sweep the meta store: ${error}`)
         );
@@ -759,13 +762,16 @@ export class SharedCache implements PolicyTarget {
     });
   }
 
-  /** Forgets the variants, among those of `keys`, whose bodies are gone. */
+  /** Forgets the variants, among `entries`, whose bodies are gone. */
   async #sweepRecords(
     cache: StreamCache,
-    keys: AsyncIterable<string>,
+    entries: AsyncIterable<[string, StoredResponse[]]>,
   ): Promise<void> {
-    for await (const key of keys) {
+    for await (const [key, read] of entries) {
       if (this.#closing) return;
+      // Most are whole: only the others are looked up (and so kept in
+      // memory, where the walk would push out the keys hits need).
+      if (read.every((v) => cache.has(v.entity))) continue;
       await this.#updateVariants(this.#metastore, key, (variants) => {
         const kept = variants.filter((v) => cache.has(v.entity));
         return kept.length < variants.length ? kept : undefined;
