@@ -129,9 +129,12 @@ describe("stores chosen by URI", () => {
     });
     try {
       for (let i = 0; i < 6; i++) await visit(h, `/u${i}`);
-      for (let i = 0; i < 50 && (await count("meta", ".json")) > 2; i++) {
-        await tick(10);
-      }
+      // Records land a moment after their answers, and reaped ones go a
+      // moment after their bodies: wait for both to settle.
+      const settled = async () =>
+        (await count("body", ".cst")) === 2 &&
+        (await count("meta", ".json")) === 2;
+      for (let i = 0; i < 100 && !(await settled()); i++) await tick(10);
       assert.equal(await count("body", ".cst"), 2);
       assert.equal(await count("meta", ".json"), 2, "one per body kept");
       assert.equal((await visit(h, "/u5")).trace, "fresh");
