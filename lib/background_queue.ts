@@ -70,7 +70,13 @@ export class BackgroundQueue {
         this.#head = 0;
       }
       const running: Promise<void> = Promise.resolve().then(task).catch(
-        this.#onError,
+        (error) => {
+          try {
+            this.#onError(error);
+          } catch {
+            // A listener that fails must not fail the queue.
+          }
+        },
       ).finally(
         () => {
           this.#running.delete(running);

@@ -149,6 +149,10 @@ export function startProxy(
   options: ProxyCommandOptions,
 ): { server: Server; cache: SharedCache } {
   const { hostname, port } = parseListen(options.listen ?? "127.0.0.1:8080");
+  // Checked before the stores open: nothing is left running on a bad token.
+  const allowPurge = options.purgeToken === undefined
+    ? undefined
+    : bearerIs(options.purgeToken);
   let cache: SharedCache;
   try {
     cache = new SharedCache({
@@ -169,13 +173,12 @@ export function startProxy(
     }
     throw error;
   }
-  if (options.purgeToken !== undefined) {
-    cache.use(purgeRequests({ allow: bearerIs(options.purgeToken) }));
-  }
+  if (allowPurge) cache.use(purgeRequests({ allow: allowPurge }));
   let server: Server;
   try {
     server = serve(cache.fetch, { hostname, port });
   } catch (error) {
+    void cache.close();
     const text = String((error as Error)?.message ?? error);
     if (
       /in use|EADDRINUSE|AddrInUse/i.test(text) ||
@@ -191,20 +194,22 @@ export function startProxy(
 }
 
 /**
- * Whether a request carries `Authorization: Bearer <token>`, compared in
- * constant time (hashes first, as `timingSafeEqual` takes equal lengths).
+ * Whether a request carries `Authorization: Bearer <token>` (the scheme in
+ * any case, RFC 9110 §11.1), the token compared in constant time (hashes
+ * first, as `timingSafeEqual` takes equal lengths).
  */
 function bearerIs(token: string): (request: Request) => boolean {
   if (!/^[\x21-\x7e]+$/.test(token)) {
     throw new UsageError("--purge-token must be visible ASCII, without spaces");
   }
   const digest = (text: string) => createHash("sha256").update(text).digest();
-  const expected = digest(`Bearer ${token}`);
-  return (request) =>
-    timingSafeEqual(
-      digest(request.headers.get("authorization") ?? ""),
-      expected,
-    );
+  const expected = digest(token);
+  return (request) => {
+    const [, scheme, given] =
+      /^([^ ]+) +(.*)$/.exec(request.headers.get("authorization") ?? "") ?? [];
+    return scheme?.toLowerCase() === "bearer" &&
+      timingSafeEqual(digest(given), expected);
+  };
 }
 
 function numberFlag(
@@ -247,12 +252,12 @@ export async function untilStopped(
       );
       const deadline = setTimeout(() => {
         console.error(
-          `cistern: answers still in flight after ${DRAIN_SECONDS} s; stopping`,
+          `cistern: answers or stored bodies still in flight after ${DRAIN_SECONDS} s; stopping`,
         );
         process.exit(1);
       }, DRAIN_SECONDS * 1000);
       // Also for the cache's close: bodies still being stored, then records.
-      closed.then(() => clearTimeout(deadline));
+      closed.finally(() => clearTimeout(deadline)).catch(() => {});
       void server.shutdown();
     });
   }

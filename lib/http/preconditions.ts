@@ -124,12 +124,12 @@ export function evaluatePreconditions(
 
   if (safe) {
     const since = parseHttpDate(headers.get("if-modified-since"));
-    const modified = lastModified ??
-      (options.fromCache
-        ? parseHttpDate(_header(validators, "date"))
-        : undefined);
-    if (since !== undefined && modified !== undefined && modified <= since) {
-      return "not-modified";
+    if (since !== undefined) {
+      const modified = lastModified ??
+        (options.fromCache
+          ? parseHttpDate(_header(validators, "date"))
+          : undefined);
+      if (modified !== undefined && modified <= since) return "not-modified";
     }
   }
   return undefined;

@@ -60,9 +60,12 @@ export interface MetaStore {
   /**
    * For a store that forgets keys on its own (a bounded store in memory):
    * `listener` is told the variants of each key it drops, so that the cache
-   * frees their bodies.
+   * frees their bodies. May return what stops telling it (a closed cache
+   * then lets go of the store).
    */
-  onForget?(listener: (variants: StoredResponse[]) => void): void;
+  onForget?(
+    listener: (variants: StoredResponse[]) => void,
+  ): (() => void) | void;
   /**
    * Every key it keeps with its variants, for a store that outlives the
    * process: the cache walks them once at start, in the background, to
@@ -149,6 +152,10 @@ export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
     volatile: true,
     onForget(listener) {
       forgets.push(listener);
+      return () => {
+        const at = forgets.indexOf(listener);
+        if (at >= 0) forgets.splice(at, 1);
+      };
     },
     lookup: (key) => recent.get(key) ?? [],
     store(key, variants) {
@@ -201,7 +208,8 @@ export function fileMetaStore(
    * Keys purged lately, kept apart from `recent`: purges come by the
    * thousand (reaped bodies' keys) and would push out the keys hits need.
    */
-  const purged = new RecentMap<string, true>(1024);
+  const shared = options.maxEntries === 0;
+  const purged = new RecentMap<string, true>(shared ? 0 : 1024);
   const known = (key: string) =>
     recent.get(key) ?? writing.get(key) ?? (purged.get(key) && []);
   /** Changes to each key's file, run in order. */
@@ -274,7 +282,9 @@ export function fileMetaStore(
         await rename(temporary, path);
       }),
     purge: (key) => change(key, [], (path) => rm(path, { force: true })),
-    entries: () => recordsIn(dir),
+    // Only a folder this process owns: another's records point at bodies
+    // this one never loaded.
+    ...(shared ? {} : { entries: () => recordsIn(dir) }),
   };
 }
 

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { PolicyModule } from "./config.ts";
+import type { PolicyModule, Transition } from "./config.ts";
+import type { CacheContext } from "./context.ts";
 import { requestCacheControl } from "./policy.ts";
 
 /** Options for {@link cacheBusters}. */
@@ -105,17 +106,21 @@ export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
   }
   const method = options.method ?? "PURGE";
   const text = { "content-type": "text/plain; charset=utf-8" };
+  const purge = async (ctx: CacheContext): Promise<Transition> => {
+    ctx.trace("purge");
+    if (!(await options.allow(ctx.request))) {
+      return ctx.error(403, text, "403 Forbidden: purging is not allowed\n");
+    }
+    const forgotten = await ctx.purge();
+    return forgotten > 0
+      ? ctx.error(200, text, `purged ${forgotten}\n`)
+      : ctx.error(404, text, "404 Not Found: nothing stored to purge\n");
+  };
   return (cache) => {
-    cache.on("receive", async (ctx) => {
-      if (ctx.request.method !== method) return;
-      ctx.trace("purge");
-      if (!(await options.allow(ctx.request))) {
-        return ctx.error(403, text, "403 Forbidden: purging is not allowed\n");
-      }
-      const forgotten = await ctx.purge();
-      return forgotten > 0
-        ? ctx.error(200, text, `purged ${forgotten}\n`)
-        : ctx.error(404, text, "404 Not Found: nothing stored to purge\n");
-    });
+    // Synchronous for other requests: a hit on heap stores stays one.
+    cache.on(
+      "receive",
+      (ctx) => ctx.request.method === method ? purge(ctx) : undefined,
+    );
   };
 }

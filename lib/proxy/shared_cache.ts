@@ -413,6 +413,8 @@ export class SharedCache implements PolicyTarget {
   readonly #metaUpdates = new KeyQueue();
   /** Bodies being stored, each recorded in the meta store once complete. */
   readonly #pumps = new Set<Promise<void>>();
+  /** What stops the stores telling this cache of what they drop (at close). */
+  readonly #unlinks: (() => void)[] = [];
   /** The walk of the meta store at start, if one runs. */
   #sweeping: Promise<void> | undefined;
   #closing = false;
@@ -567,6 +569,8 @@ export class SharedCache implements PolicyTarget {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    // Stores passed in outlive this cache: they must not keep it.
+    for (const unlink of this.#unlinks.splice(0)) unlink();
     await this.#sweeping;
     await this.#entitystore.cache?.close();
     await this.#forgetting.stop();
@@ -742,14 +746,15 @@ export class SharedCache implements PolicyTarget {
         );
     }
     const free = (entity: string) => freeBody(cache, entity, this.#log);
-    this.#metastore.onForget?.((variants) => {
+    const forgetting = this.#metastore.onForget?.((variants) => {
       for (const variant of variants) free(variant.entity);
     });
+    if (forgetting) this.#unlinks.push(forgetting);
     if (this.#metastore.volatile && ownEntityStore) {
       // Runs before any request's get, which waits for `ready` too.
       cache.ready.then(() => cache.keys().forEach(free), () => {});
     }
-    cache.onReap((entity) => {
+    this.#unlinks.push(cache.onReap((entity) => {
       const key = keyOfEntity(entity);
       if (key === undefined) return;
       // A sweep may reap thousands, each a meta file to read and remove.
@@ -759,7 +764,7 @@ export class SharedCache implements PolicyTarget {
           return kept.length < variants.length ? kept : undefined;
         })
       );
-    });
+    }));
   }
 
   /** Forgets the variants, among `entries`, whose bodies are gone. */
@@ -1791,7 +1796,10 @@ export class SharedCache implements PolicyTarget {
       (state.validated ?? ctx.stored);
     let ttl: number | undefined;
     if (stored) {
-      const { age, lifetime } = this.#freshnessOf(stored);
+      // A hit's was just worked out by the lookup.
+      const { age, lifetime } = !state.fwd && state.freshness
+        ? state.freshness
+        : this.#freshnessOf(stored);
       ttl = lifetime - age;
     }
     return cacheStatusMember(name, {

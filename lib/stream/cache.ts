@@ -183,7 +183,8 @@ export class StreamCache {
   /**
    * Tells `listener` the key of each entry the reaper removes (bounds,
    * expiry), once its sweep has freed it: for whoever keeps something that
-   * points at entries, so it can forget that too.
+   * points at entries, so it can forget that too. Returns what stops
+   * telling it.
    *
    * @example
    * ```ts
@@ -192,11 +193,16 @@ export class StreamCache {
    *   fs: memoryFs(),
    *   reaper: lruReaper({ maxEntries: 100 }),
    * });
-   * cache.onReap((key) => console.log(`${key} left the cache`));
+   * const stop = cache.onReap((key) => console.log(`${key} left the cache`));
+   * stop(); // no longer told
    * ```
    */
-  onReap(listener: (key: string) => void): void {
+  onReap(listener: (key: string) => void): () => void {
     this.#reapListeners.push(listener);
+    return () => {
+      const at = this.#reapListeners.indexOf(listener);
+      if (at >= 0) this.#reapListeners.splice(at, 1);
+    };
   }
 
   /** Whether the entries kept by earlier caches on the storage are loaded (`ready` has resolved). */

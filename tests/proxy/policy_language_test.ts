@@ -287,6 +287,16 @@ describe("shipped policies", () => {
         () => purgeRequests({} as unknown as PurgeRequestsOptions),
         /allow/,
       );
+      // Other requests stay synchronous: a hit on heap stores is no promise.
+      const direct = new SharedCache({ origin: cacheable() }).use(
+        purgeRequests({ allow: () => false }),
+      );
+      await (await direct.fetch(new Request("http://a.test/s"))).text();
+      assert.ok(
+        direct.fetch(new Request("http://a.test/s")) instanceof Response,
+      );
+      await direct.close();
+      await direct.close(); // twice is fine
     } finally {
       await h.close();
     }

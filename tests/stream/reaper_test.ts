@@ -117,6 +117,12 @@ describe("expiryReaper", () => {
     await clock.advance(5_000);
     assert.deepEqual(reaped.sort(), ["a", "b"]);
     assert.deepEqual(cache.keys(), ["c"]);
+    const told: string[] = [];
+    const stop = cache.onReap((key) => told.push(key));
+    stop();
+    await clock.advance(11_000);
+    assert.deepEqual(cache.keys(), []);
+    assert.deepEqual(told, [], "no longer told once stopped");
     await cache.close();
   });
 
