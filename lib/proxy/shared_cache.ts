@@ -872,7 +872,8 @@ export class SharedCache implements PolicyTarget {
         (current) => current.filter((v) => v.entity !== match.entity),
       ).then(() => {
         ctx.trace("miss");
-        state.fwd = "uri-miss";
+        // A record without its body: no usable response, but not none at all.
+        state.fwd = "miss";
         return this.#run("miss", ctx);
       });
     }

@@ -2,7 +2,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { harness, revalidatable, visit } from "./_harness.ts";
-import { ManualClock, serve, SharedCache, sharedCache } from "../../mod.ts";
+import {
+  ManualClock,
+  memoryFs,
+  serve,
+  SharedCache,
+  sharedCache,
+  StreamCache,
+} from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
 import { tick } from "../_util.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
@@ -1575,6 +1582,23 @@ describe("shared cache: Cache-Status (RFC 9211)", () => {
           }),
         TypeError,
       );
+      // A record whose body went (removed by hand: no reaper told): `miss`.
+      const bodies = new StreamCache({ fs: memoryFs() });
+      const direct = new SharedCache({
+        origin: () =>
+          new Response("d", { headers: { "cache-control": "max-age=60" } }),
+        entitystore: { cache: bodies },
+        cacheStatus: "c",
+      });
+      const get = async () => {
+        const response = await direct.fetch(new Request("http://a.test/d"));
+        await response.text();
+        return response.headers.get("cache-status");
+      };
+      assert.match((await get())!, /^c; fwd=uri-miss;/);
+      await bodies.clean();
+      assert.match((await get())!, /^c; fwd=miss; fwd-status=200; stored;/);
+      await direct.close();
     } finally {
       await h.close();
     }
