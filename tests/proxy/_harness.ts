@@ -124,6 +124,20 @@ export async function visit(
   };
 }
 
+/** A route answering `${text}${n}` (n: how many times the path was asked for) with `headers`. */
+export function numbered(text: string, headers: HeadersInit): Route {
+  return (_request, n) => new Response(`${text}${n}`, { headers });
+}
+
+/** `count` visits of `path` at once. */
+export function crowd(
+  h: Harness,
+  path: string,
+  count = 5,
+): ReturnType<typeof visit>[] {
+  return Array.from({ length: count }, () => visit(h, path));
+}
+
 /**
  * A route whose answer carries `ETag: etag`: a 304 with just that to a
  * request that names it in `If-None-Match`, else `body` with `headers`.

@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { proxyTo, serve, SharedCache } from "../../mod.ts";
-import { harness, overlapping, visit } from "./_harness.ts";
+import { crowd, harness, numbered, overlapping, visit } from "./_harness.ts";
 
 describe("shared cache: one client cannot steer it for the others", () => {
   it("does not store an origin's 412 to one client's If-Match or If-Unmodified-Since", async () => {
@@ -61,11 +61,9 @@ describe("shared cache: one client cannot steer it for the others", () => {
       });
       assert.equal(own.trace, "miss", "the client's no-store is obeyed");
       origin.reset();
-      const crowd = await Promise.all(
-        Array.from({ length: 5 }, () => visit(h, "/c")),
-      );
+      const many = await Promise.all(crowd(h, "/c"));
       assert.equal(origin.most(), 1, "one origin request for the crowd");
-      assert.ok(crowd.some((r) => r.trace === "miss, collapsed"));
+      assert.ok(many.some((r) => r.trace === "miss, collapsed"));
     } finally {
       await h.close();
     }
@@ -73,10 +71,9 @@ describe("shared cache: one client cannot steer it for the others", () => {
 
   it("refreshes in the background whatever directives the client that triggered it sent", async () => {
     const h = harness({
-      "/swr": (_request, n) =>
-        new Response(`v${n}`, {
-          headers: { "cache-control": "max-age=10, stale-while-revalidate=60" },
-        }),
+      "/swr": numbered("v", {
+        "cache-control": "max-age=10, stale-while-revalidate=60",
+      }),
     });
     try {
       await visit(h, "/swr");

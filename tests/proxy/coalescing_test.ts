@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { tick } from "../_util.ts";
-import { harness, visit } from "./_harness.ts";
+import { harness, numbered, visit } from "./_harness.ts";
 
 /** A body that arrives in `parts` pieces, `pause` ms apart; `fail` makes it die after half. */
 function slowBody(
@@ -173,8 +173,7 @@ describe("shared cache: request coalescing", () => {
 
   it("does not share a response that may not be stored", async () => {
     const h = harness({
-      "/mine": (_request, n) =>
-        new Response(`for ${n}`, { headers: { "cache-control": "private" } }),
+      "/mine": numbered("for ", { "cache-control": "private" }),
     });
     try {
       const texts = await Promise.all(

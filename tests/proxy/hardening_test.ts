@@ -13,7 +13,14 @@ import {
   StreamCache,
 } from "../../mod.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
-import { harness, overlapping, revalidatable, visit } from "./_harness.ts";
+import {
+  crowd,
+  harness,
+  numbered,
+  overlapping,
+  revalidatable,
+  visit,
+} from "./_harness.ts";
 import { fillsUp } from "./_storage.ts";
 
 /** A chunked body of `total` bytes in 64 KiB pieces, no Content-Length. */
@@ -559,13 +566,10 @@ describe("shared cache hardening", () => {
 
   it("ignores an empty CDN-Cache-Control, falling back to Cache-Control", async () => {
     const h = harness({
-      "/p": (_request, n) =>
-        new Response(`secret ${n}`, {
-          headers: {
-            "cache-control": "private, no-store",
-            "cdn-cache-control": " ",
-          },
-        }),
+      "/p": numbered("secret ", {
+        "cache-control": "private, no-store",
+        "cdn-cache-control": " ",
+      }),
     });
     try {
       await visit(h, "/p");
@@ -653,7 +657,7 @@ describe("shared cache hardening", () => {
     try {
       await visit(h, "/mine");
       origin.reset();
-      await Promise.all(Array.from({ length: 5 }, () => visit(h, "/mine")));
+      await Promise.all(crowd(h, "/mine"));
       assert.equal(
         origin.most(),
         5,

@@ -13,7 +13,7 @@ import {
   SharedCache,
 } from "../../mod.ts";
 import { tick } from "../_util.ts";
-import { harness, visit } from "./_harness.ts";
+import { harness, numbered, visit } from "./_harness.ts";
 
 const cacheable = (body = "ok") => () =>
   new Response(body, { headers: { "cache-control": "max-age=60" } });
@@ -234,8 +234,7 @@ describe("shipped policies", () => {
 
   it("honourClientNoCache reloads for a client's no-cache", async () => {
     const h = harness({
-      "/r": (_request, n) =>
-        new Response(`v${n}`, { headers: { "cache-control": "max-age=60" } }),
+      "/r": numbered("v", { "cache-control": "max-age=60" }),
     });
     h.cache.use(honourClientNoCache());
     try {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { harness, revalidatable, visit } from "./_harness.ts";
+import { harness, numbered, revalidatable, visit } from "./_harness.ts";
 import {
   ManualClock,
   memoryFs,
@@ -1065,12 +1065,8 @@ describe("shared cache: validation", () => {
 
   it("never serves a must-revalidate response stale, even to max-stale", async () => {
     const h = harness({
-      "/mr": (_request, n) =>
-        new Response(`mr${n}`, {
-          headers: { "cache-control": "max-age=1, must-revalidate" },
-        }),
-      "/sm": (_request, n) =>
-        new Response(`sm${n}`, { headers: { "cache-control": "s-maxage=1" } }),
+      "/mr": numbered("mr", { "cache-control": "max-age=1, must-revalidate" }),
+      "/sm": numbered("sm", { "cache-control": "s-maxage=1" }),
     });
     try {
       await visit(h, "/mr");

@@ -22,7 +22,7 @@ import {
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { tempDirsRemovedAfter, tick } from "../_util.ts";
-import { harness, visit } from "./_harness.ts";
+import { harness, numbered, visit } from "./_harness.ts";
 
 const freshDir = tempDirsRemovedAfter();
 
@@ -198,10 +198,7 @@ describe("stores chosen by URI", () => {
 
   it("noop: keeps headers only: 304s from the cache, full bodies from the origin", async () => {
     const h = harness({
-      "/n": (_request, n) =>
-        new Response(`body ${n}`, {
-          headers: { "cache-control": "max-age=60", etag: '"n"' },
-        }),
+      "/n": numbered("body ", { "cache-control": "max-age=60", etag: '"n"' }),
     }, { entitystore: "noop:" });
     try {
       assert.equal((await visit(h, "/n")).body, "body 1");
