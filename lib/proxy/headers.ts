@@ -20,6 +20,23 @@ export const HOP_BY_HOP = [
 ];
 
 /**
+ * Adds `Date` (the time `at`, in ms) to `headers` that have none: a
+ * recipient that forwards or stores a message without one adds it (RFC 9110
+ * §6.6.1).
+ *
+ * @example
+ * ```ts
+ * import { addMissingDate } from "./headers.ts";
+ * const headers = new Headers();
+ * addMissingDate(headers, 0);
+ * headers.get("date"); // "Thu, 01 Jan 1970 00:00:00 GMT"
+ * ```
+ */
+export function addMissingDate(headers: Headers, at: number): void {
+  if (!headers.has("date")) headers.set("date", new Date(at).toUTCString());
+}
+
+/**
  * Whether the field `name` (lower-cased) of a message with `headers` is
  * hop-by-hop, by nature or because its `Connection` names it: it never
  * reaches the next hop.

@@ -77,6 +77,7 @@ import {
   StoringStoppedError,
 } from "./errors.ts";
 import {
+  addMissingDate,
   isWebSocketHandshake,
   responseWithoutHopByHop,
   withMutableHeaders,
@@ -1062,12 +1063,8 @@ export class SharedCache implements PolicyTarget {
     ctx.response = responseWithoutHopByHop(response);
     state.fwdStatus = response.status;
     if (!response.headers.has("date")) {
-      // RFC 9110 §6.6.1: a recipient forwarding an answer without Date adds one.
       ctx.response = withMutableHeaders(ctx.response);
-      ctx.response.headers.set(
-        "date",
-        new Date(this.#clock.now()).toUTCString(),
-      );
+      addMissingDate(ctx.response.headers, this.#clock.now());
     }
     this.#noteOrigin(state, response);
     // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
@@ -1309,10 +1306,8 @@ export class SharedCache implements PolicyTarget {
       state.reader?.close();
       state.reader = undefined;
       const fields = withoutHopByHop(response.headers);
-      if (!fields.has("date")) {
-        // RFC 9110 §6.6.1: the time it came, for this client and the stored copy.
-        fields.set("date", new Date(responseTime).toUTCString());
-      }
+      // The time it came, for this client and the stored copy.
+      addMissingDate(fields, responseTime);
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
       // it if it is not stored.
       ctx.response = new Response(response.body, {
@@ -1485,9 +1480,7 @@ export class SharedCache implements PolicyTarget {
       ...(Array.isArray(cc.noCache) ? cc.noCache : []),
     ];
     for (const name of drop) headers.delete(name);
-    if (!headers.has("date")) {
-      headers.set("date", new Date(responseTime).toUTCString());
-    }
+    addMissingDate(headers, responseTime);
     return headers;
   }
 
