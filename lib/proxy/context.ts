@@ -27,6 +27,11 @@ export class CacheContext {
   /** The request; handlers may replace it (in `receive`, before the key is taken). */
   request: Request;
   /**
+   * The request as the server handed it over, whatever handlers made of
+   * `request`: the client it came from is the one told to the origin.
+   */
+  readonly received: Request;
+  /**
    * The response so far: the origin's in `fetch` and `pass`, the one to send
    * in `store`, `deliver` and `error`. Its headers are mutable.
    */
@@ -70,6 +75,7 @@ export class CacheContext {
     purge: (ctx: CacheContext) => Promise<number> = () => Promise.resolve(0),
   ) {
     this.request = request;
+    this.received = request;
     this.metastore = stores.metastore;
     this.entitystore = stores.entitystore;
     this.#keyOf = keyOf;

@@ -932,9 +932,13 @@ export class SharedCache implements PolicyTarget {
       .finally(() => this.#revalidating.delete(key));
   }
 
-  /** The request sent to the origin: hop-by-hop fields removed, Via added. */
+  /**
+   * The request sent to the origin for `ctx.request`: hop-by-hop fields
+   * removed, Via added, telling the received request's client address (a
+   * request a handler made anew has none of its own).
+   */
   #forwardRequest(
-    request: Request,
+    ctx: CacheContext,
     init: {
       method?: string;
       headers?: Headers;
@@ -942,6 +946,7 @@ export class SharedCache implements PolicyTarget {
       signal: AbortSignal;
     },
   ): Request {
+    const request = ctx.request;
     // A copy: a request sent again (after a 304 for another version) must
     // not carry Via twice.
     const headers = init.headers
@@ -966,7 +971,7 @@ export class SharedCache implements PolicyTarget {
       ...(body ? { duplex: "half" } : {}),
     } as RequestInit);
     if (body) this.#uploads.set(forward, listeners);
-    carryClientAddress(request, forward);
+    carryClientAddress(ctx.received, forward);
     return forward;
   }
 
@@ -1051,7 +1056,7 @@ export class SharedCache implements PolicyTarget {
     let response: Response;
     try {
       response = await this.#callOrigin(
-        this.#forwardRequest(ctx.request, {
+        this.#forwardRequest(ctx, {
           body: true,
           signal: controller.signal,
         }),
@@ -1238,7 +1243,7 @@ export class SharedCache implements PolicyTarget {
         : followClient(ctx.request, new AbortController());
       try {
         response = await this.#callOrigin(
-          this.#forwardRequest(ctx.request, {
+          this.#forwardRequest(ctx, {
             method: cacheable ? "GET" : method,
             headers,
             body: !cacheable,
@@ -1750,7 +1755,7 @@ export class SharedCache implements PolicyTarget {
       headers.set("if-range", ifRange);
       const controller = new AbortController();
       return await this.#callOrigin(
-        this.#forwardRequest(request, {
+        this.#forwardRequest(ctx, {
           method: "GET",
           headers,
           signal: controller.signal,

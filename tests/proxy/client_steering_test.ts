@@ -164,6 +164,26 @@ describe("shared cache: one client cannot steer it for the others", () => {
     }
   });
 
+  it("tells the origin the client's address when a handler made the request anew", async () => {
+    const h = harness({ "/f": () => new Response("f") });
+    try {
+      h.cache.on("receive", (ctx) => {
+        const headers = new Headers(ctx.request.headers);
+        headers.set("x-rewritten", "1");
+        ctx.request = new Request(ctx.request, { headers });
+      });
+      await visit(h, "/f", { method: "POST" });
+      await visit(h, "/f");
+      for (const seen of h.seen) {
+        assert.equal(seen.headers.get("x-rewritten"), "1", seen.method);
+        assert.equal(seen.headers.get("x-forwarded-for"), "127.0.0.1");
+      }
+      assert.equal(h.seen.length, 2);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("ignores Connection members that are not field names, from either side", async () => {
     const origin = (request: Request) =>
       new Response(request.headers.get("x-kept") ?? "none", {
