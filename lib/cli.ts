@@ -12,7 +12,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { parseArgs } from "node:util";
 import { serve, type Server } from "./adapters/serve.ts";
-import { purgeRequests } from "./proxy/modules.ts";
+import { normalizeAcceptEncoding, purgeRequests } from "./proxy/modules.ts";
+import type { PolicyModule } from "./proxy/config.ts";
 import { proxyTo } from "./proxy/proxy_to.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
 import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
@@ -43,6 +44,12 @@ proxy options:
   --no-trace            send no trace header
   --cache-status NAME   append a standard Cache-Status field (RFC 9211) naming this cache
                         NAME, e.g. "cistern; hit; ttl=42" (default: none)
+  --accept-encoding CODINGS
+                        rewrite each GET's Accept-Encoding to the one of CODINGS (the
+                        origin's, comma-separated, preferred first, e.g. br,gzip) it
+                        accepts best, or identity, so that "Vary: Accept-Encoding"
+                        stores one response per coding, not one per browser's list
+                        (default: as the client sent it)
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
   --trust-forwarded     pass X-Forwarded-* and Forwarded as they came (for a proxy in
                         front that sets them; its address joins X-Forwarded-For); by
@@ -78,6 +85,8 @@ export interface ProxyCommandOptions {
   traceHeader?: string | false;
   /** See {@link SharedCacheOptions.cacheStatus}. Default: none. */
   cacheStatus?: string;
+  /** Normalize `Accept-Encoding` to the best of these codings (see `normalizeAcceptEncoding`). Default: left as sent. */
+  acceptEncoding?: string[];
   /** Via name. */
   via?: string;
   /** Pass the `X-Forwarded-*` fields as they came (see `ProxyToOptions.forwarded`). */
@@ -154,7 +163,13 @@ export function startProxy(
     ? undefined
     : bearerIs(options.purgeToken);
   let cache: SharedCache;
+  let normalizing: PolicyModule | undefined;
   try {
+    if (options.acceptEncoding) {
+      normalizing = normalizeAcceptEncoding({
+        codings: options.acceptEncoding,
+      });
+    }
     cache = new SharedCache({
       origin: options.trustForwarded
         ? proxyTo(options.origin, { forwarded: "keep" })
@@ -174,6 +189,7 @@ export function startProxy(
     throw error;
   }
   if (allowPurge) cache.use(purgeRequests({ allow: allowPurge }));
+  if (normalizing) cache.use(normalizing);
   let server: Server;
   try {
     server = serve(cache.fetch, { hostname, port });
@@ -291,6 +307,7 @@ export async function main(args: string[]): Promise<number> {
         "trace-header": { type: "string" },
         "no-trace": { type: "boolean" },
         "cache-status": { type: "string" },
+        "accept-encoding": { type: "string" },
         via: { type: "string" },
         "trust-forwarded": { type: "boolean" },
         "purge-token": { type: "string" },
@@ -317,6 +334,7 @@ export async function main(args: string[]): Promise<number> {
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
       traceHeader: values["no-trace"] ? false : values["trace-header"],
       cacheStatus: values["cache-status"],
+      acceptEncoding: values["accept-encoding"]?.split(","),
       via: values.via,
       trustForwarded: values["trust-forwarded"],
       purgeToken: values["purge-token"] ??

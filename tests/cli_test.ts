@@ -127,6 +127,7 @@ describe("cistern command", () => {
         "--via",
         "--purge-token",
         "--cache-status",
+        "--accept-encoding",
         "SIGTERM",
       ]
     ) {
@@ -153,7 +154,13 @@ describe("cistern command", () => {
     ]);
     assert.equal(badStore.code, 2);
     assert.match(badStore.stderr, /--store/);
-    for (const flag of [["--trace-header", "x cache"], ["--via", "a\u0001b"]]) {
+    for (
+      const flag of [
+        ["--trace-header", "x cache"],
+        ["--via", "a\u0001b"],
+        ["--accept-encoding", "br,,gzip"],
+      ]
+    ) {
       const bad = await run([
         "proxy",
         "--origin",
@@ -163,7 +170,7 @@ describe("cistern command", () => {
         ...flag,
       ]);
       assert.equal(bad.code, 2, flag.join(" "));
-      assert.match(bad.stderr, /traceHeader|via/);
+      assert.match(bad.stderr, /traceHeader|via|codings must be tokens/);
     }
     // A store folder that cannot be made (under a regular file).
     const { dir, cleanup } = await tempDir();
@@ -275,6 +282,39 @@ describe("cistern command", () => {
       assert.equal(await trace(), "200 fresh");
       assert.equal(await purge("bearer  t0k"), "200 purge, error", "any case");
       assert.equal(await trace(), "200 miss, store");
+    } finally {
+      await cli.stop();
+      await origin.shutdown();
+    }
+  });
+
+  it("stores one variant per coding with --accept-encoding", async () => {
+    const origin = serve(
+      (request) =>
+        new Response(request.headers.get("accept-encoding"), {
+          headers: { "cache-control": "max-age=60", vary: "accept-encoding" },
+        }),
+      { port: 0 },
+    );
+    const cli = await startCli([
+      "--origin",
+      origin.url,
+      "--store",
+      "heap:",
+      "--accept-encoding",
+      "gzip,br",
+    ]);
+    const visit = async (codings: string) => {
+      const response = await fetch(`${cli.url}/v`, {
+        headers: { "accept-encoding": codings },
+      });
+      return `${await response.text()} ${response.headers.get("x-cache")}`;
+    };
+    try {
+      assert.equal(await visit("gzip, deflate, br"), "gzip miss, store");
+      assert.equal(await visit("br, gzip, zstd"), "gzip fresh");
+      assert.equal(await visit("br, gzip;q=0.9"), "br miss, store");
+      assert.equal(await visit("br"), "br fresh");
     } finally {
       await cli.stop();
       await origin.shutdown();

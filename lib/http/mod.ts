@@ -10,6 +10,7 @@
  * - dates: {@link parseHttpDate}, {@link formatHttpDate}
  * - ranges and files: {@link parseRange}, {@link ifRangeMatches},
  *   {@link rangeResponse}, {@link sendFile}
+ * - content negotiation: {@link acceptedCoding}
  * - streaming: {@link stream}, {@link streamChunks}, {@link isStreaming},
  *   {@link liveStream}, {@link serverSentEvents}
  *
@@ -27,6 +28,7 @@
  *
  * @module
  */
+export { acceptedCoding } from "./accept_encoding.ts";
 export {
   type CacheControl,
   expiresIn,

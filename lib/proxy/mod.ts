@@ -38,6 +38,8 @@ export {
   cacheBusters,
   type CacheBustersOptions,
   honourClientNoCache,
+  normalizeAcceptEncoding,
+  type NormalizeAcceptEncodingOptions,
   purgeRequests,
   type PurgeRequestsOptions,
 } from "./modules.ts";

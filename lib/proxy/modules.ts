@@ -6,6 +6,8 @@
 import type { PolicyModule, Transition } from "./config.ts";
 import type { CacheContext } from "./context.ts";
 import { requestCacheControl } from "./policy.ts";
+import { acceptedCoding } from "../http/accept_encoding.ts";
+import { isToken } from "../http/field_tokens.ts";
 
 /** Options for {@link cacheBusters}. */
 export interface CacheBustersOptions {
@@ -122,5 +124,63 @@ export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
       "receive",
       (ctx) => ctx.request.method === method ? purge(ctx) : undefined,
     );
+  };
+}
+
+/** Options for {@link normalizeAcceptEncoding}. */
+export interface NormalizeAcceptEncodingOptions {
+  /**
+   * The content codings the origin can send, its preference first. Default
+   * `["br", "gzip"]`.
+   */
+  codings?: string[];
+}
+
+/**
+ * Rewrites each GET's and HEAD's `Accept-Encoding` to the one coding of
+ * `codings` it accepts best, or `identity` (as Varnish does for gzip): an
+ * origin that answers with `Vary: Accept-Encoding` then has one variant
+ * per coding stored, not one per browser's spelling of its list, and the
+ * origin still gets a value the client accepts. A request that accepts
+ * nothing is left as it came; one without the field too (it says any
+ * coding will do, and what clients that send none want is the origin's
+ * business).
+ *
+ * @example
+ * ```ts
+ * import { normalizeAcceptEncoding } from "./modules.ts";
+ * import { SharedCache } from "./shared_cache.ts";
+ * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" }).use(
+ *   normalizeAcceptEncoding({ codings: ["zstd", "br", "gzip"] }),
+ * );
+ * // "gzip, deflate, br, zstd" reaches the origin as "zstd", "br;q=1.0, gzip;q=0.8" as "br".
+ * ```
+ */
+export function normalizeAcceptEncoding(
+  options: NormalizeAcceptEncodingOptions = {},
+): PolicyModule {
+  const codings = (options.codings ?? ["br", "gzip"]).map((coding) =>
+    coding.trim().toLowerCase()
+  );
+  if (codings.some((coding) => !isToken(coding))) {
+    throw new TypeError(
+      `normalizeAcceptEncoding: codings must be tokens, got ${
+        JSON.stringify(options.codings)
+      }`,
+    );
+  }
+  return (cache) => {
+    cache.on("receive", (ctx) => {
+      const method = ctx.request.method;
+      if (method !== "GET" && method !== "HEAD") return;
+      const value = ctx.request.headers.get("accept-encoding");
+      if (value === null) return;
+      const coding = acceptedCoding(value, codings);
+      if (coding === undefined || coding === value) return;
+      // Servers hand over requests whose fields may be immutable.
+      const headers = new Headers(ctx.request.headers);
+      headers.set("accept-encoding", coding);
+      ctx.request = new Request(ctx.request, { headers });
+    });
   };
 }

@@ -7,6 +7,7 @@ import {
   IllegalTransitionError,
   LEGAL_TRANSITIONS,
   ManualClock,
+  normalizeAcceptEncoding,
   type PolicyModule,
   purgeRequests,
   type PurgeRequestsOptions,
@@ -245,6 +246,39 @@ describe("shipped policies", () => {
       assert.equal(reloaded.trace, "reload, store");
       assert.equal(reloaded.body, "v2");
       assert.equal((await visit(h, "/r")).body, "v2", "the reload is stored");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("normalizeAcceptEncoding stores one variant per coding, not per client's spelling", async () => {
+    const h = harness({
+      "/z": (request, n) =>
+        new Response(`${request.headers.get("accept-encoding")} ${n}`, {
+          headers: { "cache-control": "max-age=60", vary: "accept-encoding" },
+        }),
+    });
+    h.cache.use(normalizeAcceptEncoding());
+    const asking = (value: string) =>
+      visit(h, "/z", { headers: { "accept-encoding": value } });
+    try {
+      assert.equal((await asking("gzip, deflate, br")).body, "br 1");
+      const other = await asking("br;q=1.0, gzip;q=0.8, *;q=0.1");
+      assert.equal(other.body, "br 1");
+      assert.equal(other.trace, "fresh");
+      assert.equal((await asking("gzip, deflate")).body, "gzip 2");
+      assert.equal((await asking("x-gzip")).body, "gzip 2");
+      assert.equal((await asking("deflate")).body, "identity 3");
+      assert.equal((await asking("*;q=0")).body, "*;q=0 4", "left as it came");
+      await visit(h, "/z", {
+        method: "POST",
+        headers: { "accept-encoding": "gzip, br" },
+      });
+      assert.equal(h.seen[4].headers.get("accept-encoding"), "gzip, br");
+      assert.throws(
+        () => normalizeAcceptEncoding({ codings: ["b r"] }),
+        /tokens/,
+      );
     } finally {
       await h.close();
     }
