@@ -3,8 +3,9 @@
  *
  * Deno.serve fires a request's abort signal even after a successful response
  * (unless `--unstable-no-legacy-abort`), so nothing in cistern ties a cache
- * writer's life to `request.signal`; a client that goes away is seen as the
- * cancellation of its response body instead.
+ * writer's life to `request.signal`: a client that goes away is seen as the
+ * cancellation of its response body, and as that signal only until the
+ * origin answers a request made for it alone.
  *
  * @module
  */

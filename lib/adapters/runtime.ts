@@ -48,21 +48,3 @@ export function currentRuntime(): Runtime {
 export function bytesBodyLimit(): number {
   return BYTES_BODY_LIMIT;
 }
-
-/**
- * The signal that aborts when the client of a served request goes away, on
- * runtimes where reading it is harmless; `undefined` on Deno, whose server
- * also aborts it after every successful answer and warns once when a
- * handler has read it (its "legacy abort"). There a client that leaves is
- * seen only as the cancellation of its response body.
- *
- * @example
- * ```ts
- * import { clientSignal } from "./runtime.ts";
- * const gone = clientSignal(new Request("http://localhost/"));
- * gone?.addEventListener("abort", () => console.log("client left"));
- * ```
- */
-export function clientSignal(request: Request): AbortSignal | undefined {
-  return RUNTIME === "deno" ? undefined : request.signal;
-}

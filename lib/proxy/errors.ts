@@ -38,8 +38,7 @@ export class OriginTimeoutError extends Error {
 /**
  * The client left before the origin answered a request made for it alone (a
  * pass, or a fetch no other client shares): the origin request is aborted
- * with this reason. Runtimes that tell when a client leaves only: see
- * `clientSignal`.
+ * with this reason.
  *
  * @example
  * ```ts

@@ -17,7 +17,7 @@ import type { CacheControl } from "../http/cache_control.ts";
 import { isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
-import { bytesBodyLimit, clientSignal } from "../adapters/runtime.ts";
+import { bytesBodyLimit } from "../adapters/runtime.ts";
 import { carryClientAddress } from "../adapters/client_address.ts";
 import { Deadlines } from "../deadlines.ts";
 import { BackgroundQueue } from "../background_queue.ts";
@@ -341,25 +341,21 @@ function freeBody(
 
 /**
  * Aborts `controller`, an origin request made for one client alone, with a
- * {@link ClientGoneError} when that client leaves before it ends (where the
- * runtime tells: {@link clientSignal}).
+ * {@link ClientGoneError} if that client leaves; returns what stops
+ * watching, called once the origin has answered. From then on a client that
+ * leaves is seen as its body's cancellation, and the request's signal may
+ * abort for other reasons (Deno's server aborts it after every answer
+ * unless run with `--unstable-no-legacy-abort`).
  */
 function followClient(
   request: Request,
   controller: AbortController,
-): AbortController {
-  const gone = clientSignal(request);
-  if (gone) {
-    const leave = () => controller.abort(new ClientGoneError(request.url));
-    if (gone.aborted) leave();
-    else {
-      gone.addEventListener("abort", leave, {
-        once: true,
-        signal: controller.signal,
-      });
-    }
-  }
-  return controller;
+): () => void {
+  const gone = request.signal;
+  const leave = () => controller.abort(new ClientGoneError(request.url));
+  if (gone.aborted) leave();
+  else gone.addEventListener("abort", leave, { once: true });
+  return () => gone.removeEventListener("abort", leave);
 }
 
 /** A key's slot among `slots` (FNV-1a). */
@@ -979,11 +975,15 @@ export class SharedCache implements PolicyTarget {
    * Asks the origin, giving up (and aborting the request) when it sends no
    * answer for `originTimeout`; the wait starts again with each piece of a
    * streamed upload it reads, as a long upload is not the origin being late.
+   * A request made for `client` alone is aborted too if that client leaves
+   * before the answer.
    */
   async #callOrigin(
     forward: Request,
     controller: AbortController,
+    client?: Request,
   ): Promise<Response> {
+    const unfollow = client && followClient(client, controller);
     let expired = false;
     let answered = false;
     let stop = () => {};
@@ -1016,6 +1016,7 @@ export class SharedCache implements PolicyTarget {
     } finally {
       answered = true;
       stop();
+      unfollow?.();
     }
   }
 
@@ -1052,7 +1053,7 @@ export class SharedCache implements PolicyTarget {
       ctx.trace("pass");
       return this.#run("pass", ctx);
     }
-    const controller = followClient(ctx.request, new AbortController());
+    const controller = new AbortController();
     let response: Response;
     try {
       response = await this.#callOrigin(
@@ -1061,6 +1062,7 @@ export class SharedCache implements PolicyTarget {
           signal: controller.signal,
         }),
         controller,
+        ctx.request,
       );
     } catch (error) {
       return this.#originFailed(ctx, error);
@@ -1236,11 +1238,7 @@ export class SharedCache implements PolicyTarget {
     let response: Response;
     for (;;) {
       requestTime = this.#clock.now();
-      // A fetch for this client alone ends when it leaves; a shared one
-      // goes on for the others and the store.
-      state.abort = sharing
-        ? new AbortController()
-        : followClient(ctx.request, new AbortController());
+      state.abort = new AbortController();
       try {
         response = await this.#callOrigin(
           this.#forwardRequest(ctx, {
@@ -1250,6 +1248,9 @@ export class SharedCache implements PolicyTarget {
             signal: state.abort.signal,
           }),
           state.abort,
+          // A fetch for this client alone ends when it leaves; a shared one
+          // goes on for the others and the store.
+          sharing ? undefined : ctx.request,
         );
       } catch (error) {
         state.settle?.(undefined);
