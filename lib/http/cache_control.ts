@@ -31,6 +31,7 @@
  * @module
  */
 import { fieldTokens } from "./field_tokens.ts";
+import { parseDictionary } from "./structured_fields.ts";
 
 /** The largest delta-seconds a recipient has to represent (RFC 9111 §1.2.2). */
 export const MAX_DELTA_SECONDS = 2147483648;
@@ -228,6 +229,51 @@ export function parseCacheControl(
       applyRestrictive(cc, text.slice(nameStart, i));
     }
     if (valid) applyDirective(cc, name, argument);
+  }
+  return cc;
+}
+
+/**
+ * Parses a targeted cache-control field such as `CDN-Cache-Control`
+ * (RFC 9213 §2.1): a Dictionary Structured Field whose members are cache
+ * directives, typed as RFC 9213 infers (delta-seconds an Integer, flags
+ * Boolean true, `no-cache` and `private` Boolean true or a String of field
+ * names; parameters ignored). `undefined` when the field is to be ignored
+ * as if absent: empty, not a valid Dictionary, or a known directive with a
+ * value of another type (`max-age="60"`, `max-age=1.5`), which RFC 9213
+ * says not to consume; the cache then falls back to `Cache-Control`.
+ * Unknown directives keep their values as extensions.
+ *
+ * @example
+ * ```ts
+ * import { parseTargetedCacheControl } from "./cache_control.ts";
+ * parseTargetedCacheControl("max-age=60, must-revalidate")?.maxAge; // 60
+ * parseTargetedCacheControl('no-cache="set-cookie"')?.noCache; // ["set-cookie"]
+ * parseTargetedCacheControl("max-age=60, &&&"); // undefined
+ * parseTargetedCacheControl('max-age="60"'); // undefined
+ * ```
+ */
+export function parseTargetedCacheControl(
+  value: string | null | undefined,
+): CacheControl | undefined {
+  const members = value ? parseDictionary(value) : undefined;
+  if (!members || members.size === 0) return undefined;
+  const cc: CacheControl = {};
+  for (const [name, member] of members) {
+    const item = "item" in member ? member.item : undefined;
+    const isTrue = item?.type === "boolean" && item.value;
+    if (Object.hasOwn(DELTA, name)) {
+      if (item?.type !== "integer" || item.value < 0) return undefined;
+      applyDirective(cc, name, String(item.value));
+    } else if (Object.hasOwn(FLAG, name)) {
+      if (!isTrue) return undefined;
+      applyDirective(cc, name, undefined);
+    } else if (name === "no-cache" || name === "private") {
+      if (!isTrue && item?.type !== "string") return undefined;
+      applyDirective(cc, name, isTrue ? undefined : String(item!.value));
+    } else if (item && item.type !== "boolean" && item.type !== "binary") {
+      applyDirective(cc, name, String(item.value));
+    } else if (isTrue) applyDirective(cc, name, undefined);
   }
   return cc;
 }

@@ -2,7 +2,8 @@
  * HTTP caching helpers for code that serves its own responses, and the
  * validator, range and header logic the shared cache reuses:
  *
- * - Cache-Control: {@link parseCacheControl}, {@link formatCacheControl},
+ * - Cache-Control: {@link parseCacheControl},
+ *   {@link parseTargetedCacheControl}, {@link formatCacheControl},
  *   {@link expiresIn}, {@link expiresNow}, {@link noStore}
  * - validators: {@link etagFor}, {@link parseETagList}, {@link strongMatch},
  *   {@link weakMatch}, {@link evaluatePreconditions}, {@link freshWhen},
@@ -39,6 +40,7 @@ export {
   MAX_DELTA_SECONDS,
   noStore,
   parseCacheControl,
+  parseTargetedCacheControl,
 } from "./cache_control.ts";
 export {
   freshWhen,

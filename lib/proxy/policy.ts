@@ -10,6 +10,7 @@ import {
   type CacheControl,
   MAX_DELTA_SECONDS,
   parseCacheControl,
+  parseTargetedCacheControl,
 } from "../http/cache_control.ts";
 import { weakMatch } from "../http/etag.ts";
 import { parseHttpDate } from "../http/http_date.ts";
@@ -92,18 +93,17 @@ export function responseCacheControl(
 
 /**
  * The governing Cache-Control and whether a targeted field supplied it. A
- * targeted field that is empty or holds no directive is ignored (RFC 9213
- * §2.2), so a junk `CDN-Cache-Control` never overrides `private`.
+ * targeted field that is empty, fails to parse as a Dictionary or gives a
+ * known directive a value of another type is ignored (RFC 9213 §2.1), so a
+ * junk `CDN-Cache-Control` never overrides `private` or `no-store`.
  */
 function governingCacheControl(
   headers: Headers,
   targetedFields: string[],
 ): { cc: CacheControl; targeted: boolean } {
   for (const field of targetedFields) {
-    const value = headers.get(field);
-    if (value === null) continue;
-    const cc = parseCacheControl(value);
-    if (Object.keys(cc).length > 0) return { cc, targeted: true };
+    const cc = parseTargetedCacheControl(headers.get(field));
+    if (cc) return { cc, targeted: true };
   }
   return {
     cc: parseCacheControl(headers.get("cache-control")),

@@ -9,6 +9,7 @@ import {
   MAX_DELTA_SECONDS,
   noStore,
   parseCacheControl,
+  parseTargetedCacheControl,
 } from "../../lib/http/cache_control.ts";
 
 describe("parseCacheControl", () => {
@@ -287,5 +288,48 @@ describe("expiresIn / expiresNow / noStore", () => {
       headers: { "cache-control": expiresIn(60) },
     });
     assert.equal(response.headers.get("cache-control"), "max-age=60, private");
+  });
+});
+
+describe("parseTargetedCacheControl (RFC 9213)", () => {
+  it("reads directives typed as RFC 9213 infers them, parameters ignored", () => {
+    assert.deepEqual(
+      parseTargetedCacheControl(
+        'max-age=60;x=1, s-maxage=30, must-revalidate, no-cache="set-cookie, x-a", private, x-ext=tok, x-n=2',
+      ),
+      {
+        maxAge: 60,
+        sMaxAge: 30,
+        mustRevalidate: true,
+        noCache: ["set-cookie", "x-a"],
+        private: true,
+        extensions: { "x-ext": "tok", "x-n": "2" },
+      },
+    );
+    assert.deepEqual(parseTargetedCacheControl("none"), {
+      extensions: { none: true },
+    });
+    assert.equal(
+      parseTargetedCacheControl("max-age=99999999999")?.maxAge,
+      MAX_DELTA_SECONDS,
+    );
+  });
+
+  it("ignores a field that is empty, not a Dictionary, or types a known directive otherwise", () => {
+    for (
+      const ignored of [
+        null,
+        "",
+        "max-age=10000, &&&&&",
+        "max-age =60",
+        'max-age="10000"',
+        "max-age=1.5",
+        "max-age=-1",
+        "no-store=?0",
+        "no-store=1",
+        "private=1",
+        "s-maxage=(1 2)",
+      ]
+    ) assert.equal(parseTargetedCacheControl(ignored), undefined, `${ignored}`);
   });
 });

@@ -1342,6 +1342,34 @@ describe("shared cache: targeted cache control and keys", () => {
     }
   });
 
+  it("ignores a CDN-Cache-Control that is no valid Dictionary, or types a directive otherwise (RFC 9213 §2.1)", async () => {
+    const invalid = [
+      "max-age=10000, &&&&&",
+      'max-age="10000"',
+      "max-age = 10000",
+      "max-age=10000.5",
+    ];
+    const routes = Object.fromEntries(
+      invalid.map((value, i) => [
+        `/i${i}`,
+        numbered("v", {
+          "cache-control": "no-store",
+          "cdn-cache-control": value,
+        }),
+      ]),
+    );
+    const h = harness(routes);
+    try {
+      for (const [i, value] of invalid.entries()) {
+        await visit(h, `/i${i}`);
+        const again = await visit(h, `/i${i}`);
+        assert.equal(again.body, "v2", `${value}: Cache-Control's no-store`);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it("invalidates and refreshes a URL however its client spelled it", async () => {
     // Deno hands handlers the Host field and target as sent; a URL built
     // anew is normalised. Both must reach the same entry.
