@@ -23,17 +23,23 @@ export function varyFields(headers: Headers): string[] {
   return fields.every(isToken) ? fields : ["*"];
 }
 
+/** Fields whose values are case-insensitive throughout: language tags, content codings. */
+const CASELESS = new Set(["accept-language", "accept-encoding"]);
+
 /**
  * The request's value of `field` as the origin sees it, normalized for
- * comparison (whitespace runs folded, ends trimmed): `null` when absent, or
- * when the request made it hop-by-hop (`Connection: accept-language`), as
- * it is then not forwarded. Otherwise a client could have the origin's
- * answer for no value stored as the answer for the value it names.
+ * comparison as RFC 9111 §4.1 allows (whitespace runs folded, ends and the
+ * whitespace around commas removed, language tags and codings lower-cased):
+ * `null` when absent, or when the request made it hop-by-hop
+ * (`Connection: accept-language`), as it is then not forwarded. Otherwise a
+ * client could have the origin's answer for no value stored as the answer
+ * for the value it names.
  */
 function forwardedValue(requestHeaders: Headers, field: string): string | null {
   const value = requestHeaders.get(field);
   if (value === null || isHopByHop(requestHeaders, field)) return null;
-  return value.replace(/\s+/g, " ").trim();
+  const folded = value.replace(/\s+/g, " ").replace(/ ?, ?/g, ",").trim();
+  return CASELESS.has(field) ? folded.toLowerCase() : folded;
 }
 
 /**

@@ -1110,8 +1110,13 @@ describe("shared cache: Vary", () => {
         headers: { "x-lang": "fr  " },
       });
       assert.equal(frHit.body, "hello in fr", "values compare after trimming");
+      await visit(h, "/lang", { headers: { "x-lang": "fr,de" } });
+      const listed = await visit(h, "/lang", {
+        headers: { "x-lang": " fr , de" },
+      });
+      assert.equal(listed.trace, "fresh", "whitespace around commas is OWS");
       assert.equal((await visit(h, "/lang")).body, "hello in none");
-      assert.equal(h.count("/lang"), 3);
+      assert.equal(h.count("/lang"), 4);
       await visit(h, "/star");
       assert.equal((await visit(h, "/star")).trace, "miss");
     } finally {
@@ -1145,6 +1150,11 @@ describe("shared cache: Vary", () => {
         "for fr (miss, store)",
       );
       assert.equal(await body({}), "for null (fresh)");
+      assert.equal(
+        await body({ "accept-language": "FR" }),
+        "for fr (fresh)",
+        "language tags are case-insensitive",
+      );
     } finally {
       await cache.close();
     }
