@@ -200,7 +200,7 @@ export function notStorableReason(
  * The freshness lifetime in seconds (RFC 9111 §4.2.1): `s-maxage`, then
  * `max-age`, then `Expires` minus `Date`, then a heuristic of 10% of the time
  * since `Last-Modified` (at most `heuristicMaxTtl`) for heuristically cacheable
- * statuses, then `defaultTtl`.
+ * statuses and `public` answers, then `defaultTtl`.
  *
  * @example
  * ```ts
@@ -233,7 +233,12 @@ export function freshnessLifetime(
     return Math.max(0, Math.floor((expires - date) / 1000));
   }
   const lastModified = parseHttpDate(headers.get("last-modified"));
-  if (lastModified !== undefined && HEURISTICALLY_CACHEABLE.has(status)) {
+  // RFC 9111 §4.2.2: for heuristically cacheable statuses, and for answers
+  // marked cacheable (public) whatever their status.
+  if (
+    lastModified !== undefined &&
+    (HEURISTICALLY_CACHEABLE.has(status) || cc.public)
+  ) {
     const date = parseHttpDate(headers.get("date")) ?? Date.now();
     const heuristic = Math.floor(Math.max(0, date - lastModified) / 10_000);
     if (heuristic > 0) return Math.min(heuristic, options.heuristicMaxTtl);

@@ -444,15 +444,20 @@ describe("shared cache: storing and freshness", () => {
     }
   });
 
-  it("uses heuristic freshness for heuristically cacheable statuses with Last-Modified", async () => {
+  it("uses heuristic freshness for heuristically cacheable statuses with Last-Modified, and for public answers", async () => {
     const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000).toUTCString();
     const h = harness({
       "/lm": text("lm", { "last-modified": tenDaysAgo }),
       "/gone": text("gone", { "last-modified": tenDaysAgo }, 410),
       "/created": text("c", { "last-modified": tenDaysAgo }, 201),
+      "/public": text("p", {
+        "last-modified": tenDaysAgo,
+        "cache-control": "public",
+      }, 599),
     });
     try {
-      for (const path of ["/lm", "/gone", "/created"]) await visit(h, path);
+      const paths = ["/lm", "/gone", "/created", "/public"];
+      for (const path of paths) await visit(h, path);
       await h.clock.advance(3_600_000); // 1 h < 10% of 10 days
       assert.equal((await visit(h, "/lm")).trace, "fresh");
       assert.equal((await visit(h, "/gone")).trace, "fresh");
@@ -461,6 +466,9 @@ describe("shared cache: storing and freshness", () => {
         "miss",
         "201 is not heuristically cacheable",
       );
+      const marked = await visit(h, "/public");
+      assert.equal(marked.trace, "fresh", "RFC 9111 §4.2.2: marked public");
+      assert.equal(marked.status, 599);
     } finally {
       await h.close();
     }
