@@ -40,6 +40,10 @@ proxy options:
                         for file:)
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
+  --origin-timeout S    seconds to wait for the origin's answer before a 504 (default 30)
+  --fault-tolerant      serve a stale stored answer when the origin fails or answers 5xx,
+                        unless it said must-revalidate, proxy-revalidate, s-maxage or
+                        no-cache (default: the error goes to the client)
   --trace-header NAME   response header listing what the cache did (default x-cache)
   --no-trace            send no trace header
   --cache-status NAME   append a standard Cache-Status field (RFC 9211) naming this cache
@@ -81,6 +85,10 @@ export interface ProxyCommandOptions {
   defaultTtl?: number;
   /** See {@link SharedCacheOptions.maxEntrySize}. */
   maxEntrySize?: number;
+  /** Seconds to wait for the origin's answer before a 504. Default `30`. */
+  originTimeout?: number;
+  /** See {@link SharedCacheOptions.faultTolerant}. Default `false`. */
+  faultTolerant?: boolean;
   /** Trace header name, or `false`. Default `"x-cache"`. */
   traceHeader?: string | false;
   /** See {@link SharedCacheOptions.cacheStatus}. Default: none. */
@@ -177,6 +185,10 @@ export function startProxy(
       ...storesFor(options.store ?? DEFAULT_STORE, options.maxBytes),
       defaultTtl: options.defaultTtl,
       maxEntrySize: options.maxEntrySize,
+      originTimeout: options.originTimeout === undefined
+        ? undefined
+        : options.originTimeout * 1000,
+      faultTolerant: options.faultTolerant,
       traceHeader: options.traceHeader,
       cacheStatus: options.cacheStatus,
       via: options.via ?? false,
@@ -242,6 +254,11 @@ function numberFlag(
   return number;
 }
 
+function positive(value: number | undefined, flag: string) {
+  if (value === 0) throw new UsageError(`${flag} must be more than 0`);
+  return value;
+}
+
 /**
  * Runs a started proxy until the first SIGINT or SIGTERM (as an orchestrator
  * stops a process it replaces), then stops it gracefully: no new connections,
@@ -304,6 +321,8 @@ export async function main(args: string[]): Promise<number> {
         "default-ttl": { type: "string" },
         "max-bytes": { type: "string" },
         "max-entry-size": { type: "string" },
+        "origin-timeout": { type: "string" },
+        "fault-tolerant": { type: "boolean" },
         "trace-header": { type: "string" },
         "no-trace": { type: "boolean" },
         "cache-status": { type: "string" },
@@ -332,6 +351,11 @@ export async function main(args: string[]): Promise<number> {
       defaultTtl: numberFlag(values["default-ttl"], "--default-ttl"),
       maxBytes: numberFlag(values["max-bytes"], "--max-bytes"),
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
+      originTimeout: positive(
+        numberFlag(values["origin-timeout"], "--origin-timeout"),
+        "--origin-timeout",
+      ),
+      faultTolerant: values["fault-tolerant"],
       traceHeader: values["no-trace"] ? false : values["trace-header"],
       cacheStatus: values["cache-status"],
       acceptEncoding: values["accept-encoding"]?.split(","),

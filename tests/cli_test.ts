@@ -128,6 +128,8 @@ describe("cistern command", () => {
         "--purge-token",
         "--cache-status",
         "--accept-encoding",
+        "--origin-timeout",
+        "--fault-tolerant",
         "SIGTERM",
       ]
     ) {
@@ -282,6 +284,51 @@ describe("cistern command", () => {
       assert.equal(await trace(), "200 fresh");
       assert.equal(await purge("bearer  t0k"), "200 purge, error", "any case");
       assert.equal(await trace(), "200 miss, store");
+    } finally {
+      await cli.stop();
+      await origin.shutdown();
+    }
+  });
+
+  it("answers 504 past --origin-timeout, and serves stale when the origin fails with --fault-tolerant", async () => {
+    let failing = false;
+    const origin = serve(async (request) => {
+      if (new URL(request.url).pathname === "/slow") {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      return failing
+        ? new Response("down", { status: 503 })
+        : new Response("page", {
+          headers: { "cache-control": "max-age=0", etag: '"p"' },
+        });
+    }, { port: 0 });
+    const cli = await startCli([
+      "--origin",
+      origin.url,
+      "--store",
+      "heap:",
+      "--origin-timeout",
+      "0.2",
+      "--fault-tolerant",
+    ]);
+    const visit = async (path: string) => {
+      const response = await fetch(`${cli.url}${path}`);
+      return `${response.status} ${await response.text()}`;
+    };
+    try {
+      assert.match(await visit("/slow"), /^504 .*did not answer in time/);
+      assert.equal(await visit("/p"), "200 page");
+      failing = true;
+      assert.equal(await visit("/p"), "200 page", "stale, as the origin fails");
+      const bad = await run([
+        "proxy",
+        "--origin",
+        origin.url,
+        "--origin-timeout",
+        "0",
+      ]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--origin-timeout must be more than 0/);
     } finally {
       await cli.stop();
       await origin.shutdown();
