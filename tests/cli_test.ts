@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { serve } from "../lib/adapters/serve.ts";
+import { serve, type Server } from "../lib/adapters/serve.ts";
 import { freePort } from "../scripts/services.ts";
 import { runtimeCommand, tempDir } from "./_util.ts";
 
@@ -94,22 +94,35 @@ function trickle(pieces: number): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
-/** `cistern proxy` on `heap:` in front of an origin that answers `trickle(pieces)`. */
-async function trickleBehindCli(
-  pieces: number,
-  headers: Record<string, string>,
-): Promise<{ cli: RunningCli; stop(): Promise<void> }> {
-  const origin = serve(() => new Response(trickle(pieces), { headers }), {
-    port: 0,
-  });
-  const cli = await startCli(["--origin", origin.url, "--store", "heap:"]);
+/** `cistern proxy` on `heap:`, with `flags`, in front of an origin that answers with `handler`. */
+async function behindCli(
+  handler: (request: Request) => Response | Promise<Response>,
+  flags: string[] = [],
+): Promise<{ cli: RunningCli; origin: Server; stop(): Promise<void> }> {
+  const origin = serve(handler, { port: 0 });
+  const cli = await startCli([
+    "--origin",
+    origin.url,
+    "--store",
+    "heap:",
+    ...flags,
+  ]);
   return {
     cli,
+    origin,
     async stop() {
       await cli.stop();
       await origin.shutdown();
     },
   };
+}
+
+/** `cistern proxy` on `heap:` in front of an origin that answers `trickle(pieces)`. */
+function trickleBehindCli(
+  pieces: number,
+  headers: Record<string, string>,
+): ReturnType<typeof behindCli> {
+  return behindCli(() => new Response(trickle(pieces), { headers }));
 }
 
 describe("cistern command", () => {
@@ -214,23 +227,16 @@ describe("cistern command", () => {
   });
 
   it("bounds the bodies it keeps with --max-bytes", async () => {
-    const origin = serve(
+    const { cli, stop } = await behindCli(
       () =>
         new Response("x".repeat(500), {
           headers: { "cache-control": "max-age=60" },
         }),
-      {
-        port: 0,
-      },
+      [
+        "--max-bytes",
+        "100",
+      ],
     );
-    const cli = await startCli([
-      "--origin",
-      origin.url,
-      "--store",
-      "heap:",
-      "--max-bytes",
-      "100",
-    ]);
     try {
       for (let i = 0; i < 2; i++) {
         const response = await fetch(`${cli.url}/big`);
@@ -242,26 +248,20 @@ describe("cistern command", () => {
         );
       }
     } finally {
-      await cli.stop();
-      await origin.shutdown();
+      await stop();
     }
   });
 
   it("forgets a URL for a PURGE with the --purge-token, and refuses others; names itself in Cache-Status", async () => {
-    const origin = serve(
+    const { cli, stop } = await behindCli(
       () => new Response("a", { headers: { "cache-control": "max-age=60" } }),
-      { port: 0 },
+      [
+        "--purge-token",
+        "t0k",
+        "--cache-status",
+        "edge-1",
+      ],
     );
-    const cli = await startCli([
-      "--origin",
-      origin.url,
-      "--store",
-      "heap:",
-      "--purge-token",
-      "t0k",
-      "--cache-status",
-      "edge-1",
-    ]);
     const trace = async (init?: RequestInit) => {
       const response = await fetch(`${cli.url}/a`, init);
       await response.body?.cancel();
@@ -285,14 +285,13 @@ describe("cistern command", () => {
       assert.equal(await purge("bearer  t0k"), "200 purge, error", "any case");
       assert.equal(await trace(), "200 miss, store");
     } finally {
-      await cli.stop();
-      await origin.shutdown();
+      await stop();
     }
   });
 
   it("answers 504 past --origin-timeout, and serves stale when the origin fails with --fault-tolerant", async () => {
     let failing = false;
-    const origin = serve(async (request) => {
+    const { cli, origin, stop } = await behindCli(async (request) => {
       if (new URL(request.url).pathname === "/slow") {
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
@@ -301,16 +300,7 @@ describe("cistern command", () => {
         : new Response("page", {
           headers: { "cache-control": "max-age=0", etag: '"p"' },
         });
-    }, { port: 0 });
-    const cli = await startCli([
-      "--origin",
-      origin.url,
-      "--store",
-      "heap:",
-      "--origin-timeout",
-      "0.2",
-      "--fault-tolerant",
-    ]);
+    }, ["--origin-timeout", "0.2", "--fault-tolerant"]);
     const visit = async (path: string) => {
       const response = await fetch(`${cli.url}${path}`);
       return `${response.status} ${await response.text()}`;
@@ -330,27 +320,21 @@ describe("cistern command", () => {
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--origin-timeout must be more than 0/);
     } finally {
-      await cli.stop();
-      await origin.shutdown();
+      await stop();
     }
   });
 
   it("stores one variant per coding with --accept-encoding", async () => {
-    const origin = serve(
+    const { cli, stop } = await behindCli(
       (request) =>
         new Response(request.headers.get("accept-encoding"), {
           headers: { "cache-control": "max-age=60", vary: "accept-encoding" },
         }),
-      { port: 0 },
+      [
+        "--accept-encoding",
+        "gzip,br",
+      ],
     );
-    const cli = await startCli([
-      "--origin",
-      origin.url,
-      "--store",
-      "heap:",
-      "--accept-encoding",
-      "gzip,br",
-    ]);
     const visit = async (codings: string) => {
       const response = await fetch(`${cli.url}/v`, {
         headers: { "accept-encoding": codings },
@@ -363,8 +347,7 @@ describe("cistern command", () => {
       assert.equal(await visit("br, gzip;q=0.9"), "br miss, store");
       assert.equal(await visit("br"), "br fresh");
     } finally {
-      await cli.stop();
-      await origin.shutdown();
+      await stop();
     }
   });
 
