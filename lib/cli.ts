@@ -41,19 +41,19 @@ proxy options:
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
   --origin-timeout S    seconds to wait for the origin's answer before a 504 (default 30)
-  --fault-tolerant      serve a stale stored answer when the origin fails or answers 5xx,
-                        unless it said must-revalidate, proxy-revalidate, s-maxage or
-                        no-cache (default: the error goes to the client)
+  --fault-tolerant      serve a stale stored answer when the origin fails or answers 500,
+                        502, 503 or 504, unless it said must-revalidate, proxy-revalidate,
+                        s-maxage or no-cache (default: the error goes to the client)
   --trace-header NAME   response header listing what the cache did (default x-cache)
   --no-trace            send no trace header
   --cache-status NAME   append a standard Cache-Status field (RFC 9211) naming this cache
                         NAME, e.g. "cistern; hit; ttl=42" (default: none)
   --accept-encoding CODINGS
-                        rewrite each GET's Accept-Encoding to the one of CODINGS (the
-                        origin's, comma-separated, preferred first, e.g. br,gzip) it
-                        accepts best, or identity, so that "Vary: Accept-Encoding"
-                        stores one response per coding, not one per browser's list
-                        (default: as the client sent it)
+                        compare and forward, in place of Accept-Encoding, the one of
+                        CODINGS (the origin's, comma-separated, preferred first, e.g.
+                        br,gzip) the client accepts best, or identity, so that "Vary:
+                        Accept-Encoding" stores one response per coding, not one per
+                        browser's list (default: as the client sent it)
   --via NAME            add "Via: 1.1 NAME" to forwarded requests and responses
   --trust-forwarded     pass X-Forwarded-* and Forwarded as they came (for a proxy in
                         front that sets them; its address joins X-Forwarded-For); by

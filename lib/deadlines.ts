@@ -11,6 +11,9 @@
  */
 import type { Clock } from "./clock.ts";
 
+/** The longest delay a timer takes (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Deadline {
   at: number;
   expire: () => void;
@@ -39,8 +42,11 @@ export class Deadlines {
 
   /** Deadlines `ms` long, timed by `clock`. */
   constructor(clock: Clock, ms: number) {
-    if (!(ms >= 0)) {
-      throw new TypeError(`a deadline must be a number >= 0, got ${ms}`);
+    // Timers take at most 2^31 - 1 ms (24.8 days); past that they fire at once.
+    if (!(ms >= 0 && ms <= MAX_TIMER_MS)) {
+      throw new TypeError(
+        `a deadline must be a number from 0 to ${MAX_TIMER_MS} ms, got ${ms}`,
+      );
     }
     this.#clock = clock;
     this.ms = ms;

@@ -55,5 +55,6 @@ describe("Deadlines", () => {
     assert.deepEqual(expired, ["after"]);
     assert.equal((thrown[0] as Error).message, "boom");
     assert.throws(() => new Deadlines(clock, -1), /a deadline must be/);
+    assert.throws(() => new Deadlines(clock, 2 ** 31), /2147483647 ms/);
   });
 });

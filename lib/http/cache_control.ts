@@ -278,6 +278,26 @@ export function parseTargetedCacheControl(
   return cc;
 }
 
+/**
+ * Adds to `cc`, bare, each restrictive directive (`no-store`, `no-cache`,
+ * `private`, `must-revalidate`, `proxy-revalidate`) that `text` names: what
+ * a field too malformed to read (a targeted field that fails to parse) still
+ * says, as malformed input may make a response less cacheable, never more.
+ *
+ * @example
+ * ```ts
+ * import { addRestrictiveDirectives, parseCacheControl } from "./cache_control.ts";
+ * addRestrictiveDirectives(parseCacheControl("max-age=60"), "no-store=1").noStore; // true
+ * ```
+ */
+export function addRestrictiveDirectives(
+  cc: CacheControl,
+  text: string,
+): CacheControl {
+  applyRestrictive(cc, text);
+  return cc;
+}
+
 /** Directives a malformed member still counts as, bare: each only restricts. */
 const RESTRICTIVE = new Set([
   "no-store",

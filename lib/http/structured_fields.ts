@@ -28,7 +28,9 @@ class ParseError extends Error {}
 const KEY_START = /[a-z*]/;
 const KEY_CHAR = /[a-z0-9_\-.*]/;
 const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z:/]/;
-const BASE64_CHAR = /[A-Za-z0-9+/=]/;
+/** Base64 (RFC 4648 §4), its padding optional as RFC 9651 §4.2.7 allows. */
+const BASE64 =
+  /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 
 class Input {
   i = 0;
@@ -154,12 +156,9 @@ function parseBareItem(input: Input): BareItem {
   if (first === ":") {
     input.take();
     let text = "";
-    while (input.peek() !== ":") {
-      const char = input.take();
-      if (!BASE64_CHAR.test(char)) throw new ParseError("bad byte sequence");
-      text += char;
-    }
+    while (input.peek() !== ":") text += input.take();
     input.take();
+    if (!BASE64.test(text)) throw new ParseError("bad byte sequence");
     return { type: "binary", value: text };
   }
   if (first === "?") {
@@ -238,7 +237,7 @@ function parseDisplayString(input: Input): string {
     } else bytes.push(char.charCodeAt(0));
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
       new Uint8Array(bytes),
     );
   } catch {

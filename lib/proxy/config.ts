@@ -9,6 +9,8 @@
  * @module
  */
 import type { CacheContext } from "./context.ts";
+import type { FieldNormalizers } from "./vary.ts";
+import { isToken } from "../http/field_tokens.ts";
 
 /** The points in a request's life where policy decides. */
 export type CacheEvent =
@@ -66,6 +68,16 @@ export type EventHandler = (
 export interface PolicyTarget {
   /** Registers `handler` for `event`; it runs before those registered earlier. */
   on(event: CacheEvent, handler: EventHandler): this;
+  /**
+   * Normalizes the request field `field` (see {@link Policy.normalize}).
+   *
+   * @example
+   * ```ts
+   * import { Policy } from "./config.ts";
+   * new Policy().normalize("x-device", (value) => /mobile/i.test(value) ? "mobile" : "desktop");
+   * ```
+   */
+  normalize(field: string, normalizer: (value: string) => string): this;
 }
 
 /**
@@ -120,9 +132,34 @@ function legal(event: CacheEvent, transition: Transition): Transition {
   return transition;
 }
 
-/** Handlers by event; runs them in the policy language's order. */
+/** Handlers by event, and request field normalizers; runs handlers in the policy language's order. */
 export class Policy implements PolicyTarget {
   readonly #handlers = new Map<CacheEvent, EventHandler[]>();
+  readonly #normalizers = new Map<string, (value: string) => string>();
+
+  /** The request field normalizers, by lower-cased field name. */
+  get normalizers(): FieldNormalizers {
+    return this.#normalizers;
+  }
+
+  /**
+   * Has the cache compare (for `Vary`) and forward `normalizer(value)` in
+   * place of a request's `field` value: what a `receive` handler replacing
+   * the request would do, without building a request on every hit. One
+   * registered later for the same field runs on the earlier one's output.
+   */
+  normalize(field: string, normalizer: (value: string) => string): this {
+    const name = field.toLowerCase();
+    if (!isToken(name)) {
+      throw new TypeError(`not a field name: ${JSON.stringify(field)}`);
+    }
+    const earlier = this.#normalizers.get(name);
+    this.#normalizers.set(
+      name,
+      earlier ? (value) => normalizer(earlier(value)) : normalizer,
+    );
+    return this;
+  }
 
   /** Registers `handler` for `event`. */
   on(event: CacheEvent, handler: EventHandler): this {

@@ -49,6 +49,7 @@ export {
   type SharedCacheOptions,
 } from "./shared_cache.ts";
 export { proxyTo, type ProxyToOptions } from "./proxy_to.ts";
+export { type FieldNormalizers } from "./vary.ts";
 export {
   type ByteConn,
   type Connect,

@@ -137,14 +137,16 @@ export interface NormalizeAcceptEncodingOptions {
 }
 
 /**
- * Rewrites each GET's and HEAD's `Accept-Encoding` to the one coding of
- * `codings` it accepts best, or `identity` (as Varnish does for gzip): an
- * origin that answers with `Vary: Accept-Encoding` then has one variant
- * per coding stored, not one per browser's spelling of its list, and the
- * origin still gets a value the client accepts. A request that accepts
- * nothing is left as it came; one without the field too (it says any
- * coding will do, and what clients that send none want is the origin's
- * business).
+ * Normalizes `Accept-Encoding` to the one coding of `codings` a request
+ * accepts best, or `identity` (as Varnish does for gzip): an origin that
+ * answers with `Vary: Accept-Encoding` then has one variant per coding
+ * stored, not one per browser's spelling of its list, and the origin is
+ * asked with a value the client accepts. A value that accepts nothing is
+ * left as it came; so is a request without the field (it says any coding
+ * will do, and what clients that send none want is the origin's business).
+ * Handlers still see the request as it came: the cache compares and
+ * forwards the normalized value (`SharedCache.normalize`), so a hit
+ * builds no new request.
  *
  * @example
  * ```ts
@@ -169,18 +171,18 @@ export function normalizeAcceptEncoding(
       }`,
     );
   }
+  // Browsers send few distinct values: each is worked out once.
+  const known = new Map<string, string>();
+  const normalized = (value: string) => {
+    let coding = known.get(value);
+    if (coding === undefined) {
+      coding = acceptedCoding(value, codings) ?? value;
+      if (known.size >= 1024) known.clear();
+      known.set(value, coding);
+    }
+    return coding;
+  };
   return (cache) => {
-    cache.on("receive", (ctx) => {
-      const method = ctx.request.method;
-      if (method !== "GET" && method !== "HEAD") return;
-      const value = ctx.request.headers.get("accept-encoding");
-      if (value === null) return;
-      const coding = acceptedCoding(value, codings);
-      if (coding === undefined || coding === value) return;
-      // Servers hand over requests whose fields may be immutable.
-      const headers = new Headers(ctx.request.headers);
-      headers.set("accept-encoding", coding);
-      ctx.request = new Request(ctx.request, { headers });
-    });
+    cache.normalize("accept-encoding", normalized);
   };
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  addRestrictiveDirectives,
   type CacheControl,
   MAX_DELTA_SECONDS,
   parseCacheControl,
@@ -95,20 +96,24 @@ export function responseCacheControl(
  * The governing Cache-Control and whether a targeted field supplied it. A
  * targeted field that is empty, fails to parse as a Dictionary or gives a
  * known directive a value of another type is ignored (RFC 9213 §2.1), so a
- * junk `CDN-Cache-Control` never overrides `private` or `no-store`.
+ * junk `CDN-Cache-Control` never overrides `private` or `no-store`; the
+ * restrictive directives it names (`no-store=1`) still count, bare.
  */
 function governingCacheControl(
   headers: Headers,
   targetedFields: string[],
 ): { cc: CacheControl; targeted: boolean } {
+  let unreadable: string[] | undefined;
   for (const field of targetedFields) {
-    const cc = parseTargetedCacheControl(headers.get(field));
+    const value = headers.get(field);
+    if (value === null) continue;
+    const cc = parseTargetedCacheControl(value);
     if (cc) return { cc, targeted: true };
+    (unreadable ??= []).push(value);
   }
-  return {
-    cc: parseCacheControl(headers.get("cache-control")),
-    targeted: false,
-  };
+  const cc = parseCacheControl(headers.get("cache-control"));
+  for (const value of unreadable ?? []) addRestrictiveDirectives(cc, value);
+  return { cc, targeted: false };
 }
 
 /**

@@ -144,9 +144,10 @@ export interface SharedCacheOptions {
   /** The cache key of a request. Default: its full URL (scheme, host, path and query). */
   cacheKey?: (request: Request) => string;
   /**
-   * Serve stale content whenever the origin fails or answers 5xx, except
-   * where the response forbids it (`must-revalidate`, `proxy-revalidate`,
-   * `s-maxage`, `no-cache`: RFC 9111 §4.2.4). Default `false`.
+   * Serve stale content whenever the origin fails or answers 500, 502, 503
+   * or 504, except where the response forbids it (`must-revalidate`,
+   * `proxy-revalidate`, `s-maxage`, `no-cache`: RFC 9111 §4.2.4). Default
+   * `false`.
    */
   faultTolerant?: boolean;
   /** `true` logs each request's trace to the console; a function receives the lines. Default off. */
@@ -519,6 +520,22 @@ export class SharedCache implements PolicyTarget {
     return this;
   }
 
+  /**
+   * Has the cache compare (for `Vary`) and forward `normalizer(value)` in
+   * place of a request's `field` value, as {@link Policy.normalize} says.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8080" })
+   *   .normalize("x-device", (value) => /mobile/i.test(value) ? "mobile" : "desktop");
+   * ```
+   */
+  normalize(field: string, normalizer: (value: string) => string): this {
+    this.#policy.normalize(field, normalizer);
+    return this;
+  }
+
   /** Imports a reusable policy (a function that registers handlers). */
   use(module: PolicyModule): this {
     module(this);
@@ -831,6 +848,7 @@ export class SharedCache implements PolicyTarget {
         variant,
         ctx.request.headers,
         this.#infoOf(variant).varyFields,
+        this.#policy.normalizers,
       )
     );
     if (!match) {
@@ -948,6 +966,10 @@ export class SharedCache implements PolicyTarget {
     const headers = init.headers
       ? new Headers(init.headers)
       : withoutHopByHop(request.headers);
+    for (const [field, normalize] of this.#policy.normalizers) {
+      const value = headers.get(field);
+      if (value !== null) headers.set(field, normalize(value));
+    }
     if (this.#options.via) headers.append("via", `1.1 ${this.#options.via}`);
     let body: ReadableStream<Uint8Array> | null = init.body
       ? request.body
@@ -988,6 +1010,11 @@ export class SharedCache implements PolicyTarget {
     let answered = false;
     let stop = () => {};
     const late = new Promise<never>((_, reject) => {
+      // Aborted (a client gone): the wait ends now, even for an origin (an
+      // app behind the middleware) that does not heed its signal.
+      const aborted = () => reject(controller.signal.reason);
+      if (controller.signal.aborted) aborted();
+      else controller.signal.addEventListener("abort", aborted, { once: true });
       const arm = () => {
         stop();
         if (answered || controller.signal.aborted) return;
@@ -1062,7 +1089,7 @@ export class SharedCache implements PolicyTarget {
           signal: controller.signal,
         }),
         controller,
-        ctx.request,
+        ctx.received,
       );
     } catch (error) {
       return this.#originFailed(ctx, error);
@@ -1180,6 +1207,7 @@ export class SharedCache implements PolicyTarget {
           shared.stored,
           ctx.request.headers,
           this.#infoOf(shared.stored).varyFields,
+          this.#policy.normalizers,
         )
       ) {
         const reader = await this.#openBody(cache, shared.stored.entity);
@@ -1250,7 +1278,7 @@ export class SharedCache implements PolicyTarget {
           state.abort,
           // A fetch for this client alone ends when it leaves; a shared one
           // goes on for the others and the store.
-          sharing ? undefined : ctx.request,
+          sharing ? undefined : ctx.received,
         );
       } catch (error) {
         state.settle?.(undefined);
@@ -1418,7 +1446,11 @@ export class SharedCache implements PolicyTarget {
       headers: [
         ...this.#storedHeaders(fields, state.times.responseTime),
       ],
-      vary: varyValues(response.headers, ctx.request.headers),
+      vary: varyValues(
+        response.headers,
+        ctx.request.headers,
+        this.#policy.normalizers,
+      ),
       ...state.times,
       entity: newEntityId(ctx.key),
       size: -1,

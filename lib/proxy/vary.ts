@@ -23,22 +23,49 @@ export function varyFields(headers: Headers): string[] {
   return fields.every(isToken) ? fields : ["*"];
 }
 
+/**
+ * Request field normalizers by lower-cased field name (policy modules
+ * register them: `normalize`): the cache compares, and forwards, what they
+ * return instead of the value as sent.
+ */
+export type FieldNormalizers = ReadonlyMap<string, (value: string) => string>;
+
+const NO_NORMALIZERS: FieldNormalizers = new Map();
+
+/** Comma-separated lists whose syntax allows whitespace around the commas (RFC 9110 §12.5). */
+const LISTS = new Set([
+  "accept",
+  "accept-charset",
+  "accept-encoding",
+  "accept-language",
+]);
 /** Fields whose values are case-insensitive throughout: language tags, content codings. */
 const CASELESS = new Set(["accept-language", "accept-encoding"]);
 
 /**
  * The request's value of `field` as the origin sees it, normalized for
- * comparison as RFC 9111 §4.1 allows (whitespace runs folded, ends and the
- * whitespace around commas removed, language tags and codings lower-cased):
- * `null` when absent, or when the request made it hop-by-hop
- * (`Connection: accept-language`), as it is then not forwarded. Otherwise a
- * client could have the origin's answer for no value stored as the answer
- * for the value it names.
+ * comparison where the field's syntax says values mean the same (RFC 9111
+ * §4.1): whitespace runs folded and the ends trimmed; for the `Accept`
+ * lists, the whitespace around commas removed (unless a quoted string
+ * could hold one), and language tags and codings lower-cased. `null` when
+ * absent, or when the request made it hop-by-hop (`Connection:
+ * accept-language`), as it is then not forwarded. Otherwise a client could
+ * have the origin's answer for no value stored as the answer for the value
+ * it names.
  */
-function forwardedValue(requestHeaders: Headers, field: string): string | null {
+function forwardedValue(
+  requestHeaders: Headers,
+  field: string,
+  normalizers: FieldNormalizers,
+): string | null {
   const value = requestHeaders.get(field);
   if (value === null || isHopByHop(requestHeaders, field)) return null;
-  const folded = value.replace(/\s+/g, " ").replace(/ ?, ?/g, ",").trim();
+  const normalize = normalizers.get(field);
+  let folded = (normalize ? normalize(value) : value).replace(/\s+/g, " ")
+    .trim();
+  if (LISTS.has(field) && !folded.includes('"')) {
+    folded = folded.replace(/ ?, ?/g, ",");
+  }
   return CASELESS.has(field) ? folded.toLowerCase() : folded;
 }
 
@@ -55,10 +82,13 @@ function forwardedValue(requestHeaders: Headers, field: string): string | null {
 export function varyValues(
   responseHeaders: Headers,
   requestHeaders: Headers,
+  normalizers: FieldNormalizers = NO_NORMALIZERS,
 ): Record<string, string | null> {
   const values: Record<string, string | null> = {};
   for (const field of varyFields(responseHeaders)) {
-    if (field !== "*") values[field] = forwardedValue(requestHeaders, field);
+    if (field !== "*") {
+      values[field] = forwardedValue(requestHeaders, field, normalizers);
+    }
   }
   return values;
 }
@@ -79,11 +109,13 @@ export function varyMatches(
   stored: { vary: Record<string, string | null> },
   requestHeaders: Headers,
   fields: string[],
+  normalizers: FieldNormalizers = NO_NORMALIZERS,
 ): boolean {
   for (const field of fields) {
     if (field === "*") return false;
     if (
-      (stored.vary[field] ?? null) !== forwardedValue(requestHeaders, field)
+      (stored.vary[field] ?? null) !==
+        forwardedValue(requestHeaders, field, normalizers)
     ) {
       return false;
     }

@@ -48,6 +48,10 @@ describe("parseDictionary (RFC 9651)", () => {
       b: { type: "integer", value: 2 },
     });
     assert.deepEqual(items(""), {});
+    assert.deepEqual(items("a=:aGk:"), { a: { type: "binary", value: "aGk" } });
+    assert.deepEqual(items('a=%"%ef%bb%bfx"'), {
+      a: { type: "display", value: "\ufeffx" },
+    });
   });
 
   it("fails on anything the grammar does not allow", () => {
@@ -68,6 +72,8 @@ describe("parseDictionary (RFC 9651)", () => {
         "a=1234567890123.5",
         "a=?2",
         "a=:not base64!:",
+        "a=:a:",
+        "a=:aGk=aGk=:",
         "a=(1 2",
         "a=@1.5",
         'a=%"F%C3"',

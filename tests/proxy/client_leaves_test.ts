@@ -170,4 +170,51 @@ describe("a client that leaves before the origin answers", () => {
       await cache.close();
     }
   });
+
+  it("stops waiting when the client leaves, even for an app that ignores its signal, and follows the client a handler's new request came from", async () => {
+    let release!: () => void;
+    const never = new Promise<void>((resolve) => (release = resolve));
+    const aborted: unknown[] = [];
+    const cache = new SharedCache({
+      origin: async (request) => {
+        request.signal.addEventListener(
+          "abort",
+          () => aborted.push(request.signal.reason),
+        );
+        await never; // heeds no signal
+        return new Response("late");
+      },
+    });
+    // A handler that makes the request anew, from the URL alone.
+    cache.on("receive", (ctx) => {
+      ctx.request = new Request(ctx.request.url, {
+        method: "POST",
+        headers: ctx.request.headers,
+        body: "data",
+      });
+    });
+    try {
+      const client = new AbortController();
+      const answer = Promise.resolve(
+        cache.fetch(
+          new Request("http://a.test/upload", {
+            method: "POST",
+            body: "data",
+            signal: client.signal,
+          }),
+        ),
+      );
+      await tick(20);
+      client.abort();
+      const settled = await Promise.race([
+        answer.then(() => "settled", () => "settled"),
+        tick(2000).then(() => "still waiting"),
+      ]);
+      assert.equal(settled, "settled");
+      assert.ok(aborted[0] instanceof ClientGoneError, String(aborted[0]));
+    } finally {
+      release();
+      await cache.close();
+    }
+  });
 });

@@ -274,7 +274,17 @@ describe("shipped policies", () => {
         method: "POST",
         headers: { "accept-encoding": "gzip, br" },
       });
-      assert.equal(h.seen[4].headers.get("accept-encoding"), "gzip, br");
+      assert.equal(h.seen[4].headers.get("accept-encoding"), "br", "a pass");
+      // Handlers see the request as it came; a hit builds no new one.
+      let seen = "";
+      h.cache.on("receive", (ctx) => {
+        seen = ctx.request.headers.get("accept-encoding")!;
+      });
+      await asking("gzip, deflate, br");
+      const hit = await asking("gzip, deflate, br");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(seen, "gzip, deflate, br");
+      assert.throws(() => h.cache.normalize("a b", (v) => v), /field name/);
       assert.throws(
         () => normalizeAcceptEncoding({ codings: ["b r"] }),
         /tokens/,

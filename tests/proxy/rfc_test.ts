@@ -1119,12 +1119,12 @@ describe("shared cache: Vary", () => {
       });
       assert.equal(frHit.body, "hello in fr", "values compare after trimming");
       await visit(h, "/lang", { headers: { "x-lang": "fr,de" } });
-      const listed = await visit(h, "/lang", {
-        headers: { "x-lang": " fr , de" },
+      const unknown = await visit(h, "/lang", {
+        headers: { "x-lang": "fr, de" },
       });
-      assert.equal(listed.trace, "fresh", "whitespace around commas is OWS");
+      assert.equal(unknown.trace, "miss, store", "a field of unknown syntax");
       assert.equal((await visit(h, "/lang")).body, "hello in none");
-      assert.equal(h.count("/lang"), 4);
+      assert.equal(h.count("/lang"), 5);
       await visit(h, "/star");
       assert.equal((await visit(h, "/star")).trace, "miss");
     } finally {
@@ -1162,6 +1162,20 @@ describe("shared cache: Vary", () => {
         await body({ "accept-language": "FR" }),
         "for fr (fresh)",
         "language tags are case-insensitive",
+      );
+      assert.equal(
+        await body({ "accept-language": "fr,de;q=0.5" }),
+        "for fr,de;q=0.5 (miss, store)",
+      );
+      assert.equal(
+        await body({ "accept-language": " fr ,  de;q=0.5" }),
+        "for fr,de;q=0.5 (fresh)",
+        "whitespace around a list's commas",
+      );
+      assert.equal(
+        await body({ "accept-language": 'fr, x;q="a , b"' }),
+        'for fr, x;q="a , b" (miss, store)',
+        "a quoted string is left alone",
       );
     } finally {
       await cache.close();
@@ -1376,12 +1390,24 @@ describe("shared cache: targeted cache control and keys", () => {
         }),
       ]),
     );
+    // What an unreadable targeted field restricts still restricts.
+    const restrictive = ["no-store=1", "private=1", 'max-age="60", no-store'];
+    for (const [i, value] of restrictive.entries()) {
+      routes[`/r${i}`] = numbered("v", {
+        "cache-control": "public, max-age=3600",
+        "cdn-cache-control": value,
+      });
+    }
     const h = harness(routes);
     try {
       for (const [i, value] of invalid.entries()) {
         await visit(h, `/i${i}`);
         const again = await visit(h, `/i${i}`);
         assert.equal(again.body, "v2", `${value}: Cache-Control's no-store`);
+      }
+      for (const [i, value] of restrictive.entries()) {
+        await visit(h, `/r${i}`);
+        assert.equal((await visit(h, `/r${i}`)).body, "v2", value);
       }
     } finally {
       await h.close();
