@@ -1158,25 +1158,16 @@ describe("shared cache: Vary", () => {
         "for fr (miss, store)",
       );
       assert.equal(await body({}), "for null (fresh)");
-      assert.equal(
-        await body({ "accept-language": "FR" }),
-        "for fr (fresh)",
-        "language tags are case-insensitive",
-      );
-      assert.equal(
-        await body({ "accept-language": "fr,de;q=0.5" }),
-        "for fr,de;q=0.5 (miss, store)",
-      );
-      assert.equal(
-        await body({ "accept-language": " fr ,  de;q=0.5" }),
-        "for fr,de;q=0.5 (fresh)",
-        "whitespace around a list's commas",
-      );
-      assert.equal(
-        await body({ "accept-language": 'fr, x;q="a , b"' }),
-        'for fr, x;q="a , b" (miss, store)',
-        "a quoted string is left alone",
-      );
+      // Values the list's syntax makes equal select the same variant.
+      const same = [
+        ["FR", "for fr (fresh)"], // language tags are case-insensitive
+        ["fr,de;q=0.5", "for fr,de;q=0.5 (miss, store)"],
+        [" fr ,  de;q=0.5", "for fr,de;q=0.5 (fresh)"], // OWS around commas
+        ['fr, x;q="a , b"', 'for fr, x;q="a , b" (miss, store)'], // quoted
+      ];
+      for (const [language, expected] of same) {
+        assert.equal(await body({ "accept-language": language }), expected);
+      }
     } finally {
       await cache.close();
     }
