@@ -171,12 +171,14 @@ export function normalizeAcceptEncoding(
       }`,
     );
   }
-  // Browsers send few distinct values: each is worked out once.
+  // Browsers send few distinct values, and short ones: each is worked out
+  // once. Longer ones (a client's choice) are worked out every time.
   const known = new Map<string, string>();
   const normalized = (value: string) => {
     let coding = known.get(value);
     if (coding === undefined) {
       coding = acceptedCoding(value, codings) ?? value;
+      if (value.length > 256) return coding;
       if (known.size >= 1024) known.clear();
       known.set(value, coding);
     }

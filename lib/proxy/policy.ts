@@ -97,7 +97,8 @@ export function responseCacheControl(
  * targeted field that is empty, fails to parse as a Dictionary or gives a
  * known directive a value of another type is ignored (RFC 9213 §2.1), so a
  * junk `CDN-Cache-Control` never overrides `private` or `no-store`; the
- * restrictive directives it names (`no-store=1`) still count, bare.
+ * restrictive directives it names (`no-store=1`) still count, bare, on top
+ * of the field that governs.
  */
 function governingCacheControl(
   headers: Headers,
@@ -108,12 +109,17 @@ function governingCacheControl(
     const value = headers.get(field);
     if (value === null) continue;
     const cc = parseTargetedCacheControl(value);
-    if (cc) return { cc, targeted: true };
+    if (cc) return { cc: restricted(cc, unreadable), targeted: true };
     (unreadable ??= []).push(value);
   }
   const cc = parseCacheControl(headers.get("cache-control"));
+  return { cc: restricted(cc, unreadable), targeted: false };
+}
+
+/** `cc` with the restrictive directives the `unreadable` fields name. */
+function restricted(cc: CacheControl, unreadable: string[] | undefined) {
   for (const value of unreadable ?? []) addRestrictiveDirectives(cc, value);
-  return { cc, targeted: false };
+  return cc;
 }
 
 /**

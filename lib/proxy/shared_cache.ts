@@ -1006,35 +1006,38 @@ export class SharedCache implements PolicyTarget {
     client?: Request,
   ): Promise<Response> {
     const unfollow = client && followClient(client, controller);
-    let expired = false;
+    /** The wait ended without the answer: one that comes later is read by no one. */
+    let abandoned = false;
     let answered = false;
     let stop = () => {};
     const late = new Promise<never>((_, reject) => {
       // Aborted (a client gone): the wait ends now, even for an origin (an
       // app behind the middleware) that does not heed its signal.
-      const aborted = () => reject(controller.signal.reason);
+      const aborted = () => {
+        abandoned = true;
+        reject(controller.signal.reason);
+      };
       if (controller.signal.aborted) aborted();
       else controller.signal.addEventListener("abort", aborted, { once: true });
       const arm = () => {
         stop();
         if (answered || controller.signal.aborted) return;
         stop = this.#originDeadlines.add(() => {
-          expired = true;
           const error = new OriginTimeoutError(
             forward.url,
             this.#originDeadlines.ms,
             "headers",
           );
           controller.abort(error);
-          reject(error);
         });
       };
       arm();
       this.#uploads.get(forward)?.push(arm);
     });
     const answer = Promise.resolve().then(() => this.#origin(forward));
-    // An answer that comes after the timeout is read by no one.
-    answer.then((response) => expired && cancelBody(response), () => {});
+    // Registered before the race, so it runs before anyone is handed the
+    // answer: a body nobody will read is cancelled, never left producing.
+    answer.then((response) => abandoned && cancelBody(response), () => {});
     try {
       return await Promise.race([answer, late]);
     } catch (error) {

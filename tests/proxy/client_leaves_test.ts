@@ -175,6 +175,7 @@ describe("a client that leaves before the origin answers", () => {
     let release!: () => void;
     const never = new Promise<void>((resolve) => (release = resolve));
     const aborted: unknown[] = [];
+    let cancelled = false;
     const cache = new SharedCache({
       origin: async (request) => {
         request.signal.addEventListener(
@@ -182,7 +183,12 @@ describe("a client that leaves before the origin answers", () => {
           () => aborted.push(request.signal.reason),
         );
         await never; // heeds no signal
-        return new Response("late");
+        return new Response(
+          new ReadableStream({
+            pull: (controller) => controller.enqueue(new Uint8Array(1024)),
+            cancel: () => void (cancelled = true),
+          }),
+        );
       },
     });
     // A handler that makes the request anew, from the URL alone.
@@ -212,6 +218,9 @@ describe("a client that leaves before the origin answers", () => {
       ]);
       assert.equal(settled, "settled");
       assert.ok(aborted[0] instanceof ClientGoneError, String(aborted[0]));
+      // Its answer, when it comes, is read by no one: the body is cancelled.
+      release();
+      await until(() => cancelled, "the late body to be cancelled");
     } finally {
       release();
       await cache.close();

@@ -1403,6 +1403,19 @@ describe("shared cache: targeted cache control and keys", () => {
     } finally {
       await h.close();
     }
+    // Also on top of a later targeted field that governs.
+    const two = harness({
+      "/t": numbered("v", {
+        "x-edge-cc": "no-store=1",
+        "cdn-cache-control": "max-age=3600",
+      }),
+    }, { targetedFields: ["x-edge-cc", "cdn-cache-control"] });
+    try {
+      await visit(two, "/t");
+      assert.equal((await visit(two, "/t")).body, "v2");
+    } finally {
+      await two.close();
+    }
   });
 
   it("invalidates and refreshes a URL however its client spelled it", async () => {
