@@ -21,6 +21,8 @@
  *   extensions keep their first value.
  * - **Names** are case-insensitive and stored lowercased; junk between
  *   directives is skipped up to the next comma outside a quoted string.
+ *   Whitespace around `=` (`max-age = 60`) makes a member junk, as the
+ *   grammar allows none there.
  * - **Malformed members fail closed:** a member with junk in it
  *   (`no-store; no-cache`, `private junk`) is dropped, except that each of
  *   `no-store`, `no-cache`, `private`, `must-revalidate` and
@@ -193,12 +195,11 @@ export function parseCacheControl(
     const nameStart = i;
     while (i < length && isTchar(text.charCodeAt(i))) i++;
     const name = text.slice(nameStart, i).toLowerCase();
-    while (i < length && (text[i] === " " || text[i] === "\t")) i++;
     let argument: string | undefined;
     let valid = name.length > 0;
+    // No whitespace around "=" (RFC 9111 §5.2): `max-age = 60` is junk.
     if (valid && text[i] === "=") {
       i++;
-      while (i < length && (text[i] === " " || text[i] === "\t")) i++;
       if (text[i] === '"') {
         // quoted-string with backslash escapes; an unclosed quote runs to the end
         let out = "";

@@ -156,6 +156,10 @@ describe("parseCacheControl", () => {
       }],
       ["public junk, max-age=60", { maxAge: 60 }],
       ["s-maxage=60 x, public", { public: true }],
+      // The grammar allows no whitespace around "=".
+      ["max-age =60, public", { public: true }],
+      ["max-age= 60, public", { public: true }],
+      ["no-cache = x", { noCache: true }],
     ];
     for (const [value, expected] of cases) {
       assert.deepEqual(parseCacheControl(value), expected, value);
