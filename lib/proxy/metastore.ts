@@ -20,6 +20,7 @@ import {
 import { join } from "node:path";
 import { Folders } from "../folders.ts";
 import { KeyQueue } from "../key_queue.ts";
+import { Listeners } from "../listeners.ts";
 import { RecentMap } from "../recent_map.ts";
 import { numberParam, parseStoreUri, StoreUriError } from "./store_uri.ts";
 
@@ -144,19 +145,14 @@ function recentVariants(
  * ```
  */
 export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
-  const forgets: ((variants: StoredResponse[]) => void)[] = [];
-  const recent = recentVariants(options, (_key, variants) => {
-    for (const forget of forgets) forget(variants);
-  });
+  const forgotten = new Listeners<StoredResponse[]>();
+  const recent = recentVariants(
+    options,
+    (_key, variants) => forgotten.tell(variants),
+  );
   return {
     volatile: true,
-    onForget(listener) {
-      forgets.push(listener);
-      return () => {
-        const at = forgets.indexOf(listener);
-        if (at >= 0) forgets.splice(at, 1);
-      };
-    },
+    onForget: (listener) => forgotten.add(listener),
     lookup: (key) => recent.get(key) ?? [],
     store(key, variants) {
       recent.set(key, variants);

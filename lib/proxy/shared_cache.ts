@@ -22,6 +22,7 @@ import { carryClientAddress } from "../adapters/client_address.ts";
 import { Deadlines } from "../deadlines.ts";
 import { BackgroundQueue } from "../background_queue.ts";
 import { KeyQueue } from "../key_queue.ts";
+import { Listeners } from "../listeners.ts";
 import {
   HitTemplates,
   presetTraceOf,
@@ -423,7 +424,7 @@ export class SharedCache implements PolicyTarget {
    */
   readonly #forgetting: BackgroundQueue;
   /** Who hears of each piece of a forwarded request's body as it is sent. */
-  readonly #uploads = new WeakMap<Request, (() => void)[]>();
+  readonly #uploads = new WeakMap<Request, Listeners<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
@@ -773,10 +774,7 @@ export class SharedCache implements PolicyTarget {
       if (key === undefined) return;
       // A sweep may reap thousands, each a meta file to read and remove.
       this.#forgetting.add(() =>
-        this.#updateVariants(this.#metastore, key, (variants) => {
-          const kept = variants.filter((v) => v.entity !== entity);
-          return kept.length < variants.length ? kept : undefined;
-        })
+        this.#forgetVariants(this.#metastore, key, (id) => id === entity)
       );
     }));
   }
@@ -791,11 +789,24 @@ export class SharedCache implements PolicyTarget {
       // Most are whole: only the others are looked up (and so kept in
       // memory, where the walk would push out the keys hits need).
       if (read.every((v) => cache.has(v.entity))) continue;
-      await this.#updateVariants(this.#metastore, key, (variants) => {
-        const kept = variants.filter((v) => cache.has(v.entity));
-        return kept.length < variants.length ? kept : undefined;
-      });
+      await this.#forgetVariants(
+        this.#metastore,
+        key,
+        (entity) => !cache.has(entity),
+      );
     }
+  }
+
+  /** Forgets the variants of `key` whose body `gone` names; stores nothing when none does. */
+  #forgetVariants(
+    metastore: MetaStore,
+    key: string,
+    gone: (entity: string) => boolean,
+  ): Promise<void> {
+    return this.#updateVariants(metastore, key, (variants) => {
+      const kept = variants.filter((v) => !gone(v.entity));
+      return kept.length < variants.length ? kept : undefined;
+    });
   }
 
   /** Frees a stored body of the request's entity store in the background. */
@@ -881,10 +892,10 @@ export class SharedCache implements PolicyTarget {
   ): Transition | Promise<Transition> {
     if (ctx.entitystore.cache && !reader) {
       // The body is gone (evicted): forget the variant, then fetch.
-      return this.#updateVariants(
+      return this.#forgetVariants(
         ctx.metastore,
         ctx.key,
-        (current) => current.filter((v) => v.entity !== match.entity),
+        (entity) => entity === match.entity,
       ).then(() => {
         ctx.trace("miss");
         // A record without its body: no usable response, but not none at all.
@@ -974,12 +985,8 @@ export class SharedCache implements PolicyTarget {
     let body: ReadableStream<Uint8Array> | null = init.body
       ? request.body
       : null;
-    const listeners: (() => void)[] = [];
-    if (body) {
-      body = watchedUpload(body, () => {
-        for (const listener of listeners) listener();
-      });
-    }
+    const uploading = new Listeners<void>();
+    if (body) body = watchedUpload(body, () => uploading.tell());
     const forward = new Request(request.url, {
       method: init.method ?? request.method,
       headers,
@@ -988,7 +995,7 @@ export class SharedCache implements PolicyTarget {
       signal: init.signal,
       ...(body ? { duplex: "half" } : {}),
     } as RequestInit);
-    if (body) this.#uploads.set(forward, listeners);
+    if (body) this.#uploads.set(forward, uploading);
     carryClientAddress(ctx.received, forward);
     return forward;
   }
@@ -1032,7 +1039,7 @@ export class SharedCache implements PolicyTarget {
         });
       };
       arm();
-      this.#uploads.get(forward)?.push(arm);
+      this.#uploads.get(forward)?.add(arm);
     });
     const answer = Promise.resolve().then(() => this.#origin(forward));
     // Registered before the race, so it runs before anyone is handed the

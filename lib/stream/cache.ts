@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Listeners } from "../listeners.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { Entry, type EntryReader, entryReader, entryWriter } from "./entry.ts";
 import { CacheClosedError } from "./errors.ts";
@@ -69,7 +70,7 @@ export class StreamCache {
   #sweeping: Promise<void> | undefined;
   /** The last sweep left the bounds passed by entries in use. */
   #overBound = false;
-  readonly #reapListeners: ((key: string) => void)[] = [];
+  readonly #reaped = new Listeners<string>();
   readonly #events = {
     completed: () => {
       if (this.#reaper?.bounded) this.#queueSweep();
@@ -198,11 +199,7 @@ export class StreamCache {
    * ```
    */
   onReap(listener: (key: string) => void): () => void {
-    this.#reapListeners.push(listener);
-    return () => {
-      const at = this.#reapListeners.indexOf(listener);
-      if (at >= 0) this.#reapListeners.splice(at, 1);
-    };
+    return this.#reaped.add(listener);
   }
 
   /** Whether the entries kept by earlier caches on the storage are loaded (`ready` has resolved). */
@@ -279,9 +276,7 @@ export class StreamCache {
     // Every removal runs to the end; the first failure is reported after.
     const results = await Promise.allSettled(removals);
     // Only now: a listener that throws fails this sweep, and frees no less.
-    for (const key of reaped) {
-      for (const listener of this.#reapListeners) listener(key);
-    }
+    for (const key of reaped) this.#reaped.tell(key);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }

@@ -129,6 +129,17 @@ export function numbered(text: string, headers: HeadersInit): Route {
   return (_request, n) => new Response(`${text}${n}`, { headers });
 }
 
+/**
+ * A route answering with the request's `field` and `n` (`"br 2"`), stored
+ * for a minute, one variant per value of `field` (`Vary`).
+ */
+export function echoing(field: string): Route {
+  return (request, n) =>
+    new Response(`${request.headers.get(field)} ${n}`, {
+      headers: { "cache-control": "max-age=60", vary: field },
+    });
+}
+
 /** `count` visits of `path` at once. */
 export function crowd(
   h: Harness,

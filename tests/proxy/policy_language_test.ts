@@ -14,7 +14,7 @@ import {
   SharedCache,
 } from "../../mod.ts";
 import { tick } from "../_util.ts";
-import { harness, numbered, visit } from "./_harness.ts";
+import { echoing, harness, numbered, visit } from "./_harness.ts";
 
 const cacheable = (body = "ok") => () =>
   new Response(body, { headers: { "cache-control": "max-age=60" } });
@@ -253,10 +253,7 @@ describe("shipped policies", () => {
 
   it("normalizeAcceptEncoding stores one variant per coding, not per client's spelling", async () => {
     const h = harness({
-      "/z": (request, n) =>
-        new Response(`${request.headers.get("accept-encoding")} ${n}`, {
-          headers: { "cache-control": "max-age=60", vary: "accept-encoding" },
-        }),
+      "/z": echoing("accept-encoding"),
     });
     h.cache.use(normalizeAcceptEncoding());
     const asking = (value: string) =>
@@ -296,10 +293,7 @@ describe("shipped policies", () => {
 
   it("purgeRequests forgets every variant of a URL for an allowed PURGE, without the origin", async () => {
     const h = harness({
-      "/p": (request, n) =>
-        new Response(`${request.headers.get("accept-language")} ${n}`, {
-          headers: { "cache-control": "max-age=60", vary: "accept-language" },
-        }),
+      "/p": echoing("accept-language"),
       "/other": cacheable(),
     });
     h.cache.use(purgeRequests({
