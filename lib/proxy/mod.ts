@@ -70,6 +70,7 @@ export {
   type AgeClock,
   currentAge,
   freshnessLifetime,
+  headAnswerDescribes,
   notModifiedApplies,
   type NotStorableReason,
   notStorableReason,

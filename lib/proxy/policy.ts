@@ -431,6 +431,46 @@ export function staleIfErrorAllows(
 }
 
 /**
+ * Whether a `200` answer to a HEAD request, with `fields`, describes the
+ * stored GET response with `stored` fields and a body of `size` bytes (-1:
+ * not known yet), so that it may freshen it (RFC 9111 §4.3.5): each validator
+ * it carries (ETag, Last-Modified) and its Content-Length, if it has one,
+ * are the stored response's. Any other answer makes the stored one stale.
+ *
+ * @example
+ * ```ts
+ * import { headAnswerDescribes } from "./policy.ts";
+ * const stored = new Headers({ etag: '"a"' });
+ * headAnswerDescribes(stored, 5, new Headers({ etag: '"a"', "content-length": "5" })); // true
+ * headAnswerDescribes(stored, 5, new Headers({ etag: '"b"' })); // false
+ * headAnswerDescribes(stored, 5, new Headers({ "content-length": "6" })); // false
+ * ```
+ */
+export function headAnswerDescribes(
+  stored: Headers,
+  size: number,
+  fields: Headers,
+): boolean {
+  const etag = fields.get("etag");
+  if (etag !== null && etag.trim() !== stored.get("etag")?.trim()) {
+    return false;
+  }
+  const modified = fields.get("last-modified");
+  if (modified !== null) {
+    const time = parseHttpDate(modified);
+    if (
+      time === undefined || time !== parseHttpDate(stored.get("last-modified"))
+    ) return false;
+  }
+  const length = fields.get("content-length")?.trim();
+  if (length === undefined) return true;
+  const storedLength = size >= 0
+    ? String(size)
+    : stored.get("content-length")?.trim();
+  return length === storedLength;
+}
+
+/**
  * Whether a 304 with `fields` is about the stored response with `stored`
  * fields (RFC 9111 §4.3.4), so that it may freshen it: validators present in
  * both must agree (the ETags, else the Last-Modified dates). A 304 naming

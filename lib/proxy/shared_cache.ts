@@ -95,6 +95,7 @@ import {
   DEFAULT_PRIVATE_HEADERS,
   ERROR_STATUSES,
   freshnessLifetime,
+  headAnswerDescribes,
   notModifiedApplies,
   type NotStorableReason,
   notStorableReason,
@@ -266,6 +267,14 @@ const NOT_MERGED = new Set([
   "content-range",
   "transfer-encoding",
 ]);
+
+/** `request` as the GET whose answers are stored (storability is judged for it). */
+function asGet(request: Request): Request {
+  return request.method === "GET"
+    ? request
+    : new Request(request.url, { headers: request.headers });
+}
+
 /**
  * Reasons that make a URL skip coalescing for a while (Varnish's
  * hit-for-pass): the response's, never the request's, so no client can turn
@@ -1091,6 +1100,7 @@ export class SharedCache implements PolicyTarget {
       return this.#run("pass", ctx);
     }
     const controller = new AbortController();
+    const requestTime = this.#clock.now();
     let response: Response;
     try {
       response = await this.#callOrigin(
@@ -1103,6 +1113,12 @@ export class SharedCache implements PolicyTarget {
       );
     } catch (error) {
       return this.#originFailed(ctx, error);
+    }
+    if (method === "HEAD" && response.status === 200) {
+      await this.#freshenFromHead(ctx, response.headers, {
+        requestTime,
+        responseTime: this.#clock.now(),
+      });
     }
     ctx.response = responseWithoutHopByHop(response);
     state.fwdStatus = response.status;
@@ -1118,6 +1134,58 @@ export class SharedCache implements PolicyTarget {
     }
     ctx.trace("pass");
     return this.#run("pass", ctx);
+  }
+
+  /**
+   * RFC 9111 §4.3.5: a 200 to a HEAD passed to the origin updates each stored
+   * GET response the request could have been given, as a 304 would, when it
+   * describes that response; otherwise (another version, or an answer that
+   * may not be stored) the stored response is forgotten.
+   */
+  #freshenFromHead(
+    ctx: CacheContext,
+    fields: Headers,
+    times: { requestTime: number; responseTime: number },
+  ): Promise<void> {
+    const storable = !notStorableReason(
+      asGet(ctx.request),
+      new Response(null, { headers: fields }),
+      this.#rules,
+    );
+    let freshened = false;
+    let forgotten = false;
+    return this.#updateVariants(ctx.metastore, ctx.key, (variants) => {
+      const kept: StoredResponse[] = [];
+      for (const variant of variants) {
+        if (
+          !varyMatches(
+            variant,
+            ctx.request.headers,
+            this.#infoOf(variant).varyFields,
+            this.#policy.normalizers,
+          )
+        ) {
+          kept.push(variant);
+        } else if (
+          storable &&
+          headAnswerDescribes(
+            new Headers(variant.headers),
+            variant.size,
+            fields,
+          )
+        ) {
+          kept.push(this.#merge304(variant, fields, times).stored);
+          freshened = true;
+        } else {
+          this.#discard(ctx, variant.entity);
+          forgotten = true;
+        }
+      }
+      return freshened || forgotten ? kept : undefined;
+    }).then(() => {
+      if (freshened) ctx.trace("freshen");
+      if (forgotten) ctx.trace("invalidate");
+    });
   }
 
   /**
@@ -1326,9 +1394,6 @@ export class SharedCache implements PolicyTarget {
     }
 
     // Storability is judged as for the GET the origin was sent.
-    const asGet = ctx.request.method === "GET"
-      ? ctx.request
-      : new Request(ctx.request.url, { headers: ctx.request.headers });
     let reason: NotStorableReason | undefined;
     if (response.status === 304 && validating) {
       ctx.trace("valid");
@@ -1341,7 +1406,7 @@ export class SharedCache implements PolicyTarget {
       ctx.stored = stored;
       ctx.response = this.#fromStored(ctx, state, client);
       reason = notStorableReason(
-        asGet,
+        asGet(ctx.request),
         new Response(null, { status: stored.status, headers: client }),
         this.#rules,
       );
@@ -1364,7 +1429,7 @@ export class SharedCache implements PolicyTarget {
         ? "method"
         : conditional && response.status !== 200
         ? "status"
-        : notStorableReason(asGet, response, this.#rules);
+        : notStorableReason(asGet(ctx.request), response, this.#rules);
       if (reason && HIT_FOR_PASS_REASONS.has(reason) && !conditional) {
         this.#markUncacheable(key);
       } else if (!reason) this.#markUncacheable(key, false);

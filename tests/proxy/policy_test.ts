@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   currentAge,
   freshnessLifetime,
+  headAnswerDescribes,
   notStorableReason,
   type PolicyOptions,
   requestCacheControl,
@@ -225,5 +226,48 @@ describe("RFC 9111 rules", () => {
       7,
     );
     assert.equal(responseCacheControl(headers, []).maxAge, 1);
+  });
+});
+
+describe("RFC 9111 §4.3.5: a HEAD's 200 and the stored GET response", () => {
+  const stored = new Headers({
+    etag: '"a"',
+    "last-modified": "Tue, 01 Jan 2030 00:00:00 GMT",
+    "content-length": "5",
+  });
+  it("describes it when every validator and length it carries agree", () => {
+    const head = (fields: HeadersInit) =>
+      headAnswerDescribes(stored, 5, new Headers(fields));
+    assert.equal(head({}), true, "nothing to disagree with");
+    assert.equal(head({ etag: ' "a" ', "content-length": "5" }), true);
+    assert.equal(
+      head({ "last-modified": "Tuesday, 01-Jan-30 00:00:00 GMT" }),
+      true,
+      "the same date in another format",
+    );
+    assert.equal(head({ etag: 'W/"a"' }), false, "a weak tag is another tag");
+    assert.equal(head({ etag: '"b"' }), false);
+    assert.equal(head({ "content-length": "6" }), false);
+    assert.equal(head({ "last-modified": "soon" }), false, "unreadable date");
+  });
+  it("checks its length against the stored field while the body is written", () => {
+    assert.equal(
+      headAnswerDescribes(stored, -1, new Headers({ "content-length": "5" })),
+      true,
+    );
+    assert.equal(
+      headAnswerDescribes(
+        new Headers(),
+        -1,
+        new Headers({ "content-length": "5" }),
+      ),
+      false,
+      "no length known to agree with",
+    );
+    assert.equal(
+      headAnswerDescribes(new Headers(), 5, new Headers({ etag: '"a"' })),
+      false,
+      "a validator the stored response lacks",
+    );
   });
 });

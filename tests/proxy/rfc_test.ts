@@ -1316,6 +1316,112 @@ describe("shared cache: HEAD and ranges", () => {
       await h.close();
     }
   });
+
+  /**
+   * An origin whose GET answers `v1 body` (ETag "v1", fresh 10 s) and whose
+   * HEAD answers `head` (fields and body, whose length the server sends);
+   * the cache passes every HEAD on.
+   */
+  function headPassing(head: { body: string; headers: HeadersInit }) {
+    const h = harness({
+      "/doc": (request) =>
+        request.method === "HEAD"
+          ? new Response(head.body, { headers: head.headers })
+          : new Response(
+            `${request.headers.get("x-lang") ?? "v1"} body`,
+            {
+              headers: {
+                "cache-control": "max-age=10",
+                etag: '"v1"',
+                vary: "x-lang",
+                "x-rev": "1",
+              },
+            },
+          ),
+    });
+    h.cache.on("receive", (ctx) => {
+      if (ctx.request.method === "HEAD") return ctx.pass();
+    });
+    return h;
+  }
+
+  it("freshens stored GET responses from a 200 to a HEAD it passed on (RFC 9111 §4.3.5)", async () => {
+    const h = headPassing({
+      body: "v1 body",
+      headers: { "cache-control": "max-age=60", etag: '"v1"', "x-rev": "2" },
+    });
+    try {
+      assert.equal((await visit(h, "/doc")).trace, "miss, store");
+      await h.clock.advance(20_000);
+      const head = await h.get("/doc", { method: "HEAD" });
+      assert.equal(head.headers.get("x-cache"), "freshen, pass");
+      assert.equal(head.headers.get("x-rev"), "2");
+      await head.body?.cancel();
+      const hit = await visit(h, "/doc");
+      assert.equal(hit.trace, "fresh", "the HEAD's max-age=60 now governs");
+      assert.equal(hit.headers.get("x-rev"), "2", "its fields were merged");
+      assert.equal(hit.headers.get("content-length"), "7");
+      assert.equal(hit.body, "v1 body");
+      assert.deepEqual(h.seen.map((r) => r.method), ["GET", "HEAD"]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("forgets a stored GET response a HEAD's 200 shows outdated or may not be stored", async () => {
+    const cases: [string, { body: string; headers: HeadersInit }][] = [
+      ["another ETag", { body: "v1 body", headers: { etag: '"v2"' } }],
+      ["another length", {
+        body: "v1 body, longer",
+        headers: { etag: '"v1"' },
+      }],
+      ["another Last-Modified", {
+        body: "v1 body",
+        headers: { "last-modified": "Tue, 01 Jan 2030 00:00:00 GMT" },
+      }],
+      ["no-store", {
+        body: "v1 body",
+        headers: { etag: '"v1"', "cache-control": "no-store" },
+      }],
+    ];
+    for (const [name, head] of cases) {
+      const h = headPassing(head);
+      try {
+        assert.equal((await visit(h, "/doc")).trace, "miss, store");
+        const passed = await h.get("/doc", { method: "HEAD" });
+        assert.equal(passed.headers.get("x-cache"), "invalidate, pass", name);
+        await passed.body?.cancel();
+        const after = await visit(h, "/doc");
+        assert.equal(after.trace, "miss, store", name);
+        assert.equal(after.headers.get("x-rev"), "1", name);
+      } finally {
+        await h.close();
+      }
+    }
+  });
+
+  it("touches only the variants a passed HEAD could have been given", async () => {
+    const h = headPassing({ body: "v1 body", headers: { etag: '"v2"' } });
+    try {
+      const en = { headers: { "x-lang": "en" } };
+      const fr = { headers: { "x-lang": "fr" } };
+      assert.equal((await visit(h, "/doc", en)).trace, "miss, store");
+      assert.equal((await visit(h, "/doc", fr)).trace, "miss, store");
+      const head = await h.get("/doc", { method: "HEAD", ...en });
+      assert.equal(head.headers.get("x-cache"), "invalidate, pass");
+      await head.body?.cancel();
+      assert.equal((await visit(h, "/doc", fr)).trace, "fresh");
+      assert.equal((await visit(h, "/doc", en)).trace, "miss, store");
+      const other = await h.get("/doc", {
+        method: "HEAD",
+        headers: { "x-lang": "de" },
+      });
+      assert.equal(other.headers.get("x-cache"), "pass", "no variant selected");
+      await other.body?.cancel();
+    } finally {
+      await h.close();
+    }
+  });
 });
 
 describe("shared cache: targeted cache control and keys", () => {
