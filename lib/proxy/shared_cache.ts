@@ -44,6 +44,7 @@ import {
   stopperOf,
 } from "../http/body_kind.ts";
 import type { EntryReader } from "../stream/entry.ts";
+import { markLentBody } from "../stream/lent_views.ts";
 import type { StreamCache } from "../stream/cache.ts";
 import type { Handler, Middleware } from "../types.ts";
 import {
@@ -221,6 +222,8 @@ interface VariantInfo {
 interface RequestState {
   /** Holds the stored body open while it is served. */
   reader?: EntryReader;
+  /** The last stream of stored views made for the answer. */
+  lent?: ReadableStream<Uint8Array>;
   freshness?: StoredFreshness;
   requestCc: CacheControl;
   /** The stored response after a 304 merged into it. */
@@ -1773,9 +1776,14 @@ export class SharedCache implements PolicyTarget {
       // Still arriving with no length: the whole body, as it comes.
       const noBody = ctx.request.method === "HEAD" ||
         NULL_BODY_STATUSES.has(stored.status);
-      const body = noBody
-        ? null
-        : carriedStream(reader, 0, undefined, true, onward, resume);
+      const body = noBody ? null : (state.lent = carriedStream(
+        reader,
+        0,
+        undefined,
+        true,
+        onward,
+        resume,
+      ));
       const response = new Response(body, {
         status: stored.status,
         statusText: stored.statusText,
@@ -1817,7 +1825,7 @@ export class SharedCache implements PolicyTarget {
       bytes ?? {
         size,
         stream: (start, end) =>
-          carriedStream(
+          state.lent = carriedStream(
             reader,
             start,
             end,
@@ -1976,6 +1984,9 @@ export class SharedCache implements PolicyTarget {
     if (state.stopper && response.body) {
       markStoppable(response, state.stopper);
     }
+    // Each layer of a stored body passes its views on as they came, so a
+    // server that gets this very body may return them (lent_views.ts).
+    if (state.lent) markLentBody(response, state.lent);
     return response;
   }
 }

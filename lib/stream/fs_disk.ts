@@ -295,7 +295,7 @@ class DiskFile implements StoredFile {
     const held = this.#inMemory.get(this);
     if (held) return [held.subarray(start, end)];
     if (start >= this.#tail.start && start < this.#tail.end) {
-      return this.#tail.views(start, end);
+      return this.#tail.lend(start, end);
     }
     return this.#reads.stream(start, end);
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { FileSystem, StoredFile } from "./fs.ts";
+import { Loan } from "./lent_views.ts";
 
 /** The first block of a file holds at least this much (64 KiB). */
 const MIN_BLOCK = 64 * 1024;
@@ -32,6 +33,8 @@ export class _Blocks {
   /** Blocks in order; `#starts[i]` is the file offset of `#blocks[i][0]`. */
   readonly #blocks: Uint8Array[] = [];
   readonly #starts: number[] = [];
+  /** Each block's loan, when views are lent (`lend`). */
+  readonly #loans: (Loan | undefined)[] = [];
   /** Bytes used in the last block (it may have room left). */
   #lastUsed = 0;
   /** The file offset just past the last byte held. */
@@ -68,6 +71,7 @@ export class _Blocks {
       block.set(chunk.subarray(offset));
       this.#starts.push(this.end + offset);
       this.#blocks.push(block);
+      this.#loans.push(undefined);
       this.#lastUsed = rest;
     }
     this.end += chunk.byteLength;
@@ -83,6 +87,8 @@ export class _Blocks {
       return;
     }
     this.#blocks[last] = this.#blocks[last].slice(0, this.#lastUsed);
+    // Views lent keep the old block, which is the collector's now.
+    this.#loans[last] = undefined;
   }
 
   /**
@@ -105,26 +111,44 @@ export class _Blocks {
     this.clear();
     this.#starts.push(start);
     this.#blocks.push(whole);
+    this.#loans.push(undefined);
     this.#lastUsed = whole.byteLength;
   }
 
-  /** Drops whole blocks from the front while at least `keep` bytes remain. */
+  /**
+   * Drops whole blocks from the front while at least `keep` bytes remain; a
+   * dropped block whose views were lent is freed once they are all returned.
+   */
   trim(keep: number): void {
     while (this.#starts.length > 1 && this.end - this.#starts[1] >= keep) {
       this.#starts.shift();
       this.#blocks.shift();
+      this.#loans.shift()?.drop();
     }
   }
 
-  /** Drops every block. */
+  /** Drops every block (to the collector: views lent may still be read). */
   clear(): void {
     this.#blocks.length = 0;
     this.#starts.length = 0;
+    this.#loans.length = 0;
     this.#lastUsed = 0;
+  }
+
+  /**
+   * Views of `[start, end)`, as `views`, lent (see `lent_views.ts`): a
+   * block trimmed off is detached once every view lent of it is returned.
+   */
+  lend(start: number, end: number): Uint8Array[] {
+    return this.#views(start, end, true);
   }
 
   /** Views of `[start, end)`, which must lie within `[this.start, this.end)`. */
   views(start: number, end: number): Uint8Array[] {
+    return this.#views(start, end, false);
+  }
+
+  #views(start: number, end: number, lent: boolean): Uint8Array[] {
     const views: Uint8Array[] = [];
     // Binary search for the block holding `start`.
     let low = 0;
@@ -139,9 +163,20 @@ export class _Blocks {
       if (blockStart >= end) break;
       const from = Math.max(0, start - blockStart);
       const to = Math.min(this.#blocks[i].byteLength, end - blockStart);
-      if (to > from) views.push(this.#blocks[i].subarray(from, to));
+      if (to <= from) continue;
+      const view = this.#blocks[i].subarray(from, to);
+      views.push(lent ? this.#loanOf(i).lend(view) : view);
     }
     return views;
+  }
+
+  #loanOf(index: number): Loan {
+    let loan = this.#loans[index];
+    if (!loan) {
+      loan = this.#loans[index] = new Loan();
+      loan.own([this.#blocks[index]]);
+    }
+    return loan;
   }
 }
 

@@ -11,13 +11,16 @@
  *
  * @module
  */
+import { Loan } from "./lent_views.ts";
+
 /** Reads body bytes `[start, end)`, all written, as one or more views. */
 export type ReadChunk = (start: number, end: number) => Promise<Uint8Array[]>;
 
-/** One chunk: its bytes from its start up to `end`. */
+/** One chunk: its bytes from its start up to `end`, and their loan to streams. */
 interface Chunk {
   end: number;
   views: Promise<Uint8Array[]>;
+  loan: Loan;
 }
 
 /** How {@link SharedReads} reads. */
@@ -88,31 +91,35 @@ export class SharedReads {
             if (next * size >= end) break;
             this.#chunk(next, Math.min((next + 1) * size, end));
           }
-          const views = await chunk.views;
-          const stop = Math.min(end, chunk.end);
-          let offset = index * size;
-          for (const view of views) {
-            const from = Math.max(position, offset);
-            const to = Math.min(stop, offset + view.byteLength);
-            if (to > from) {
-              controller.enqueue(
-                from === offset && to === offset + view.byteLength
-                  ? view
-                  : view.subarray(from - offset, to - offset),
+          // Dropped meanwhile, the chunk stays whole until its views are lent.
+          const lent = chunk.loan.hold();
+          try {
+            const views = await chunk.views;
+            const stop = Math.min(end, chunk.end);
+            let offset = index * size;
+            for (const view of views) {
+              const from = Math.max(position, offset);
+              const to = Math.min(stop, offset + view.byteLength);
+              if (to > from) {
+                // A view of its own for each stream: each is returned alone.
+                const part = view.subarray(from - offset, to - offset);
+                controller.enqueue(chunk.loan.lend(part));
+              }
+              offset += view.byteLength;
+            }
+            // A short read must end the stream, never skip bytes.
+            if (offset < stop) {
+              throw new RangeError(
+                `read ${offset - index * size} bytes at ${
+                  index * size
+                }, expected ${chunk.end - index * size}`,
               );
             }
-            offset += view.byteLength;
+            position = stop;
+          } finally {
+            lent();
           }
-          // A short read must end the stream, never skip bytes.
-          if (offset < stop) {
-            throw new RangeError(
-              `read ${offset - index * size} bytes at ${
-                index * size
-              }, expected ${chunk.end - index * size}`,
-            );
-          }
-          position = stop;
-          const next = Math.floor(stop / size);
+          const next = Math.floor(position / size);
           if (next !== at) {
             // Leaving lets go at once of a chunk no stream has ahead any
             // more: kept until the next chunk read, buffers outlive
@@ -150,13 +157,14 @@ export class SharedReads {
     let chunk = this.#chunks.get(index);
     this.#chunks.delete(index);
     if (!chunk || chunk.end < needed) {
+      chunk?.loan.drop();
       const start = index * this.#chunkSize;
       const end = Math.min(start + this.#chunkSize, this.#written());
       const views = this.#read(start, end);
-      const made: Chunk = { end, views };
+      const made: Chunk = { end, views, loan: new Loan() };
       chunk = made;
       // A failed read is not kept; whoever awaits it gets the error.
-      views.catch(() => {
+      views.then((read) => made.loan.own(read), () => {
         if (this.#chunks.get(index) === made) this.#chunks.delete(index);
       });
       this.#evict();
@@ -170,7 +178,7 @@ export class SharedReads {
     this.#dropPassed();
     for (const index of this.#chunks.keys()) {
       if (this.#chunks.size < this.#keep) break;
-      this.#chunks.delete(index);
+      this.#drop(index);
     }
   }
 
@@ -181,7 +189,13 @@ export class SharedReads {
       lowest = Math.min(lowest, index);
     }
     for (const index of this.#chunks.keys()) {
-      if (index < lowest) this.#chunks.delete(index);
+      if (index < lowest) this.#drop(index);
     }
+  }
+
+  /** Forgets chunk `index`; its buffers go once the views lent are back. */
+  #drop(index: number): void {
+    this.#chunks.get(index)?.loan.drop();
+    this.#chunks.delete(index);
   }
 }

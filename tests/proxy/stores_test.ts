@@ -21,7 +21,7 @@ import {
 } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { tempDirsRemovedAfter, tick } from "../_util.ts";
+import { bytes, tempDirsRemovedAfter, tick } from "../_util.ts";
 import { harness, numbered, visit } from "./_harness.ts";
 
 const freshDir = tempDirsRemovedAfter();
@@ -64,6 +64,63 @@ describe("stores chosen by URI", () => {
       assert.equal(fourth.count("/k"), 0);
     } finally {
       await fourth.close();
+    }
+  });
+
+  it("file: bodies past the live tail reach early, late and later clients whole", async () => {
+    // Through cistern's server, whose Deno adapter returns the views the
+    // live tail and the shared reads lend, and they are detached.
+    const dir = await freshDir();
+    const body = bytes(24 << 20, 9);
+    const digest = (data: Uint8Array) =>
+      createHash("sha256").update(data).digest("hex");
+    const h = harness({
+      "/big": () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (let at = 0; at < body.byteLength; at += 64 << 10) {
+                controller.enqueue(body.slice(at, at + (64 << 10)));
+              }
+              controller.close();
+            },
+          }),
+          { headers: { "cache-control": "max-age=600" } },
+        ),
+    }, { metastore: `file:${dir}/meta`, entitystore: `file:${dir}/body` });
+    try {
+      const whole = async (response: Promise<Response>) =>
+        digest(new Uint8Array(await (await response).arrayBuffer()));
+      const early = [h.get("/big"), h.get("/big"), h.get("/big")].map(whole);
+      // A late client joins once the first has 16 MiB, far past the tail.
+      const first = (await h.get("/big")).body!.getReader();
+      const hash = createHash("sha256");
+      let seen = 0;
+      let late: Promise<string> | undefined;
+      for (;;) {
+        const next = await first.read();
+        if (next.done) break;
+        hash.update(next.value);
+        seen += next.value.byteLength;
+        late ??= seen >= 16 << 20 ? whole(h.get("/big")) : undefined;
+      }
+      const expected = digest(body);
+      assert.equal(hash.digest("hex"), expected);
+      for (const got of await Promise.all([...early, late!])) {
+        assert.equal(got, expected);
+      }
+      // A hit, read from the file through the shared reads.
+      let hit = await h.get("/big");
+      for (let i = 0; i < 50 && hit.headers.get("x-cache") !== "fresh"; i++) {
+        await hit.body?.cancel();
+        await tick(10);
+        hit = await h.get("/big");
+      }
+      assert.equal(hit.headers.get("x-cache"), "fresh");
+      assert.equal(await whole(Promise.resolve(hit)), expected);
+      assert.equal(h.count("/big"), 1);
+    } finally {
+      await h.close();
     }
   });
 

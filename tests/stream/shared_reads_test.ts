@@ -6,6 +6,7 @@ import {
   SharedReads,
   type SharedReadsOptions,
 } from "../../lib/stream/shared_reads.ts";
+import { returnView } from "../../lib/stream/lent_views.ts";
 import { bytes, collect, tempDirsRemovedAfter } from "../_util.ts";
 
 const freshDir = tempDirsRemovedAfter();
@@ -108,6 +109,31 @@ describe("SharedReads", () => {
     );
     assert.equal(file.idle(), 1, "a failed stream ends too");
     assert.deepEqual(await collect(file.shared.stream(0, 4 * KiB)), data);
+  });
+
+  it("keeps a chunk dropped while a stream awaits it whole until its views are lent", async () => {
+    const data = bytes(8 * KiB, 3);
+    const file = memoryFile(data, { chunkSize: KiB, ahead: 0, keep: 1 });
+    // Each chunk comes as two views (see memoryFile).
+    const far = file.shared.stream(5 * KiB, 7 * KiB).getReader();
+    await far.read();
+    await far.read();
+    // C stays at chunk 0, so A and B share it.
+    const c = file.shared.stream(0, KiB).getReader();
+    const a = file.shared.stream(0, KiB).getReader();
+    for (const view of [(await a.read()).value!, (await a.read()).value!]) {
+      returnView(view);
+    }
+    const b = file.shared.stream(0, KiB).getReader();
+    const first = b.read();
+    // B's pull now waits for chunk 0's views; the far stream's next chunk
+    // pushes chunk 0 out meanwhile.
+    await Promise.resolve();
+    const farther = far.read();
+    assert.deepEqual((await first).value, data.subarray(0, KiB / 2));
+    assert.deepEqual((await b.read()).value, data.subarray(KiB / 2, KiB));
+    assert.deepEqual((await farther).value, data.subarray(6 * KiB, 6.5 * KiB));
+    for (const reader of [a, b, c, far]) await reader.cancel();
   });
 
   it("errors a stream whose read came back short, never skipping bytes", async () => {
