@@ -18,6 +18,7 @@ import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import { noteClientSource } from "./client_address.ts";
 import { LiveBodies } from "./live_bodies.ts";
+import { returningViews } from "./returning_views.ts";
 
 /** The little of Bun's API this adapter uses, typed here so Deno can check it. */
 interface BunLike {
@@ -155,7 +156,7 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
   const live = new LiveBodies();
   const answer = (response: Response, request: Request, native: BunNative) =>
-    keepOpen(live.track(response), request, native);
+    returningViews(keepOpen(live.track(response), request, native));
   const server = bun().serve({
     port: options.port ?? 8000,
     hostname,

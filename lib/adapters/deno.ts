@@ -14,7 +14,7 @@ import type { ServeOptions, Server } from "./serve.ts";
 import type { ByteConn } from "./http1_client.ts";
 import { noteClientSource } from "./client_address.ts";
 import { LiveBodies } from "./live_bodies.ts";
-import { lentBodyOf, returnView } from "../stream/lent_views.ts";
+import { returningViews } from "./returning_views.ts";
 
 /**
  * Serves `handler` with `Deno.serve`.
@@ -59,34 +59,6 @@ export function denoServe(
       await server.shutdown();
     },
   };
-}
-
-/**
- * `response`, whose body, if it is made of views a storage lent, returns
- * each view once `Deno.serve` holds its bytes natively, so the buffers go
- * at once instead of at the next collection (`lent_views.ts`). Deno's server
- * hands a chunk to its native side before it asks for the next (Deno 2.9);
- * a view is returned only when the one after it is asked for too, a chunk
- * of margin.
- */
-function returningViews(response: Response): Response {
-  const body = lentBodyOf(response);
-  if (!body) return response;
-  const reader = body.getReader();
-  let sent: Uint8Array | undefined;
-  let before: Uint8Array | undefined;
-  const returning = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (before) returnView(before);
-      before = sent;
-      const next = await reader.read();
-      if (next.done) return controller.close();
-      sent = next.value;
-      controller.enqueue(next.value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
-  return new Response(returning, response);
 }
 
 /**

@@ -67,9 +67,10 @@ describe("stores chosen by URI", () => {
     }
   });
 
-  it("file: bodies past the live tail reach early, late and later clients whole", async () => {
-    // Through cistern's server, whose Deno adapter returns the views the
-    // live tail and the shared reads lend, and they are detached.
+  it("file: bodies past the live tail reach early, stalled, late and later clients whole", async () => {
+    // Through cistern's server, whose adapters return the views the live
+    // tail and the shared reads lend once the runtime holds their bytes,
+    // and the buffers are detached: no client may miss a byte of them.
     const dir = await freshDir();
     const body = bytes(24 << 20, 9);
     const digest = (data: Uint8Array) =>
@@ -92,6 +93,15 @@ describe("stores chosen by URI", () => {
       const whole = async (response: Promise<Response>) =>
         digest(new Uint8Array(await (await response).arrayBuffer()));
       const early = [h.get("/big"), h.get("/big"), h.get("/big")].map(whole);
+      // One stops reading for a while: the server's writes to it back up.
+      const stalled = h.get("/big").then(async (response) => {
+        const reader = response.body!.getReader();
+        const hash = createHash("sha256");
+        let next = await reader.read();
+        await tick(300);
+        for (; !next.done; next = await reader.read()) hash.update(next.value);
+        return hash.digest("hex");
+      });
       // A late client joins once the first has 16 MiB, far past the tail.
       const first = (await h.get("/big")).body!.getReader();
       const hash = createHash("sha256");
@@ -106,7 +116,7 @@ describe("stores chosen by URI", () => {
       }
       const expected = digest(body);
       assert.equal(hash.digest("hex"), expected);
-      for (const got of await Promise.all([...early, late!])) {
+      for (const got of await Promise.all([...early, stalled, late!])) {
         assert.equal(got, expected);
       }
       // A hit, read from the file through the shared reads.
