@@ -1776,14 +1776,11 @@ export class SharedCache implements PolicyTarget {
       // Still arriving with no length: the whole body, as it comes.
       const noBody = ctx.request.method === "HEAD" ||
         NULL_BODY_STATUSES.has(stored.status);
-      const body = noBody ? null : (state.lent = carriedStream(
+      const body = noBody ? null : this.#lending(
+        state,
         reader,
-        0,
-        undefined,
-        true,
-        onward,
-        resume,
-      ));
+        carriedStream(reader, 0, undefined, true, onward, resume),
+      );
       const response = new Response(body, {
         status: stored.status,
         statusText: stored.statusText,
@@ -1825,13 +1822,17 @@ export class SharedCache implements PolicyTarget {
       bytes ?? {
         size,
         stream: (start, end) =>
-          state.lent = carriedStream(
+          this.#lending(
+            state,
             reader,
-            start,
-            end,
-            start === 0 && end === size,
-            onward,
-            resume,
+            carriedStream(
+              reader,
+              start,
+              end,
+              start === 0 && end === size,
+              onward,
+              resume,
+            ),
           ),
       },
       {
@@ -1850,6 +1851,16 @@ export class SharedCache implements PolicyTarget {
       }
     }
     return response;
+  }
+
+  /** `stream`, noted as the answer's lent body if `reader`'s storage lends its views. */
+  #lending(
+    state: RequestState,
+    reader: EntryReader,
+    stream: ReadableStream<Uint8Array>,
+  ): ReadableStream<Uint8Array> {
+    if (reader.lends) state.lent = stream;
+    return stream;
   }
 
   /**

@@ -68,6 +68,11 @@ export interface EntryReader extends AsyncDisposable, Disposable {
   /** Bytes written so far and whether the entry is complete. */
   size(): EntrySize;
   /**
+   * Whether the storage lends the views `stream` gives (`lent_views.ts`),
+   * so that a consumer done with them may return them.
+   */
+  readonly lends: boolean;
+  /**
    * The whole entry as one view, when it is complete and its storage holds
    * it in one piece (small entries in memory); `undefined` otherwise. The
    * view is not a copy: read it, do not change it.
@@ -356,6 +361,10 @@ class Reader implements EntryReader {
 
   size(): EntrySize {
     return { size: this.#entry.size, complete: this.#entry.isComplete };
+  }
+
+  get lends(): boolean {
+    return this.#entry.file?.lends === true;
   }
 
   bytes(): Uint8Array | undefined {

@@ -42,6 +42,11 @@ export interface StoredFile {
    */
   readonly followStep?: number;
   /**
+   * Whether `read` lends the views it gives (`lent_views.ts`): a consumer
+   * done with one may return it, and the buffer goes once all are back.
+   */
+  readonly lends?: boolean;
+  /**
    * Appends a chunk; resolves once readers can read it. The caller may fill
    * `chunk`'s buffer again once this resolves (the shared cache reads origin
    * bodies into one buffer), so keep a copy, never the view.

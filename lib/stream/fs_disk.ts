@@ -110,6 +110,8 @@ class DiskFile implements StoredFile {
   readonly followWindow: number;
   /** The live tail's block size: bytes written between wakes of readers. */
   readonly followStep: number;
+  /** Views of the live tail and of the shared reads are lent. */
+  readonly lends = true;
   #handle: Handle | undefined;
   /**
    * A new file's header while the file is not on disk yet: a body that stays

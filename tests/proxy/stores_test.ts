@@ -22,6 +22,7 @@ import {
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { bytes, tempDirsRemovedAfter, tick } from "../_util.ts";
+import { lentBodyOf } from "../../lib/stream/lent_views.ts";
 import { harness, numbered, visit } from "./_harness.ts";
 
 const freshDir = tempDirsRemovedAfter();
@@ -131,6 +132,31 @@ describe("stores chosen by URI", () => {
       assert.equal(h.count("/big"), 1);
     } finally {
       await h.close();
+    }
+  });
+
+  it("marks answers streamed from a disk entry as lent views, and only those", async () => {
+    const dir = await freshDir();
+    const body = bytes(2 << 20, 4);
+    const origin = () =>
+      new Response(body.slice(), {
+        headers: { "cache-control": "max-age=600" },
+      });
+    for (
+      const [entitystore, lends] of [
+        [`file:${dir}/body`, true],
+        ["heap:", false],
+      ] as const
+    ) {
+      const cache = new SharedCache({ origin, entitystore });
+      try {
+        const miss = await cache.fetch(new Request("http://a.test/x"));
+        assert.equal(miss.headers.get("x-cache"), "miss, store");
+        assert.equal(lentBodyOf(miss) !== undefined, lends, entitystore);
+        assert.equal((await miss.arrayBuffer()).byteLength, body.byteLength);
+      } finally {
+        await cache.close();
+      }
     }
   });
 
