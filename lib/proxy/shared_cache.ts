@@ -222,7 +222,7 @@ interface VariantInfo {
 interface RequestState {
   /** Holds the stored body open while it is served. */
   reader?: EntryReader;
-  /** The last stream of stored views made for the answer. */
+  /** The body last made for the answer from a storage that lends its views. */
   lent?: ReadableStream<Uint8Array>;
   freshness?: StoredFreshness;
   requestCc: CacheControl;

@@ -68,10 +68,12 @@ export interface EntryReader extends AsyncDisposable, Disposable {
   /** Bytes written so far and whether the entry is complete. */
   size(): EntrySize;
   /**
-   * Whether the storage lends the views `stream` gives (`lent_views.ts`),
-   * so that a consumer done with them may return them.
+   * Whether the storage lends the views `stream` gives (`lent_views.ts`):
+   * the shared cache marks such answers, and cistern's server adapters give
+   * the views back once the runtime holds their bytes, which frees their
+   * buffers at once. Optional for other implementations.
    */
-  readonly lends: boolean;
+  readonly lends?: boolean;
   /**
    * The whole entry as one view, when it is complete and its storage holds
    * it in one piece (small entries in memory); `undefined` otherwise. The

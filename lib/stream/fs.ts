@@ -42,8 +42,9 @@ export interface StoredFile {
    */
   readonly followStep?: number;
   /**
-   * Whether `read` lends the views it gives (`lent_views.ts`): a consumer
-   * done with one may return it, and the buffer goes once all are back.
+   * Whether `read` lends the views it gives (`lent_views.ts`): cistern's
+   * server adapters give them back once the runtime holds their bytes, and
+   * a buffer goes once the file dropped it and all its views are back.
    */
   readonly lends?: boolean;
   /**

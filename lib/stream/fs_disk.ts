@@ -160,7 +160,8 @@ class DiskFile implements StoredFile {
         },
       () => this.size,
       () => void file?.close().catch(() => {}),
-      FIXED_READ_PLAN,
+      // Its own reads' buffers are fresh; a readRange given may keep its.
+      { ...FIXED_READ_PLAN, owned: !readRange },
     );
     this.#durable = options.durable;
     this.followWindow = options.liveTail;

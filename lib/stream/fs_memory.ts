@@ -24,7 +24,10 @@ const MAX_SLACK = 1 << 20;
 
 /**
  * Bytes copied into blocks that are only ever appended to: a view of written
- * bytes stays valid and unchanged however much is written after it. Blocks
+ * bytes stays valid and unchanged however much is written after it (except
+ * blocks whose views were lent, with `lend`: once trimmed or cleared, such a
+ * block is detached when its lent views are all returned, and every view of
+ * it then reads as empty; the disk storage's own `views` are read at once). Blocks
  * start at 64 KiB and double up to 1 MiB (a bigger chunk gets a block of its
  * own size), so a small file costs little and a big one reads as few large
  * views. Shared with the disk storage's live tail. Internal.
@@ -127,8 +130,9 @@ export class _Blocks {
     }
   }
 
-  /** Drops every block (to the collector: views lent may still be read). */
+  /** Drops every block; those whose views were lent go once all are returned. */
   clear(): void {
+    for (const loan of this.#loans) loan?.drop();
     this.#blocks.length = 0;
     this.#starts.length = 0;
     this.#loans.length = 0;

@@ -11,8 +11,8 @@
  * the bytes keeps its own reference to them, so only JavaScript loses the
  * view.
  *
- * Views never returned (read by any other consumer) keep their buffer, for
- * the collector as before: a buffer is detached only after a return.
+ * Views never returned (read by any other consumer) keep their buffer for
+ * the collector, as before.
  *
  * @module
  */
@@ -25,7 +25,9 @@ interface LentBodyHolder {
 }
 
 /**
- * The views lent of some buffers, and when those buffers may go.
+ * The views lent of some buffers, and when those buffers may go: once the
+ * storage has dropped them, no view lent is still out and no read that is
+ * about to lend some is in flight.
  *
  * @example
  * ```ts
@@ -41,8 +43,7 @@ interface LentBodyHolder {
 export class Loan {
   #buffers: ArrayBuffer[] = [];
   #out = 0;
-  #busy = 0;
-  #returned = false;
+  #holds = 0;
   #dropped = false;
 
   /**
@@ -72,12 +73,12 @@ export class Loan {
    * read in flight); the function returned ends that.
    */
   hold(): () => void {
-    this.#busy++;
+    this.#holds++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      this.#busy--;
+      this.#holds--;
       this.#settle();
     };
   }
@@ -91,17 +92,19 @@ export class Loan {
   /** One lent view is back. */
   _returned(): void {
     this.#out--;
-    this.#returned = true;
     this.#settle();
   }
 
   #settle(): void {
-    if (!this.#dropped || !this.#returned || this.#out > 0 || this.#busy > 0) {
-      return;
-    }
+    if (!this.#dropped || this.#out > 0 || this.#holds > 0) return;
     for (const buffer of this.#buffers.splice(0)) {
-      // A zero-length transfer detaches the buffer and frees its memory.
-      if (!buffer.detached) buffer.transfer(0);
+      try {
+        // A zero-length transfer detaches the buffer and frees its memory.
+        buffer.transfer(0);
+      } catch {
+        // Not detachable (a runtime without transfer, memory of WebAssembly):
+        // the collector frees it, as any other.
+      }
     }
   }
 }

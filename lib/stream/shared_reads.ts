@@ -31,6 +31,13 @@ export interface SharedReadsOptions {
   ahead?: number;
   /** Most chunks kept at once. Default 8. */
   keep?: number;
+  /**
+   * Whether the buffers `read` gives are fresh and left to the reads, which
+   * then free them once every view lent of them is returned
+   * (`lent_views.ts`). Default `false`: a reader of its own (one that keeps
+   * what it read, say) keeps its buffers.
+   */
+  owned?: boolean;
 }
 
 /** Shared chunked reads of one file's body. Internal to the disk storage. */
@@ -41,6 +48,7 @@ export class SharedReads {
   readonly #chunkSize: number;
   readonly #ahead: number;
   readonly #keep: number;
+  readonly #owned: boolean;
   /** Chunks by index, least recently asked for first. */
   readonly #chunks = new Map<number, Chunk>();
   /** Open streams by the chunk their next byte is in. */
@@ -62,6 +70,7 @@ export class SharedReads {
     this.#chunkSize = options.chunkSize ?? 1 << 20;
     this.#ahead = options.ahead ?? 2;
     this.#keep = Math.max(options.keep ?? 8, this.#ahead + 1);
+    this.#owned = options.owned ?? false;
   }
 
   /** Body bytes `[start, end)`, all written. */
@@ -92,7 +101,7 @@ export class SharedReads {
             this.#chunk(next, Math.min((next + 1) * size, end));
           }
           // Dropped meanwhile, the chunk stays whole until its views are lent.
-          const lent = chunk.loan.hold();
+          const release = chunk.loan.hold();
           try {
             const views = await chunk.views;
             const stop = Math.min(end, chunk.end);
@@ -117,7 +126,7 @@ export class SharedReads {
             }
             position = stop;
           } finally {
-            lent();
+            release();
           }
           const next = Math.floor(position / size);
           if (next !== at) {
@@ -164,7 +173,9 @@ export class SharedReads {
       const made: Chunk = { end, views, loan: new Loan() };
       chunk = made;
       // A failed read is not kept; whoever awaits it gets the error.
-      views.then((read) => made.loan.own(read), () => {
+      views.then((read) => {
+        if (this.#owned) made.loan.own(read);
+      }, () => {
         if (this.#chunks.get(index) === made) this.#chunks.delete(index);
       });
       this.#evict();

@@ -26,6 +26,7 @@ import {
   nodeConnect,
 } from "../../lib/adapters/http1_client.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
+import { deferred } from "../../lib/deferred.ts";
 import { bytes, collect, tick } from "../_util.ts";
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof Http1Client>[0]>;
@@ -206,9 +207,10 @@ async function within<T>(
   }
 }
 
-/** `it`, failing after 5 s instead of hanging the run if a read never ends. */
+/** `it`, failing after 20 s instead of hanging the run if a read never ends. */
 function test(name: string, fn: () => Promise<void>) {
-  it(name, () => within(fn(), 5000, name));
+  // Generous: a machine whose CPU other guests take runs these slowly.
+  it(name, () => within(fn(), 20_000, name));
 }
 
 const BIG = bytes(5 * (1 << 20) + 3);
@@ -880,9 +882,11 @@ describe("Http1Client", () => {
       });
 
       test("abort while waiting for the head rejects promptly", async () => {
+        let answered = false;
         await using(
           rawServer((socket, _request, server) => {
-            server.later(200, () => {
+            server.later(300, () => {
+              answered = true;
               if (!socket.destroyed) {
                 socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
               }
@@ -890,14 +894,14 @@ describe("Http1Client", () => {
           }),
           async (server, client) => {
             const controller = new AbortController();
-            const started = performance.now();
             const fetched = client.fetch(
               new Request(server.url, { signal: controller.signal }),
             );
             setTimeout(() => controller.abort(), 20);
             await assert.rejects(fetched);
-            const elapsed = performance.now() - started;
-            assert.ok(elapsed < 150, `rejected after ${elapsed} ms`);
+            // Before the origin answers, not after: what it waits for is
+            // the abort, however slowly the machine runs.
+            assert.equal(answered, false, "rejected only once answered");
 
             const aborted = new AbortController();
             aborted.abort();
@@ -919,11 +923,17 @@ describe("Http1Client", () => {
           ["GET", "HTTP/1.1 304 Not Modified\r\n\r\n", poison],
         ];
         for (const [method, answer, late] of cases) {
+          // Waited for, not timed: a machine short of CPU may run the late
+          // write long after the client's next request otherwise.
+          const wrote = deferred<void>();
           await using(
             rawServer((socket, request, server) => {
               if (request.connection === 1 && request.index === 1) {
                 socket.write(answer);
-                server.later(20, () => socket.write(late));
+                server.later(
+                  20,
+                  () => socket.write(late, () => wrote.resolve()),
+                );
               } else {
                 socket.write(
                   "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh",
@@ -939,7 +949,9 @@ describe("Http1Client", () => {
                 first.response.status,
                 answer.includes("304") ? 304 : 200,
               );
-              await tick(60);
+              await wrote.promise;
+              // The client's idle read sees the bytes within a turn or two.
+              await tick(20);
               const next = await fetchAll(client, server.url + "/next");
               assert.equal(
                 new TextDecoder().decode(next.body),

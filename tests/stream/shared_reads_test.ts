@@ -113,7 +113,12 @@ describe("SharedReads", () => {
 
   it("keeps a chunk dropped while a stream awaits it whole until its views are lent", async () => {
     const data = bytes(8 * KiB, 3);
-    const file = memoryFile(data, { chunkSize: KiB, ahead: 0, keep: 1 });
+    const file = memoryFile(data, {
+      chunkSize: KiB,
+      ahead: 0,
+      keep: 1,
+      owned: true,
+    });
     // Each chunk comes as two views (see memoryFile).
     const far = file.shared.stream(5 * KiB, 7 * KiB).getReader();
     await far.read();
@@ -134,6 +139,32 @@ describe("SharedReads", () => {
     assert.deepEqual((await b.read()).value, data.subarray(KiB / 2, KiB));
     assert.deepEqual((await farther).value, data.subarray(6 * KiB, 6.5 * KiB));
     for (const reader of [a, b, c, far]) await reader.cancel();
+  });
+
+  it("frees chunks dropped with their views back only when the reads own them", async () => {
+    for (const owned of [true, false]) {
+      const kept: Uint8Array[] = [];
+      const shared = new SharedReads(
+        (start, end) => {
+          const chunk = new Uint8Array(end - start).fill(start / KiB);
+          kept.push(chunk);
+          return Promise.resolve([chunk]);
+        },
+        () => 2 * KiB,
+        () => {},
+        { chunkSize: KiB, ahead: 0, owned },
+      );
+      const reader = shared.stream(0, 2 * KiB).getReader();
+      const first = (await reader.read()).value!;
+      returnView(first);
+      assert.equal((await reader.read()).value![0], 1);
+      assert.equal(
+        kept[0].byteLength,
+        owned ? 0 : KiB,
+        owned ? "passed, back, freed" : "the reader's own buffer stays",
+      );
+      await reader.cancel();
+    }
   });
 
   it("errors a stream whose read came back short, never skipping bytes", async () => {
@@ -224,6 +255,48 @@ describe("diskFs shared reads", () => {
     );
     for (const result of results) assert.deepEqual(result, data);
     assert.equal(ranges.length, 6, "one read per chunk, not per reader");
+    await cache.close();
+  });
+
+  it("leaves the chunks of a readRange given to it to that reader", async () => {
+    const dir = await freshDir();
+    // A readRange that keeps what it read, to serve it again.
+    const memo = new Map<number, Uint8Array>();
+    const cache = new StreamCache({
+      fs: diskFs(dir, {
+        readRange: (path, start, end) =>
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              let chunk = memo.get(start);
+              if (!chunk) {
+                chunk = await collect(nodeReadRange(path, start, end));
+                memo.set(start, chunk);
+              }
+              controller.enqueue(chunk);
+              controller.close();
+            },
+          }),
+      }),
+    });
+    const data = bytes(3 * FIXED_READ_PLAN.chunkSize, 13);
+    const { writer, reader: own } = await cache.get("kept");
+    own.close();
+    const w = writer!.getWriter();
+    await w.write(data);
+    await w.close();
+    for (let round = 0; round < 2; round++) {
+      const { reader } = await cache.get("kept");
+      const got = new Uint8Array(data.byteLength);
+      let at = 0;
+      for await (const view of reader.stream()) {
+        got.set(view, at);
+        at += view.byteLength;
+        returnView(view);
+      }
+      reader.close();
+      assert.deepEqual(got, data);
+    }
+    for (const chunk of memo.values()) assert.ok(chunk.byteLength > 0);
     await cache.close();
   });
 
