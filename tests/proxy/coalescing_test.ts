@@ -125,8 +125,11 @@ describe("shared cache: request coalescing", () => {
     }, { originTimeout: 1000 });
     try {
       const visits = Array.from({ length: 20 }, () => visit(h, "/fails"));
-      // The cache's clock is the harness's manual one: time out the first.
-      await later(100);
+      // The cache's clock is the harness's manual one: time out the first,
+      // once the origin has it (a slow machine may take a while to send it)
+      // and the others have had a moment to join it.
+      while (h.count("/fails") < 1) await later(10);
+      await later(200);
       await h.clock.advance(1001);
       const fails = await Promise.all(visits);
       assert.equal(fails.filter((r) => r.status === 504).length, 1);
