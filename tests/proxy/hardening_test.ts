@@ -292,7 +292,10 @@ describe("shared cache hardening", () => {
     }, { originTimeout: 1000 });
     try {
       const answer = visit(h, "/stall");
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Once the origin has the request, however slowly the machine runs.
+      while (h.count("/stall") < 1) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       await h.clock.advance(1_001);
       const response = await answer;
       assert.equal(response.status, 504);
