@@ -150,8 +150,8 @@ export function markLentBody(
 /**
  * The body of `response` if it is still the stream {@link markLentBody}
  * noted, unread; `undefined` otherwise. Reads `response.body` only for a
- * marked response (on Deno, reading it turns a body of bytes into a slower
- * stream).
+ * marked response (on some runtimes, reading it turns a body of bytes into a
+ * slower stream).
  *
  * @example
  * ```ts
