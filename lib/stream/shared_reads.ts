@@ -16,11 +16,11 @@ import { Loan } from "./lent_views.ts";
 /** Reads body bytes `[start, end)`, all written, as one or more views. */
 export type ReadChunk = (start: number, end: number) => Promise<Uint8Array[]>;
 
-/** One chunk: its bytes from its start up to `end`, and their loan to streams. */
+/** One chunk: its bytes from its start up to `end`, and, when the reads own them, their loan to streams. */
 interface Chunk {
   end: number;
   views: Promise<Uint8Array[]>;
-  loan: Loan;
+  loan?: Loan;
 }
 
 /** How {@link SharedReads} reads. */
@@ -101,7 +101,7 @@ export class SharedReads {
             this.#chunk(next, Math.min((next + 1) * size, end));
           }
           // Dropped meanwhile, the chunk stays whole until its views are lent.
-          const release = chunk.loan.hold();
+          const release = chunk.loan?.hold();
           try {
             const views = await chunk.views;
             const stop = Math.min(end, chunk.end);
@@ -112,7 +112,7 @@ export class SharedReads {
               if (to > from) {
                 // A view of its own for each stream: each is returned alone.
                 const part = view.subarray(from - offset, to - offset);
-                controller.enqueue(chunk.loan.lend(part));
+                controller.enqueue(chunk.loan ? chunk.loan.lend(part) : part);
               }
               offset += view.byteLength;
             }
@@ -126,7 +126,7 @@ export class SharedReads {
             }
             position = stop;
           } finally {
-            release();
+            release?.();
           }
           const next = Math.floor(position / size);
           if (next !== at) {
@@ -166,16 +166,18 @@ export class SharedReads {
     let chunk = this.#chunks.get(index);
     this.#chunks.delete(index);
     if (!chunk || chunk.end < needed) {
-      chunk?.loan.drop();
+      chunk?.loan?.drop();
       const start = index * this.#chunkSize;
       const end = Math.min(start + this.#chunkSize, this.#written());
       const views = this.#read(start, end);
-      const made: Chunk = { end, views, loan: new Loan() };
+      const made: Chunk = {
+        end,
+        views,
+        loan: this.#owned ? new Loan() : undefined,
+      };
       chunk = made;
       // A failed read is not kept; whoever awaits it gets the error.
-      views.then((read) => {
-        if (this.#owned) made.loan.own(read);
-      }, () => {
+      views.then((read) => made.loan?.own(read), () => {
         if (this.#chunks.get(index) === made) this.#chunks.delete(index);
       });
       this.#evict();
@@ -206,7 +208,7 @@ export class SharedReads {
 
   /** Forgets chunk `index`; its buffers go once the views lent are back. */
   #drop(index: number): void {
-    this.#chunks.get(index)?.loan.drop();
+    this.#chunks.get(index)?.loan?.drop();
     this.#chunks.delete(index);
   }
 }
