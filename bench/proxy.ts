@@ -3,7 +3,7 @@
  * with nginx's `proxy_cache`, on Deno and on Bun, in one run.
  *
  * ```sh
- * deno run -A bench/proxy.ts                         # about 7 minutes
+ * deno run -A bench/proxy.ts                         # about 8 minutes
  * deno run -A bench/proxy.ts --runs=2 --duration=3   # quicker
  * deno run -A bench/proxy.ts --only=hits             # part 1 only
  * ```
@@ -23,7 +23,9 @@
  *
  * **Part 1, cache hits.** Servers, each its own process: an origin; per
  * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
- * origin's body from a `Uint8Array`, and the proxy (`startProxy` of
+ * origin's body from a `Uint8Array`, the runtime's ceiling (the same server
+ * answering with clones of a ready response carrying a hit's fields: the
+ * fastest it sends bytes from memory), and the proxy (`startProxy` of
  * `lib/cli.ts`) in front of the origin twice, on `heap:` stores and on
  * `file:` stores (the command's default), under the runtime measured (Deno
  * with the V8 flags the README recommends, `DENO_PROXY_V8_FLAGS`). nginx (one worker, `proxy_cache`, config from
@@ -36,7 +38,8 @@
  * compared; so is each round's proxy against its baseline's in the same
  * round (median and range), which a machine whose speed drifts over a
  * minute skews less. Targets: proxy ≥ 0.8× bare for 13 B, ≥ 0.9× for 64 KiB, and
- * ≥ 1.0× nginx for both.
+ * ≥ 1.0× nginx for both. The ceiling's rate over nginx's says whether the
+ * last target is within the runtime's reach at all.
  *
  * **Part 2, a big miss.** A fast origin streams N MiB (1 MiB chunks, with
  * Content-Length); a fresh proxy (store `file:` in a temp dir, then `heap:`)
@@ -124,6 +127,36 @@ function bareRole(): void {
     const body = path === "/13" ? SMALL : path === "/64k" ? LARGE : undefined;
     return body
       ? new Response(body, { headers: BODY_HEADERS })
+      : new Response("not found", { status: 404 });
+  });
+  console.log(JSON.stringify({ port }));
+}
+
+/**
+ * The runtime's ceiling for a hit: each answer a clone of a ready response
+ * holding the body and the fields a proxy hit carries, which is how this
+ * runtime's server sends bytes from memory fastest (docs/bench_proxy.md,
+ * sessions 6 and 14). No cache can answer faster on this runtime; the proxy's
+ * hits are such clones plus the cache's own work.
+ */
+function ceilingRole(): void {
+  const ready = (body: Uint8Array<ArrayBuffer>) =>
+    new Response(body, {
+      headers: {
+        ...BODY_HEADERS,
+        "accept-ranges": "bytes",
+        age: "1",
+        "x-cache": "fresh",
+      },
+    });
+  const small = ready(SMALL);
+  const large = ready(LARGE);
+  const port = nativeServe((request) => {
+    const path = new URL(request.url).pathname;
+    return path === "/13"
+      ? small.clone()
+      : path === "/64k"
+      ? large.clone()
       : new Response("not found", { status: 404 });
   });
   console.log(JSON.stringify({ port }));
@@ -417,7 +450,7 @@ interface HitCase {
   label: string;
   runtime: RuntimeName | "nginx";
   /** `proxy`: heap: stores; `file`: the proxy on file: stores (the command's default). */
-  kind: "bare" | "proxy" | "file" | "nginx";
+  kind: "bare" | "ceiling" | "proxy" | "file" | "nginx";
   path: "/13" | "/64k";
   url: string;
   /** The server process (nginx: its master; the worker is its child). */
@@ -508,6 +541,11 @@ async function hits(tmp: string): Promise<string> {
       commandFor(runtime, "bare", []),
       serverCpu,
     );
+    servers[`${runtime} ceiling`] = await startChild(
+      `${runtime} ceiling`,
+      commandFor(runtime, "ceiling", []),
+      serverCpu,
+    );
     servers[`${runtime} proxy`] = await startChild(
       `${runtime} proxy`,
       commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
@@ -537,7 +575,7 @@ async function hits(tmp: string): Promise<string> {
       errors: [],
     });
     for (const runtime of ["deno", "bun"] as const) {
-      for (const kind of ["bare", "proxy", "file"] as const) {
+      for (const kind of ["bare", "ceiling", "proxy", "file"] as const) {
         const server = servers[`${runtime} ${kind}`];
         cases.push({
           label: `${runtime} ${kind} ${path}`,
@@ -667,6 +705,23 @@ async function hits(tmp: string): Promise<string> {
       ]);
     }
   }
+  const ceilingRows: string[][] = [];
+  for (const path of ["/13", "/64k"] as const) {
+    for (const runtime of ["deno", "bun"] as const) {
+      const ceiling = `${runtime} ceiling ${path}`;
+      const ceilingCpu = leastCpu(ceiling);
+      ceilingRows.push([
+        path === "/13" ? "13 B" : "64 KiB",
+        runtime,
+        fmtNumber(best(ceiling)),
+        `${(best(ceiling) / best(`nginx ${path}`)).toFixed(2)}×`,
+        `${(leastCpu(`nginx ${path}`) / ceilingCpu).toFixed(2)}×`,
+        ...(["proxy", "file"] as const).map((kind) =>
+          `${(ceilingCpu / leastCpu(`${runtime} ${kind} ${path}`)).toFixed(2)}×`
+        ),
+      ]);
+    }
+  }
   const allRuns = cases.map((c) =>
     `${c.label}: ${
       c.runs.map((rps, i) => `${fmtNumber(rps)} (${c.cpu[i].toFixed(1)} µs)`)
@@ -703,6 +758,25 @@ async function hits(tmp: string): Promise<string> {
     table(
       "body runtime bare proxy bare/proxy nginx nginx/proxy".split(" "),
       cpuRows,
+    ),
+    "",
+    "The runtime's ceiling: its server answering every request with a clone",
+    "of a ready response holding the body and a hit's fields, the fastest",
+    "way it sends bytes from memory. ceiling/nginx above 1.0× means the",
+    "runtime can reach nginx's rate at all; the last two columns are the",
+    "proxy's hits per CPU second against the ceiling's.",
+    "",
+    table(
+      [
+        "body",
+        "runtime",
+        "ceiling req/s",
+        "ceiling/nginx",
+        "ceiling/nginx by CPU",
+        "proxy heap:/ceiling by CPU",
+        "proxy file:/ceiling by CPU",
+      ],
+      ceilingRows,
     ),
     "",
     "All rounds (req/s, with server CPU µs per request):",
@@ -998,6 +1072,9 @@ if (role !== "harness") {
 switch (role) {
   case "bare":
     bareRole();
+    break;
+  case "ceiling":
+    ceilingRole();
     break;
   case "origin":
     originRole();
