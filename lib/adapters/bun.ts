@@ -18,7 +18,7 @@ import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import { noteClientSource } from "./client_address.ts";
 import { LiveBodies } from "./live_bodies.ts";
-import { returningViews } from "./returning_views.ts";
+import { outgoingBody } from "./outgoing_body.ts";
 
 /** The little of Bun's API this adapter uses, typed here so Deno can check it. */
 interface BunLike {
@@ -156,7 +156,7 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
   const live = new LiveBodies();
   const answer = (response: Response, request: Request, native: BunNative) =>
-    returningViews(keepOpen(live.track(response), request, native));
+    outgoingBody(keepOpen(live.track(response), request, native));
   const server = bun().serve({
     port: options.port ?? 8000,
     hostname,
