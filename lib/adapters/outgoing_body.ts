@@ -10,7 +10,8 @@
  *   every byte). A view is returned one chunk later still, a margin against
  *   either changing.
  * - **Chunks are cut to a size** (`maxChunk`), for a server that writes a
- *   whole chunk before it turns to its other connections (Deno's).
+ *   whole chunk before it turns to its other connections (Deno's); not lent
+ *   ones.
  *
  * @module
  */
@@ -19,7 +20,7 @@ import { lentBodyOf, returnView } from "../stream/lent_views.ts";
 
 /**
  * `response`, with a body that returns each lent view it passes on once the
- * server has asked for the two chunks after it, and (given `maxChunk`) that
+ * server has asked for the two chunks after it, or (given `maxChunk`) that
  * passes chunks on in pieces of at most `maxChunk` bytes. Only bodies known
  * to be streams are changed: lent ones, and with `maxChunk` those marked
  * `"streaming"` (reading an unmarked response's body would turn bytes into
@@ -35,11 +36,16 @@ export function outgoingBody(
   response: Response,
   maxChunk = Infinity,
 ): Response {
-  const body = lentBodyOf(response) ??
+  const lent = lentBodyOf(response);
+  const body = lent ??
     (maxChunk < Infinity && bodyKindOf(response) === "streaming"
       ? response.body
       : null);
   if (!body) return response;
+  // Lent chunks go whole: cut, Deno grew twice as much on a 1 GiB miss
+  // through a file: store (+53 to +76 MiB against +23 to +37), the cause not
+  // yet found.
+  const cut = lent ? Infinity : maxChunk;
   const reader = body.getReader();
   /** The chunk being passed on, and what of it is still to go. */
   let current: Uint8Array | undefined;
@@ -57,10 +63,8 @@ export function outgoingBody(
         if (next.done) return controller.close();
         current = rest = next.value;
       }
-      const piece = rest.byteLength > maxChunk
-        ? rest.subarray(0, maxChunk)
-        : rest;
-      rest = piece === rest ? undefined : rest.subarray(maxChunk);
+      const piece = rest.byteLength > cut ? rest.subarray(0, cut) : rest;
+      rest = piece === rest ? undefined : rest.subarray(cut);
       if (!rest) sent = current;
       controller.enqueue(piece);
     },
