@@ -47,10 +47,9 @@ export function outgoingBody(
   // yet found.
   const cut = lent ? Infinity : maxChunk;
   const reader = body.getReader();
-  /** The chunk being passed on, and what of it is still to go. */
-  let current: Uint8Array | undefined;
+  /** What of the chunk being cut is still to go. */
   let rest: Uint8Array | undefined;
-  /** The chunk whose last piece went at the last pull, and the one before. */
+  /** The chunk read at the last pull (lent ones go whole), and the one before. */
   let sent: Uint8Array | undefined;
   let before: Uint8Array | undefined;
   const outgoing = new ReadableStream<Uint8Array>({
@@ -61,11 +60,10 @@ export function outgoingBody(
       if (!rest) {
         const next = await reader.read();
         if (next.done) return controller.close();
-        current = rest = next.value;
+        rest = sent = next.value;
       }
       const piece = rest.byteLength > cut ? rest.subarray(0, cut) : rest;
       rest = piece === rest ? undefined : rest.subarray(cut);
-      if (!rest) sent = current;
       controller.enqueue(piece);
     },
     cancel: (reason) => reader.cancel(reason),

@@ -867,12 +867,7 @@ export class SharedCache implements PolicyTarget {
     variants: StoredResponse[],
   ): Transition | Promise<Transition> {
     const match = variants.find((variant) =>
-      varyMatches(
-        variant,
-        ctx.request.headers,
-        this.#infoOf(variant).varyFields,
-        this.#policy.normalizers,
-      )
+      this.#selects(variant, ctx.request)
     );
     if (!match) {
       ctx.trace("miss");
@@ -883,6 +878,16 @@ export class SharedCache implements PolicyTarget {
     return opened instanceof Promise
       ? opened.then((reader) => this.#judge(ctx, state, match, reader))
       : this.#judge(ctx, state, match, opened);
+  }
+
+  /** Whether `request` selects `variant` (its `Vary` fields, normalized as the policy says). */
+  #selects(variant: StoredResponse, request: Request): boolean {
+    return varyMatches(
+      variant,
+      request.headers,
+      this.#infoOf(variant).varyFields,
+      this.#policy.normalizers,
+    );
   }
 
   /** A stored response's directives, current age and freshness lifetime. */
@@ -1161,12 +1166,7 @@ export class SharedCache implements PolicyTarget {
       const kept: StoredResponse[] = [];
       for (const variant of variants) {
         if (
-          !varyMatches(
-            variant,
-            ctx.request.headers,
-            this.#infoOf(variant).varyFields,
-            this.#policy.normalizers,
-          )
+          !this.#selects(variant, ctx.request)
         ) {
           kept.push(variant);
         } else if (
@@ -1284,12 +1284,7 @@ export class SharedCache implements PolicyTarget {
       ) break;
       if (
         shared &&
-        varyMatches(
-          shared.stored,
-          ctx.request.headers,
-          this.#infoOf(shared.stored).varyFields,
-          this.#policy.normalizers,
-        )
+        this.#selects(shared.stored, ctx.request)
       ) {
         const reader = await this.#openBody(cache, shared.stored.entity);
         if (reader) {
