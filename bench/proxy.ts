@@ -19,7 +19,8 @@
  * - `--clients=N` (`BENCH_CLIENTS`): part 2 clients, default 10.
  * - `--heap=yes|no` (`BENCH_HEAP`): also run part 2 with the `heap:` store
  *   (which holds the whole body in memory); default `yes`.
- * - `--only=hits|big` (`BENCH_ONLY`): run one part.
+ * - `--busy-mib=N` (`BENCH_BUSY_MIB`): size of the part 3 body, default 256.
+ * - `--only=hits|big|busy` (`BENCH_ONLY`): run one part.
  *
  * **Part 1, cache hits.** Servers, each its own process: an origin; per
  * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
@@ -52,6 +53,16 @@
  * Beside it, the floor: the same runtime reading the body once with the
  * proxy's origin client and dropping it (most of the proxy's growth is the
  * runtime's uncollected garbage from that client).
+ *
+ * **Part 3, a small hit behind big ones.** Per cache (nginx, then each
+ * runtime's proxy on `heap:` and on `file:` stores, unpinned): a 256 MiB body
+ * and the 64 KiB one are stored and hit once; then, per round (`--runs`),
+ * nine `curl` clients read the big body at once and, from 100 ms later, five
+ * 64 KiB hits are asked for one after another, 50 ms apart. Reported: those
+ * hits' times to first byte (median and range, only of those asked for
+ * while all nine were still reading), the median over nginx's, and the
+ * slowest big client. A server that writes a whole big chunk before it turns
+ * to its other connections shows here.
  *
  * Child processes and temporary directories are removed at the end; every
  * child also exits by itself after a deadline if this process dies first.
@@ -406,7 +417,11 @@ async function wrk(
   return { rps: Number(rps[1]), requests, errors: problems };
 }
 
-async function startNginx(dir: string, origin: Child): Promise<Child> {
+async function startNginx(
+  dir: string,
+  origin: Child,
+  pin = pinning,
+): Promise<Child> {
   const template = await Deno.readTextFile(
     new URL("./nginx/proxy_cache.conf.template", import.meta.url),
   );
@@ -422,7 +437,7 @@ async function startNginx(dir: string, origin: Child): Promise<Child> {
       .replaceAll("{{ORIGIN}}", `${HOST}:${origin.port}`),
   );
   const argv = ["nginx", "-c", conf, "-p", dir, "-g", "daemon off;"];
-  const full = pinning ? ["taskset", "-c", "0", ...argv] : argv;
+  const full = pin ? ["taskset", "-c", "0", ...argv] : argv;
   const process = new Deno.Command(full[0], {
     args: full.slice(1),
     stdin: "null",
@@ -512,6 +527,14 @@ function table(head: string[], rows: string[][]): string {
     `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`,
     ...rows.map(line),
   ].join("\n");
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 function verdict(ratio: number, target: number): string {
@@ -651,14 +674,9 @@ async function hits(tmp: string): Promise<string> {
    */
   const paired = (label: string, baseline: string) => {
     const base = caseOf(baseline).runs;
-    const ratios = caseOf(label).runs.map((rps, i) => rps / base[i])
-      .sort((a, b) => a - b);
-    const middle = ratios.length >> 1;
-    const median = ratios.length % 2
-      ? ratios[middle]
-      : (ratios[middle - 1] + ratios[middle]) / 2;
-    return `${median.toFixed(2)}× (${ratios[0].toFixed(2)}–${
-      ratios[ratios.length - 1].toFixed(2)
+    const ratios = caseOf(label).runs.map((rps, i) => rps / base[i]);
+    return `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${
+      Math.max(...ratios).toFixed(2)
     })`;
   };
   const leastCpu = (label: string) => Math.min(...caseOf(label).cpu);
@@ -1022,6 +1040,151 @@ async function big(tmp: string): Promise<string> {
   ].join("\n");
 }
 
+// -- part 3 -----------------------------------------------------------------
+
+interface BusyResult {
+  label: string;
+  /** Times to first byte (ms) of the small hits asked for while all big clients still read. */
+  during: number[];
+  /** Small hits asked for in all. */
+  asked: number;
+  slowestMs: number;
+  /** Every big and small answer a whole hit. */
+  allHits: boolean;
+}
+
+const SMALL_HITS = 5;
+const BIG_CLIENTS = 9;
+
+/** Whether curl's x-cache value (proxy or nginx) says hit. */
+function saysHit(cache: string): boolean {
+  return cache === "fresh" || cache === "HIT";
+}
+
+async function busyCase(
+  label: string,
+  base: string,
+  mib: number,
+  runs: number,
+): Promise<BusyResult> {
+  const bigUrl = `${base}/big?mib=${mib}&case=busy`;
+  for (let i = 0; i < 20; i++) await get(`${base}/64k`);
+  await curl(bigUrl);
+  const checks = [await curl(bigUrl), await curl(`${base}/64k`)];
+  let allHits = checks.every((c) => saysHit(c.cache));
+  const during: number[] = [];
+  let slowestMs = 0;
+  for (let round = 0; round < runs; round++) {
+    let firstEnd = Infinity;
+    const bigs = Array.from(
+      { length: BIG_CLIENTS },
+      () =>
+        curl(bigUrl).then((result) => {
+          firstEnd = Math.min(firstEnd, performance.now());
+          return result;
+        }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < SMALL_HITS; i++) {
+      const asked = performance.now();
+      const small = await curl(`${base}/64k`);
+      allHits &&= small.status === 200 && saysHit(small.cache);
+      if (asked < firstEnd) during.push(small.ttfb);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const big of await Promise.all(bigs)) {
+      allHits &&= big.status === 200 && big.bytes === mib * MiB &&
+        saysHit(big.cache);
+      slowestMs = Math.max(slowestMs, big.total);
+    }
+  }
+  return { label, during, asked: runs * SMALL_HITS, slowestMs, allHits };
+}
+
+async function busy(tmp: string): Promise<string> {
+  const mib = Number(option("busy-mib", "BENCH_BUSY_MIB", "256"));
+  const runs = Number(option("runs", "BENCH_RUNS", "3"));
+  const origin = await startChild(
+    "origin",
+    commandFor("bun", "origin", []),
+    undefined,
+  );
+  console.error(`part 3: a 64 KiB hit behind ${BIG_CLIENTS} ${mib} MiB hits`);
+  const results: BusyResult[] = [];
+  try {
+    const nginxDir = await Deno.makeTempDir({ dir: tmp, prefix: "nginx-" });
+    const nginx = await startNginx(nginxDir, origin, false);
+    results.push(
+      await busyCase("nginx", `http://${HOST}:${nginx.port}`, mib, runs),
+    );
+    await stopChild(nginx);
+    for (const runtime of ["deno", "bun"] as const) {
+      for (const store of ["heap", "file"] as const) {
+        const dir = await Deno.makeTempDir({ dir: tmp, prefix: "busy-" });
+        const storeUri = store === "file"
+          ? `file:${dir}`
+          : `heap:?maxBytes=${(mib + 256) * MiB}`;
+        const proxy = await startChild(
+          `${runtime} proxy (${store})`,
+          commandFor(runtime, "proxy", [
+            `--origin=http://${HOST}:${origin.port}`,
+            `--store=${storeUri}`,
+          ]),
+          undefined,
+        );
+        try {
+          results.push(
+            await busyCase(
+              `${runtime} ${store}:`,
+              `http://${HOST}:${proxy.port}`,
+              mib,
+              runs,
+            ),
+          );
+        } finally {
+          await stopChild(proxy);
+        }
+      }
+    }
+  } finally {
+    await stopChild(origin);
+  }
+  const nginxMedian = median(results[0].during);
+  const rows = results.map((r) => {
+    const ttfb = r.during.length ? median(r.during) : NaN;
+    return [
+      r.label,
+      `${ttfb.toFixed(1)} ms`,
+      r.during.length
+        ? `${Math.min(...r.during).toFixed(1)}–${
+          Math.max(...r.during).toFixed(1)
+        } ms`
+        : "none",
+      `${r.during.length}/${r.asked}`,
+      `${(ttfb / nginxMedian).toFixed(2)}×`,
+      `${(r.slowestMs / 1000).toFixed(2)} s`,
+      r.allHits ? "yes" : "NO",
+    ];
+  });
+  return [
+    `### A 64 KiB hit while ${BIG_CLIENTS} clients read a ${mib} MiB hit`,
+    "",
+    table([
+      "cache",
+      "small hit TTFB (median)",
+      "range",
+      "counted",
+      "/nginx",
+      "slowest big client",
+      "all hits, all bytes",
+    ], rows),
+    "",
+    "Counted: small hits asked for while all big clients still read. " +
+    "Unpinned: servers, origin and curl share both cores. " +
+    `Deno proxies run with \`--v8-flags=${DENO_PROXY_V8_FLAGS}\`.`,
+  ].join("\n");
+}
+
 async function harness(): Promise<void> {
   const only = option("only", "BENCH_ONLY", "");
   pinning = option("pin", "BENCH_PIN", "yes") !== "no" &&
@@ -1048,8 +1211,9 @@ async function harness(): Promise<void> {
   ];
   const sections: string[] = [];
   try {
-    if (only !== "big") sections.push(await hits(tmp));
-    if (only !== "hits") sections.push(await big(tmp));
+    if (!only || only === "hits") sections.push(await hits(tmp));
+    if (!only || only === "big") sections.push(await big(tmp));
+    if (!only || only === "busy") sections.push(await busy(tmp));
   } finally {
     await cleanup();
   }

@@ -10,8 +10,10 @@
  *   every byte). A view is returned one chunk later still, a margin against
  *   either changing.
  * - **Chunks are cut to a size** (`maxChunk`), for a server that writes a
- *   whole chunk before it turns to its other connections (Deno's); not lent
- *   ones.
+ *   whole chunk before it turns to its other connections (Deno's): those of
+ *   bodies marked `"streaming"` or `"stored"`, and lent ones unless they
+ *   are still arriving. A lent view cut in pieces is returned once the two
+ *   pieces after its last are asked for.
  *
  * @module
  */
@@ -20,11 +22,11 @@ import { lentBodyOf, returnView } from "../stream/lent_views.ts";
 
 /**
  * `response`, with a body that returns each lent view it passes on once the
- * server has asked for the two chunks after it, or (given `maxChunk`) that
+ * server has asked for the two chunks after it, and (given `maxChunk`) that
  * passes chunks on in pieces of at most `maxChunk` bytes. Only bodies known
  * to be streams are changed: lent ones, and with `maxChunk` those marked
- * `"streaming"` (reading an unmarked response's body would turn bytes into
- * a stream). Any other response is returned as is.
+ * `"streaming"` or `"stored"` (reading an unmarked response's body would
+ * turn bytes into a stream). Any other response is returned as is.
  *
  * @example
  * ```ts
@@ -37,19 +39,20 @@ export function outgoingBody(
   maxChunk = Infinity,
 ): Response {
   const lent = lentBodyOf(response);
+  const kind = maxChunk === Infinity ? undefined : bodyKindOf(response);
   const body = lent ??
-    (maxChunk < Infinity && bodyKindOf(response) === "streaming"
-      ? response.body
-      : null);
+    (kind === "streaming" || kind === "stored" ? response.body : null);
   if (!body) return response;
-  // Lent chunks go whole: cut, Deno grew twice as much on a 1 GiB miss
-  // through a file: store (+53 to +76 MiB against +23 to +37), the cause not
-  // yet found.
-  const cut = lent ? Infinity : maxChunk;
+  // Lent views of a body still arriving go whole. Cut to 128 or 256 KiB, a
+  // 1 GiB file: miss with ten clients on Deno grew by 42-59 MiB against
+  // 17-22: its readers fell behind the live tail onto reads of their own
+  // from disk. Cut to 512 KiB, a hit's first byte behind it came no sooner.
+  const cut = lent && kind === "streaming" ? Infinity : maxChunk;
   const reader = body.getReader();
-  /** What of the chunk being cut is still to go. */
+  /** The chunk being passed on, and what of it is still to go. */
+  let current: Uint8Array | undefined;
   let rest: Uint8Array | undefined;
-  /** The chunk read at the last pull (lent ones go whole), and the one before. */
+  /** The chunk whose last piece went at the last pull, and the one before. */
   let sent: Uint8Array | undefined;
   let before: Uint8Array | undefined;
   const outgoing = new ReadableStream<Uint8Array>({
@@ -60,10 +63,11 @@ export function outgoingBody(
       if (!rest) {
         const next = await reader.read();
         if (next.done) return controller.close();
-        rest = sent = next.value;
+        current = rest = next.value;
       }
       const piece = rest.byteLength > cut ? rest.subarray(0, cut) : rest;
       rest = piece === rest ? undefined : rest.subarray(cut);
+      if (!rest) sent = current;
       controller.enqueue(piece);
     },
     cancel: (reason) => reader.cancel(reason),

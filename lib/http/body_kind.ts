@@ -10,6 +10,10 @@
  * - `"in-memory"`: bytes in memory, sent at once (hits, small origin
  *   answers). The shared cache knows these need no care: they cannot pause,
  *   and their headers may be changed in place.
+ * - `"stored"`: a stream read from a cache's storage (a hit on a complete
+ *   body too big to be held as bytes): it cannot pause, but its chunks are
+ *   as big as the storage's blocks (up to 8 MiB in memory). Deno's adapter
+ *   cuts them, as it cuts streaming ones.
  *
  * A second mark, {@link markStoppable}, tells a stopping server how to end
  * a live body.
@@ -20,7 +24,7 @@
  */
 
 /** The kinds of body a response can be marked with. */
-export type BodyKind = "streaming" | "in-memory";
+export type BodyKind = "streaming" | "in-memory" | "stored";
 
 // A property, not a WeakSet: setting it costs a tenth as much per response.
 const BODY_KIND = Symbol("body kind");

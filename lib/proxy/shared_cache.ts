@@ -222,8 +222,9 @@ interface VariantInfo {
 interface RequestState {
   /** Holds the stored body open while it is served. */
   reader?: EntryReader;
-  /** The body last made for the answer from a storage that lends its views. */
-  lent?: ReadableStream<Uint8Array>;
+  /** The body last made for the answer from storage, and whether it lends its views. */
+  stored?: ReadableStream<Uint8Array>;
+  lends?: boolean;
   freshness?: StoredFreshness;
   requestCc: CacheControl;
   /** The stored response after a 304 merged into it. */
@@ -1771,7 +1772,7 @@ export class SharedCache implements PolicyTarget {
       // Still arriving with no length: the whole body, as it comes.
       const noBody = ctx.request.method === "HEAD" ||
         NULL_BODY_STATUSES.has(stored.status);
-      const body = noBody ? null : this.#lending(
+      const body = noBody ? null : this.#fromStorage(
         state,
         reader,
         carriedStream(reader, 0, undefined, true, onward, resume),
@@ -1817,7 +1818,7 @@ export class SharedCache implements PolicyTarget {
       bytes ?? {
         size,
         stream: (start, end) =>
-          this.#lending(
+          this.#fromStorage(
             state,
             reader,
             carriedStream(
@@ -1848,13 +1849,14 @@ export class SharedCache implements PolicyTarget {
     return response;
   }
 
-  /** `stream`, noted as the answer's lent body if `reader`'s storage lends its views. */
-  #lending(
+  /** `stream`, noted as the answer's body read from `reader`'s storage. */
+  #fromStorage(
     state: RequestState,
     reader: EntryReader,
     stream: ReadableStream<Uint8Array>,
   ): ReadableStream<Uint8Array> {
-    if (reader.lends) state.lent = stream;
+    state.stored = stream;
+    state.lends = reader.lends;
     return stream;
   }
 
@@ -1990,9 +1992,15 @@ export class SharedCache implements PolicyTarget {
     if (state.stopper && response.body) {
       markStoppable(response, state.stopper);
     }
-    // Each layer of a stored body passes its views on as they came, so a
-    // server that gets this very body may return them (lent_views.ts).
-    if (state.lent) markLentBody(response, state.lent);
+    const stored = state.stored;
+    if (stored && state.lends) {
+      // Each layer of a stored body passes its views on as they came, so a
+      // server that gets this very body may return them (lent_views.ts).
+      markLentBody(response, stored);
+    } else if (stored && !bodyKindOf(response) && response.body === stored) {
+      // A complete body in the storage's blocks, which can be big.
+      markBodyKind(response, "stored");
+    }
     return response;
   }
 }

@@ -19,6 +19,22 @@ function bytes(size: number, fill: number): Uint8Array {
   return new Uint8Array(size).fill(fill);
 }
 
+/**
+ * Views lent of blocks of `sizes` bytes, one per block, whose storage has
+ * dropped them: each block is freed once its view is back.
+ */
+function lentViews(sizes: number[]) {
+  const blocks = sizes.map((size, i) => bytes(size, i + 1));
+  const views = blocks.map((block) => {
+    const loan = new Loan();
+    loan.own([block]);
+    const view = loan.lend(block.subarray());
+    loan.drop();
+    return view;
+  });
+  return { blocks, views };
+}
+
 /** Every chunk `response`'s body gives, read one pull at a time. */
 async function chunksOf(response: Response): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
@@ -30,46 +46,44 @@ describe("outgoingBody", () => {
   it("leaves a response it does not know to be a stream as it is", () => {
     const plain = new Response("hi");
     assert.equal(outgoingBody(plain, 4), plain);
-    const streamingWithoutCut = markBodyKind(
-      new Response(streamOf([bytes(8, 1)])),
-      "streaming",
-    );
-    assert.equal(outgoingBody(streamingWithoutCut), streamingWithoutCut);
+    for (const kind of ["streaming", "stored"] as const) {
+      const withoutCut = markBodyKind(
+        new Response(streamOf([bytes(8, 1)])),
+        kind,
+      );
+      assert.equal(outgoingBody(withoutCut), withoutCut, kind);
+    }
+    const inMemory = markBodyKind(new Response("hi"), "in-memory");
+    assert.equal(outgoingBody(inMemory, 4), inMemory);
   });
 
-  it("cuts a streaming body's chunks to maxChunk, keeping status, fields and bytes", async () => {
-    const original = markBodyKind(
-      new Response(streamOf([bytes(10, 1), bytes(3, 2), bytes(8, 3)]), {
-        status: 203,
-        headers: { "content-length": "21", "x-kept": "yes" },
-      }),
-      "streaming",
-    );
-    const out = outgoingBody(original, 4);
-    assert.notEqual(out, original);
-    assert.equal(out.status, 203);
-    assert.equal(out.headers.get("x-kept"), "yes");
-    assert.equal(out.headers.get("content-length"), "21");
-    const chunks = await chunksOf(out);
-    assert.deepEqual(chunks.map((c) => c.byteLength), [4, 4, 2, 3, 4, 4]);
-    assert.deepEqual(
-      Array.from(chunks.flatMap((c) => Array.from(c))),
-      [...Array(10).fill(1), ...Array(3).fill(2), ...Array(8).fill(3)],
-    );
+  it("cuts a streaming or stored body's chunks to maxChunk, keeping status, fields and bytes", async () => {
+    for (const kind of ["streaming", "stored"] as const) {
+      const original = markBodyKind(
+        new Response(streamOf([bytes(10, 1), bytes(3, 2), bytes(8, 3)]), {
+          status: 203,
+          headers: { "content-length": "21", "x-kept": "yes" },
+        }),
+        kind,
+      );
+      const out = outgoingBody(original, 4);
+      assert.notEqual(out, original, kind);
+      assert.equal(out.status, 203);
+      assert.equal(out.headers.get("x-kept"), "yes");
+      assert.equal(out.headers.get("content-length"), "21");
+      const chunks = await chunksOf(out);
+      assert.deepEqual(chunks.map((c) => c.byteLength), [4, 4, 2, 3, 4, 4]);
+      assert.deepEqual(
+        Array.from(chunks.flatMap((c) => Array.from(c))),
+        [...Array(10).fill(1), ...Array(3).fill(2), ...Array(8).fill(3)],
+      );
+    }
   });
 
-  it("returns a lent view once the two chunks after it are asked for, and never cuts one", async () => {
-    const blocks = [bytes(6, 1), bytes(6, 2), bytes(6, 3), bytes(6, 4)];
-    const views = blocks.map((block) => {
-      const loan = new Loan();
-      loan.own([block]);
-      const view = loan.lend(block.subarray());
-      // The storage has dropped it: it is freed once back.
-      loan.drop();
-      return view;
-    });
+  it("returns a lent view once the two chunks after it are asked for", async () => {
+    const { blocks, views } = lentViews([6, 6, 6, 6]);
     const body = streamOf(views);
-    const out = outgoingBody(markLentBody(new Response(body), body), 4);
+    const out = outgoingBody(markLentBody(new Response(body), body));
     const reader = out.body!.getReader();
     const sizes = () => blocks.map((block) => block.byteLength);
     assert.equal((await reader.read()).value!.byteLength, 6, "whole");
@@ -85,6 +99,44 @@ describe("outgoingBody", () => {
       [0, 0, 0, 6],
       "the last view stays to the collector",
     );
+  });
+
+  it("cuts a lent view, returning it once the two pieces after its last are asked for", async () => {
+    const { blocks, views } = lentViews([6, 6, 6]);
+    const body = streamOf(views);
+    const out = outgoingBody(markLentBody(new Response(body), body), 4);
+    const reader = out.body!.getReader();
+    const sizes = () => blocks.map((block) => block.byteLength);
+    const pieces: number[] = [];
+    const held: number[][] = [];
+    for (
+      let next = await reader.read();
+      !next.done;
+      next = await reader.read()
+    ) {
+      pieces.push(next.value.byteLength);
+      held.push(sizes());
+    }
+    assert.deepEqual(pieces, [4, 2, 4, 2, 4, 2]);
+    assert.deepEqual(held, [
+      [6, 6, 6],
+      [6, 6, 6],
+      [6, 6, 6],
+      [0, 6, 6], // the second piece after the first view's last
+      [0, 6, 6],
+      [0, 0, 6],
+    ]);
+  });
+
+  it("keeps lent views of a body still arriving whole", async () => {
+    const { views } = lentViews([6, 6]);
+    const body = streamOf(views);
+    const response = markBodyKind(
+      markLentBody(new Response(body), body),
+      "streaming",
+    );
+    const chunks = await chunksOf(outgoingBody(response, 4));
+    assert.deepEqual(chunks.map((c) => c.byteLength), [6, 6]);
   });
 
   it("passes a cancellation on to the body it reads", async () => {
