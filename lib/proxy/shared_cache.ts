@@ -222,7 +222,10 @@ interface VariantInfo {
 interface RequestState {
   /** Holds the stored body open while it is served. */
   reader?: EntryReader;
-  /** The body last made for the answer from storage, and whether it lends its views. */
+  /**
+   * The body last made for the answer from storage, and whether it lends
+   * its views (noted then: by the answer, the entry may have lost its file).
+   */
   stored?: ReadableStream<Uint8Array>;
   lends?: boolean;
   freshness?: StoredFreshness;
