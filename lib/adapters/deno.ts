@@ -42,6 +42,8 @@ export function denoServe(
 ): Server {
   const hostname = options.hostname ?? "127.0.0.1";
   const live = new LiveBodies();
+  const answer = (response: Response) =>
+    outgoingBody(live.track(response), MAX_CHUNK);
   const server = Deno.serve({
     port: options.port ?? 8000,
     hostname,
@@ -50,9 +52,7 @@ export function denoServe(
   }, (request, info) => {
     noteClientSource(request, info);
     const result = handler(request);
-    return result instanceof Promise
-      ? result.then((response) => outgoingBody(live.track(response), MAX_CHUNK))
-      : outgoingBody(live.track(result), MAX_CHUNK);
+    return result instanceof Promise ? result.then(answer) : answer(result);
   });
   options.signal?.addEventListener("abort", () => live.stopAll(), {
     once: true,

@@ -1169,9 +1169,7 @@ export class SharedCache implements PolicyTarget {
     return this.#updateVariants(ctx.metastore, ctx.key, (variants) => {
       const kept: StoredResponse[] = [];
       for (const variant of variants) {
-        if (
-          !this.#selects(variant, ctx.request)
-        ) {
+        if (!this.#selects(variant, ctx.request)) {
           kept.push(variant);
         } else if (
           storable &&
