@@ -855,6 +855,34 @@ interface BigResult {
   originRequests: number;
 }
 
+/**
+ * A proxy (unpinned) in front of `origin` on a `file:` store in a fresh
+ * temporary directory, or a `heap:` store bounded to `heapMiB`.
+ */
+async function startStoreProxy(
+  tmp: string,
+  runtime: RuntimeName,
+  store: "file" | "heap",
+  origin: Child,
+  heapMiB: number,
+  v8Flags?: string,
+): Promise<Child> {
+  const dir = await Deno.makeTempDir({ dir: tmp, prefix: `${runtime}-` });
+  const storeUri = store === "file"
+    ? `file:${dir}`
+    : `heap:?maxBytes=${heapMiB * MiB}`;
+  return await startChild(
+    `${runtime} proxy (${store})`,
+    commandFor(
+      runtime,
+      "proxy",
+      [`--origin=http://${HOST}:${origin.port}`, `--store=${storeUri}`],
+      v8Flags,
+    ),
+    undefined,
+  );
+}
+
 async function bigMiss(
   tmp: string,
   runtime: RuntimeName,
@@ -864,19 +892,13 @@ async function bigMiss(
   clients: number,
   defaultFlags = false,
 ): Promise<BigResult> {
-  const dir = await Deno.makeTempDir({ dir: tmp, prefix: `${runtime}-` });
-  const storeUri = store === "file"
-    ? `file:${dir}`
-    : `heap:?maxBytes=${(mib + 256) * MiB}`;
-  const proxy = await startChild(
-    `${runtime} proxy (${store})`,
-    commandFor(
-      runtime,
-      "proxy",
-      [`--origin=http://${HOST}:${origin.port}`, `--store=${storeUri}`],
-      defaultFlags ? "" : undefined,
-    ),
-    undefined,
+  const proxy = await startStoreProxy(
+    tmp,
+    runtime,
+    store,
+    origin,
+    mib + 256,
+    defaultFlags ? "" : undefined,
   );
   try {
     const base = `http://${HOST}:${proxy.port}`;
@@ -1156,17 +1178,12 @@ async function busy(tmp: string): Promise<string> {
     await stopChild(nginx);
     for (const runtime of ["deno", "bun"] as const) {
       for (const store of ["heap", "file"] as const) {
-        const dir = await Deno.makeTempDir({ dir: tmp, prefix: "busy-" });
-        const storeUri = store === "file"
-          ? `file:${dir}`
-          : `heap:?maxBytes=${(2 * mib + 256) * MiB}`;
-        const proxy = await startChild(
-          `${runtime} proxy (${store})`,
-          commandFor(runtime, "proxy", [
-            `--origin=http://${HOST}:${origin.port}`,
-            `--store=${storeUri}`,
-          ]),
-          undefined,
+        const proxy = await startStoreProxy(
+          tmp,
+          runtime,
+          store,
+          origin,
+          2 * mib + 256,
         );
         try {
           results.push(
