@@ -36,11 +36,14 @@ const TRICKLE_MS_PER_READER = 0.04;
 
 /**
  * Bytes a writer stores before one of its writes waits for a turn of the event
- * loop (512 KiB). A source and a storage that both answer at once (a fast
+ * loop (128 KiB). A source and a storage that both answer at once (a fast
  * socket into memory) would otherwise hold the thread until the last byte,
- * and every other client would wait for all of it.
+ * and every other client would wait for all of it. At 512 KiB, a small hit on
+ * Deno behind nine clients of a 256 MiB memory miss waited a median 10.6-14.3
+ * ms for its first byte, at 128 KiB 8.2-10.2 ms, with the miss as fast
+ * (`docs/bench_proxy.md`, session 16).
  */
-const WRITE_SLICE = 512 * 1024;
+const WRITE_SLICE = 128 * 1024;
 
 /** How much of an entry is written. */
 export interface EntrySize {
