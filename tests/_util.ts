@@ -4,6 +4,7 @@
  * @module
  */
 import { after } from "node:test";
+import { connect } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -90,4 +91,19 @@ export function runtimeCommand(
   return "Deno" in globalThis
     ? [process.execPath, ["run", "-A", script, ...args]]
     : [process.execPath, [script, ...args]];
+}
+
+/**
+ * Sends `request` as raw bytes to a server on loopback `port` and returns
+ * everything it sent back, once it closes the connection: for what `fetch`
+ * cannot send (no Host, a malformed one) or would hide.
+ */
+export function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(request));
+    let answer = "";
+    socket.on("data", (data) => answer += data);
+    socket.on("close", () => resolve(answer));
+    socket.on("error", reject);
+  });
 }

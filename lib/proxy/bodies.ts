@@ -43,6 +43,34 @@ export function watchedUpload(
   );
 }
 
+/** Statuses whose answers never have a body. */
+export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
+
+/**
+ * `response` as an answer to HEAD: no body bytes, and no length where the
+ * GET's is unknown. Both servers give a null body `Content-Length: 0`, which
+ * would say the GET's body is empty; an answer without `Content-Length`
+ * gets one empty chunk instead, which Deno's server sends with no length and
+ * Bun's as chunked, neither with a byte of body.
+ */
+export function headAnswer(response: Response): Response {
+  const lengthUnknown = !NULL_BODY_STATUSES.has(response.status) &&
+    !response.headers.has("content-length");
+  if (!lengthUnknown && !response.body) return response;
+  cancelBody(response);
+  return new Response(
+    lengthUnknown
+      ? new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new Uint8Array(0));
+          controller.close();
+        },
+      })
+      : null,
+    response,
+  );
+}
+
 /** Cancels a response body nobody will read (if nothing reads it already). */
 export function cancelBody(response: Response | undefined): void {
   const body = response?.body;

@@ -5,6 +5,7 @@
  * @module
  */
 import { fieldTokens, isToken } from "../http/field_tokens.ts";
+import { parseHttpDate } from "../http/http_date.ts";
 
 /** Fields that describe one connection, never forwarded or stored. */
 export const HOP_BY_HOP = [
@@ -34,6 +35,26 @@ export const HOP_BY_HOP = [
  */
 export function addMissingDate(headers: Headers, at: number): void {
   if (!headers.has("date")) headers.set("date", new Date(at).toUTCString());
+}
+
+/**
+ * Like {@link addMissingDate}, and also replaces a `Date` that cannot be
+ * parsed, as a recipient may (RFC 9110 §6.6.1): a stored response's
+ * freshness and age, worked out from an invalid one, would depend on when
+ * they are worked out.
+ *
+ * @example
+ * ```ts
+ * import { addValidDate } from "./headers.ts";
+ * const headers = new Headers({ date: "yesterday" });
+ * addValidDate(headers, 0);
+ * headers.get("date"); // "Thu, 01 Jan 1970 00:00:00 GMT"
+ * ```
+ */
+export function addValidDate(headers: Headers, at: number): void {
+  if (parseHttpDate(headers.get("date")) === undefined) {
+    headers.set("date", new Date(at).toUTCString());
+  }
 }
 
 /**

@@ -51,7 +51,9 @@ import {
   cancelBody,
   cancelReplaced,
   type Handoff,
+  headAnswer,
   nothingMore,
+  NULL_BODY_STATUSES,
   releasing,
   watchedUpload,
   withHandoff,
@@ -80,6 +82,7 @@ import {
 } from "./errors.ts";
 import {
   addMissingDate,
+  addValidDate,
   isWebSocketHandshake,
   responseWithoutHopByHop,
   withMutableHeaders,
@@ -254,10 +257,15 @@ interface RequestState {
   fwd?: ForwardReason;
   /** What the origin answered it. */
   fwdStatus?: number;
+  /**
+   * The origin's 200 to a fetch that held back the client's Range and
+   * conditions, to be answered from the stored copy: if it goes out unstored,
+   * the request is asked again as sent.
+   */
+  heldBack?: Response;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
-const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const MAX_VARIANTS = 16;
 /** The request fields that would make the origin answer otherwise than with the whole representation. */
 const CONDITIONS = [
@@ -670,6 +678,9 @@ export class SharedCache implements PolicyTarget {
       case "store":
         return this.#store(ctx, state);
       case "deliver":
+        if (state.heldBack && ctx.response === state.heldBack) {
+          return this.#askAsSent(ctx, state);
+        }
         ctx.response ??= this.#fromStored(ctx, state);
         return this.#run("deliver", ctx);
       case "error":
@@ -677,6 +688,21 @@ export class SharedCache implements PolicyTarget {
       default:
         throw new Error(`no step for transition ${transition.name}`);
     }
+  }
+
+  /**
+   * The origin's whole 200 goes out unstored (not storable, too large, or
+   * storage failed), so the client's Range and conditions that were held
+   * back from it for the stored copy would go unanswered: a range asked for
+   * would come as the whole body, an `If-Match` that fails as a 200. The
+   * request goes to the origin again, as the client sent it.
+   */
+  #askAsSent(ctx: CacheContext, state: RequestState): Promise<Transition> {
+    state.heldBack = undefined;
+    cancelBody(ctx.response);
+    ctx.response = undefined;
+    ctx.log(`asking again with the client's conditions: ${ctx.request.url}`);
+    return this.#pass(ctx, state);
   }
 
   /** Lets go of what a request that failed holds. */
@@ -1230,6 +1256,11 @@ export class SharedCache implements PolicyTarget {
 
   #originFailed(ctx: CacheContext, error: unknown): Transition {
     const text = { "content-type": "text/plain; charset=utf-8" };
+    // Servers build the URL from the client's Host unchecked; one that is no
+    // URL cannot be forwarded, and is the client's error (RFC 9112 §3.2).
+    if (!URL.canParse(ctx.request.url)) {
+      return ctx.error(400, text, "400 Bad Request: invalid Host\n");
+    }
     if (error instanceof ClientGoneError) {
       // Nobody reads it; the status is nginx's "client closed request".
       ctx.log(`${ctx.request.method} ${ctx.request.url}: ${error.message}`);
@@ -1323,8 +1354,12 @@ export class SharedCache implements PolicyTarget {
     // stored gets the client's Range and conditions, as it sent them.
     // (The cache answers them from the stored 200; forwarded, they would
     // make the origin's answer to one client, a 412 say, everyone's.)
+    let held = false;
     if (sharing) {
-      for (const field of CONDITIONS) headers.delete(field);
+      for (const field of CONDITIONS) {
+        held ||= headers.has(field);
+        headers.delete(field);
+      }
     }
     // An answer shaped by the client's own conditions (a 412, a 416) is
     // that client's only.
@@ -1405,9 +1440,11 @@ export class SharedCache implements PolicyTarget {
       state.validated = stored;
       ctx.stored = stored;
       ctx.response = this.#fromStored(ctx, state, client);
+      // Judged on the copy stored: a Set-Cookie of the 304 goes to this
+      // client only, and must not keep the stored response from freshening.
       reason = notStorableReason(
         asGet(ctx.request),
-        new Response(null, { status: stored.status, headers: client }),
+        new Response(null, { status: stored.status, headers: stored.headers }),
         this.#rules,
       );
     } else {
@@ -1416,7 +1453,7 @@ export class SharedCache implements PolicyTarget {
       state.reader = undefined;
       const fields = withoutHopByHop(response.headers);
       // The time it came, for this client and the stored copy.
-      addMissingDate(fields, responseTime);
+      addValidDate(fields, responseTime);
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
       // it if it is not stored.
       ctx.response = new Response(response.body, {
@@ -1425,6 +1462,7 @@ export class SharedCache implements PolicyTarget {
         headers: fields,
       });
       this.#noteOrigin(state, response);
+      if (held && response.status === 200) state.heldBack = ctx.response;
       reason = !cacheable
         ? "method"
         : conditional && response.status !== 200
@@ -1512,6 +1550,8 @@ export class SharedCache implements PolicyTarget {
       ctx.log(
         `not stored (larger than ${maxEntrySize} bytes): ${ctx.request.url}`,
       );
+      // Its requests go to the origin side by side, with their own ranges.
+      this.#markUncacheable(key);
       state.settle?.(undefined);
       return transition;
     }
@@ -1593,7 +1633,7 @@ export class SharedCache implements PolicyTarget {
       ...(Array.isArray(cc.noCache) ? cc.noCache : []),
     ];
     for (const name of drop) headers.delete(name);
-    addMissingDate(headers, responseTime);
+    addValidDate(headers, responseTime);
     return headers;
   }
 
@@ -1943,9 +1983,8 @@ export class SharedCache implements PolicyTarget {
     if (bodyKindOf(response) !== "in-memory") {
       response = withMutableHeaders(response);
     }
-    if (ctx.request.method.toUpperCase() === "HEAD" && response.body) {
-      cancelBody(response);
-      response = new Response(null, response);
+    if (ctx.request.method.toUpperCase() === "HEAD") {
+      response = headAnswer(response);
     }
     if (this.#options.forwardTargetedFields === false) {
       for (const field of this.#rules.targetedFields) {

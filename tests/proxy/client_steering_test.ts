@@ -50,6 +50,59 @@ describe("shared cache: one client cannot steer it for the others", () => {
     }
   });
 
+  it("asks again with the client's Range and conditions when the whole answer goes out unstored", async () => {
+    const body = "0123456789".repeat(200); // 2,000 bytes
+    // An origin that answers Range and If-Match itself.
+    const ranged = (cacheControl: string) => (request: Request) => {
+      const headers = { "cache-control": cacheControl, etag: '"r1"' };
+      const ifMatch = request.headers.get("if-match");
+      if (ifMatch !== null && ifMatch !== '"r1"') {
+        return new Response(null, { status: 412, headers });
+      }
+      const range = /^bytes=(\d+)-(\d+)$/.exec(
+        request.headers.get("range") ?? "",
+      );
+      if (!range) return new Response(body, { headers });
+      const [start, end] = [Number(range[1]), Number(range[2])];
+      return new Response(body.slice(start, end + 1), {
+        status: 206,
+        headers: {
+          ...headers,
+          "content-range": `bytes ${start}-${end}/${body.length}`,
+        },
+      });
+    };
+    const h = harness({
+      "/private": ranged("private"),
+      "/big": ranged("max-age=60"),
+    }, { maxEntrySize: 1000 });
+    try {
+      for (const path of ["/private", "/big"]) {
+        for (const round of [1, 2]) {
+          const part = await visit(h, path, {
+            headers: { range: "bytes=2-5" },
+          });
+          assert.equal(part.status, 206, `${path}, ${round}`);
+          assert.equal(part.body, "2345");
+          const failed = await visit(h, path, {
+            headers: { "if-match": '"r0"' },
+          });
+          assert.equal(failed.status, 412, `${path}, ${round}`);
+        }
+        // The first asked for the whole body, then again as sent; the URL
+        // then goes to the origin as asked (hit-for-pass).
+        const asked = h.seen.filter((r) => r.path === path);
+        assert.deepEqual(
+          asked.map((r) => r.headers.get("range") ?? r.headers.get("if-match")),
+          [null, "bytes=2-5", '"r0"', "bytes=2-5", '"r0"'],
+          path,
+        );
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it("keeps coalescing a URL after a client's own no-store", async () => {
     const origin = overlapping(() =>
       new Response("shared", { headers: { "cache-control": "max-age=60" } })

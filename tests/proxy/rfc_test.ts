@@ -1,7 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
-import { harness, numbered, revalidatable, visit } from "./_harness.ts";
+import {
+  harness,
+  numbered,
+  revalidatable,
+  type Route,
+  visit,
+} from "./_harness.ts";
 import {
   ManualClock,
   memoryFs,
@@ -11,7 +16,7 @@ import {
   StreamCache,
 } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
-import { tick } from "../_util.ts";
+import { rawExchange, tick } from "../_util.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
 const text = (body: string, headers: HeadersInit = {}, status = 200) => () =>
@@ -444,6 +449,29 @@ describe("shared cache: storing and freshness", () => {
     }
   });
 
+  it("replaces an invalid Date with the time the answer came, and counts Expires from it (RFC 9110 §6.6.1)", async () => {
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    const h = harness({
+      // An origin whose clock is broken.
+      "/d": text("d", { date: "Tue, 99 Foo 2026", expires: inAMinute }),
+    });
+    try {
+      const first = await visit(h, "/d");
+      assert.equal(first.trace, "miss, store");
+      assert.equal(
+        first.headers.get("date"),
+        new Date(h.clock.now()).toUTCString(),
+      );
+      await h.clock.advance(30_000);
+      const hit = await visit(h, "/d");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.headers.get("date"), first.headers.get("date"));
+      assert.equal(h.count("/d"), 1);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("uses heuristic freshness for heuristically cacheable statuses with Last-Modified, and for public answers", async () => {
     const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000).toUTCString();
     const h = harness({
@@ -835,7 +863,7 @@ describe("shared cache: validation", () => {
     }
   });
 
-  it("passes the revalidating 304's Set-Cookie to a client answered with a 304", async () => {
+  it("passes the revalidating 304's Set-Cookie to its client only, and freshens the stored copy", async () => {
     const h = harness({
       "/s": (request) =>
         request.headers.get("if-none-match") === '"s1"'
@@ -856,9 +884,13 @@ describe("shared cache: validation", () => {
         headers: { "if-none-match": '"s1"' },
       });
       assert.equal(answer.status, 304);
-      // (Not stored again: it sets a cookie.)
-      assert.equal(answer.headers.get("x-cache"), "stale, valid");
+      // The stored copy is freshened; the cookie is this client's only.
+      assert.equal(answer.headers.get("x-cache"), "stale, valid, store");
       assert.deepEqual(answer.headers.getSetCookie(), ["session=refreshed"]);
+      const next = await visit(h, "/s");
+      assert.equal(next.trace, "fresh");
+      assert.deepEqual(next.headers.getSetCookie(), []);
+      assert.equal(h.count("/s"), 2);
     } finally {
       await h.close();
     }
@@ -1258,6 +1290,37 @@ describe("shared cache: HEAD and ranges", () => {
     }
   });
 
+  it("never says Content-Length: 0 for a HEAD whose GET body has no length", async () => {
+    const chunked = (cacheControl: string): Route => () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array(100_000).fill(121));
+            controller.close();
+          },
+        }),
+        { headers: { "cache-control": cacheControl } },
+      );
+    const h = harness({
+      "/kept": chunked("max-age=60"),
+      "/passed": chunked("no-store"),
+    });
+    try {
+      for (const path of ["/kept", "/passed"]) {
+        const head = await h.get(path, { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-length"), null, path);
+        assert.equal(await head.text(), "");
+      }
+      const got = await h.get("/kept");
+      assert.equal((await got.bytes()).byteLength, 100_000);
+      const hit = await h.get("/kept", { method: "HEAD" });
+      assert.equal(hit.headers.get("x-cache"), "fresh");
+      assert.equal(hit.headers.get("content-length"), "100000");
+    } finally {
+      await h.close();
+    }
+  });
   it("answers single, multiple, unsatisfiable and If-Range requests from a stored 200", async () => {
     const body = "0123456789abcdefghij";
     const h = harness({
@@ -1540,24 +1603,16 @@ describe("shared cache: targeted cache control and keys", () => {
     });
     const port = new URL(h.url).port;
     /** A request sent as raw bytes; its x-cache and body. */
-    const raw = (method: string, host: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect({ host: "127.0.0.1", port: Number(port) });
-        socket.on("connect", () =>
-          socket.write(
-            `${method} /u HTTP/1.1\r\nhost: ${host}\r\n` +
-              "content-length: 0\r\nconnection: close\r\n\r\n",
-          ));
-        let text = "";
-        socket.on("data", (data) => text += data.toString());
-        socket.on("error", reject);
-        socket.on("close", () =>
-          resolve(
-            `${/x-cache: (.*)\r/i.exec(text)?.[1]} ${
-              text.split("\r\n\r\n")[1]
-            }`,
-          ));
-      });
+    const raw = async (method: string, host: string) => {
+      const text = await rawExchange(
+        Number(port),
+        `${method} /u HTTP/1.1\r\nhost: ${host}\r\n` +
+          "content-length: 0\r\nconnection: close\r\n\r\n",
+      );
+      return `${/x-cache: (.*)\r/i.exec(text)?.[1]} ${
+        text.split("\r\n\r\n")[1]
+      }`;
+    };
     try {
       for (const host of [`Good.Test:${port}`, `good.test:${port}`]) {
         version = 0;
