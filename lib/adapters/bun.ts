@@ -28,6 +28,7 @@ interface BunLike {
     hostname: string;
     development: boolean;
     reusePort: boolean;
+    maxRequestBodySize: number;
     error(error: unknown): Response;
     fetch(request: Request, server: BunNative): Response | Promise<Response>;
   }): { port: number; stop(closeActive?: boolean): Promise<void> | void };
@@ -139,6 +140,58 @@ function keepOpen(
 }
 
 /**
+ * `response`, with a body Bun's server sends as it is. Bun's server labels
+ * a bytes body that has no `Content-Type` as `application/octet-stream`
+ * (oven-sh/bun#21193), which would turn a page whose origin sent no type
+ * into a download; a stream it sends unlabelled, though without
+ * `Content-Length` past a few bytes. Only bodies marked as bytes in memory
+ * (cistern's hits, ranges, small origin answers) are known to be bytes: a
+ * string body, whose `text/plain` Bun adds when sending, is not.
+ */
+function unlabelled(response: Response): Response {
+  if (
+    bodyKindOf(response) !== "in-memory" ||
+    response.headers.has("content-type") || !response.body
+  ) return response;
+  const reader = response.body.getReader();
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }),
+    response,
+  );
+}
+
+/**
+ * `request` with an absolute URL. Bun's server gives a request with no
+ * usable Host only its path ("/r"): an HTTP/1.0 request with none (as
+ * health checks send) or an empty one is addressed to this server, as
+ * Deno's server does; a Host that is not a valid one gets a 400 (RFC 9112
+ * §3.2).
+ */
+function addressed(request: Request, base: string): Request | Response {
+  if (request.url.charCodeAt(0) !== 47 /* "/" */) return request;
+  if (request.headers.get("host")) {
+    return new Response("400 Bad Request: invalid Host\n", {
+      status: 400,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  return new Request(base + request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    signal: request.signal,
+    ...(request.body ? { duplex: "half" } : {}),
+  } as RequestInit);
+}
+
+/**
  * Serves `handler` with `Bun.serve`: the idle timeout off for answers marked
  * as streaming, a plain 500 for a handler that throws.
  *
@@ -156,7 +209,9 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
   const live = new LiveBodies();
   const answer = (response: Response, request: Request, native: BunNative) =>
-    outgoingBody(keepOpen(live.track(response), request, native));
+    unlabelled(outgoingBody(keepOpen(live.track(response), request, native)));
+  /** This server's own URL, set once it listens. */
+  let base = "";
   const server = bun().serve({
     port: options.port ?? 8000,
     hostname,
@@ -164,6 +219,9 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
     // Production mode would otherwise share the port with another process
     // already listening on it, instead of saying it is in use.
     reusePort: false,
+    // Bodies stream through, so their size needs no bound here (Bun's own
+    // default, 128 MiB, would refuse bigger uploads with a 413); as on Deno.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     error: (error) => {
       console.error(error);
       return new Response("Internal Server Error", {
@@ -171,13 +229,21 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
         headers: { "content-type": "text/plain; charset=utf-8" },
       });
     },
-    fetch(request, native) {
-      noteClientSource(request, native);
+    fetch(incoming, native) {
+      // Bun's own methods want the request it made.
+      const request = addressed(incoming, base);
+      if (request instanceof Response) return request;
+      noteClientSource(
+        request,
+        request === incoming
+          ? native
+          : { requestIP: () => native.requestIP(incoming) },
+      );
       // A handler that answers at once is answered at once.
       const result = handler(request);
       return result instanceof Promise
-        ? result.then((response) => answer(response, request, native))
-        : answer(result, request, native);
+        ? result.then((response) => answer(response, incoming, native))
+        : answer(result, incoming, native);
     },
   });
   let stopping: Promise<void> | undefined;
@@ -191,11 +257,14 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   options.signal?.addEventListener("abort", () => void shutdown(), {
     once: true,
   });
+  base = `http://${
+    hostname.includes(":") ? `[${hostname}]` : hostname
+  }:${server.port}`;
   options.onListen?.({ hostname, port: server.port });
   return {
     hostname,
     port: server.port,
-    url: `http://${hostname}:${server.port}`,
+    url: base,
     finished,
     shutdown,
   };

@@ -533,7 +533,11 @@ export class Http1Client {
     const origin = `${url.protocol}//${host}:${port}`;
     const body = await requestBody(request);
     const head = this.#requestHead(request, url, body);
-    const retryable = request.body === null && RETRYABLE.has(request.method);
+    // A body read to its end before sending and found empty can be sent
+    // again (Deno's server gives a DELETE with none an empty stream).
+    const retryable = RETRYABLE.has(request.method) &&
+      (body === undefined ||
+        (!body.chunked && body.length === undefined && !body.first?.length));
     for (;;) {
       const pooled = this.#take(origin);
       const connection = pooled ??

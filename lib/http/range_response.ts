@@ -17,6 +17,7 @@ import {
 import { evaluatePreconditions } from "./preconditions.ts";
 import { randomHex } from "../deferred.ts";
 import { FieldList } from "./field_list.ts";
+import { markBodyKind } from "./body_kind.ts";
 
 /**
  * A source that knows its size and can stream any byte range of itself:
@@ -93,6 +94,17 @@ function slice(
       : source.slice(start, end);
   }
   return source.stream(start, end);
+}
+
+/**
+ * `response`, marked as carrying bytes in memory when its source is bytes:
+ * servers then know it cannot pause, and Bun's adapter that it must not let
+ * Bun's server label it `application/octet-stream`.
+ */
+function bytesMarked(response: Response, source: ByteSource): Response {
+  return source instanceof Uint8Array
+    ? markBodyKind(response, "in-memory")
+    : response;
 }
 
 /** Streams the parts of a multipart/byteranges body one after another, on demand. */
@@ -203,9 +215,12 @@ export function rangeResponse(
     if (status !== 204 && status !== 304) {
       headers.set("content-length", String(size));
     }
-    return headers.response(
-      nullBody ? null : slice(source, 0, size) as BodyInit,
-      { status, statusText: init.statusText },
+    return bytesMarked(
+      headers.response(
+        nullBody ? null : slice(source, 0, size) as BodyInit,
+        { status, statusText: init.statusText },
+      ),
+      source,
     );
   };
   // Preconditions apply to any 2xx (RFC 9110 §13.2.1); ranges to 200s only.
@@ -257,9 +272,12 @@ export function rangeResponse(
     const [range] = ranges;
     headers.set("content-range", formatContentRange(size, range));
     headers.set("content-length", String(range.end - range.start));
-    return headers.response(
-      slice(source, range.start, range.end) as BodyInit,
-      { status: 206 },
+    return bytesMarked(
+      headers.response(
+        slice(source, range.start, range.end) as BodyInit,
+        { status: 206 },
+      ),
+      source,
     );
   }
 

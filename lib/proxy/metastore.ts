@@ -46,6 +46,43 @@ export interface StoredResponse {
   ttl?: number;
 }
 
+/**
+ * Whether `value` (read back from a store outside the process, say) has the
+ * shape of a {@link StoredResponse}, with fields a `Response` can be made
+ * from: a record edited by hand or written by another program must be a
+ * miss, not an error on every request for its URL.
+ *
+ * @example
+ * ```ts
+ * import { isStoredResponse } from "./metastore.ts";
+ * isStoredResponse({ status: "x" }); // false
+ * ```
+ */
+export function isStoredResponse(value: unknown): value is StoredResponse {
+  const v = value as StoredResponse | null;
+  if (
+    typeof v !== "object" || v === null ||
+    !Number.isInteger(v.status) || v.status < 200 || v.status > 599 ||
+    typeof v.statusText !== "string" || typeof v.entity !== "string" ||
+    !Number.isFinite(v.requestTime) || !Number.isFinite(v.responseTime) ||
+    !Number.isInteger(v.size) || v.size < -1 ||
+    (v.ttl !== undefined && !(v.ttl >= 0)) ||
+    typeof v.vary !== "object" || v.vary === null || Array.isArray(v.vary) ||
+    !Object.values(v.vary).every((x) => x === null || typeof x === "string") ||
+    !Array.isArray(v.headers) ||
+    !v.headers.every((pair) =>
+      Array.isArray(pair) && pair.length === 2 &&
+      typeof pair[0] === "string" && typeof pair[1] === "string"
+    )
+  ) return false;
+  try {
+    new Headers(v.headers);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Keeps stored responses by cache key. */
 export interface MetaStore {
   /**
@@ -242,17 +279,13 @@ export function fileMetaStore(
       // a miss, and the file stays for when it can be read.
       return [];
     }
-    let record;
-    try {
-      record = JSON.parse(text);
-    } catch {
-      // Torn or foreign: never readable, so it goes.
+    const record = recordOf(text);
+    if (!record) {
       await unlink(path).catch(() => {});
       return [];
     }
-    // A hash collision or a foreign file: treat as absent.
-    if (record?.key !== key || !Array.isArray(record.variants)) return [];
-    return record.variants as StoredResponse[];
+    // A hash collision: another key's record.
+    return record.key === key ? record.variants : [];
   };
   return {
     lookup(key) {
@@ -310,18 +343,31 @@ async function* recordsIn(
       if (!name.endsWith(".json")) continue;
       const text = await readFile(path, "utf8").catch(() => undefined);
       if (text === undefined) continue;
-      let record;
-      try {
-        record = JSON.parse(text);
-      } catch {
-        await unlink(path).catch(() => {});
-        continue;
-      }
-      if (typeof record?.key === "string" && Array.isArray(record.variants)) {
-        yield [record.key, record.variants];
-      }
+      const record = recordOf(text);
+      if (record) yield [record.key, record.variants];
+      else await unlink(path).catch(() => {});
     }
   }
+}
+
+/**
+ * A meta file's record, or `undefined` when the file is torn, foreign or
+ * holds a response no answer can be made from (edited by hand): never
+ * usable.
+ */
+function recordOf(
+  text: string,
+): { key: string; variants: StoredResponse[] } | undefined {
+  let record;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return typeof record?.key === "string" && Array.isArray(record.variants) &&
+      record.variants.every(isStoredResponse)
+    ? record
+    : undefined;
 }
 
 /**

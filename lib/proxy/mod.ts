@@ -30,6 +30,7 @@ export {
   type FileMetaStoreOptions,
   heapMetaStore,
   type HeapMetaStoreOptions,
+  isStoredResponse,
   type MetaStore,
   metaStoreFrom,
   type StoredResponse,

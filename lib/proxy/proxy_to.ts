@@ -33,6 +33,13 @@ const METHOD_OVERRIDES = [
 /** Connections to origins, kept alive across requests and proxies. */
 const sharedClient = new Http1Client();
 
+/**
+ * A valid host and optional port (RFC 9110 §7.2, RFC 3986 §3.2.2): a
+ * registered name or IPv4 address, or an IP literal in brackets.
+ */
+const VALID_HOST =
+  /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]{0,5})?$/;
+
 /** Options of {@link proxyTo}. */
 export interface ProxyToOptions {
   /**
@@ -116,6 +123,18 @@ export function proxyTo(
   }`;
   return (request) => {
     const parts = urlParts(request.url);
+    // Servers build the URL from the client's Host, unchecked: a host that
+    // is not one gets the 400 RFC 9112 §3.2 asks for, never a 502 or a
+    // forwarded X-Forwarded-Host of junk.
+    if (!VALID_HOST.test(parts.host) || Number(parts.port) > 65535) {
+      return new Response("400 Bad Request: invalid Host\n", {
+        status: 400,
+        headers: {
+          "content-type": "text/plain; charset=utf-8",
+          "cache-control": "no-store",
+        },
+      });
+    }
     const target = prefix + parts.target;
     const body = request.body;
     // The origin is addressed by its own name; the client's Host named the proxy.

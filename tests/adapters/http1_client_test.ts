@@ -1083,6 +1083,45 @@ describe("Http1Client", () => {
           },
         );
       });
+
+      test("sends an idempotent request with an empty body again when a pooled connection fails, never one with content", async () => {
+        await using(
+          // Each connection dies at its second request, unanswered.
+          rawServer((socket, request) => {
+            if (request.index === 2) socket.destroy();
+            else socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+          }),
+          async (server, client) => {
+            // What Deno's server hands over for a DELETE without a body.
+            const empty = () =>
+              new Request(server.url, {
+                method: "DELETE",
+                body: new ReadableStream<Uint8Array>({
+                  start(controller) {
+                    controller.enqueue(new Uint8Array(0));
+                    controller.close();
+                  },
+                }),
+                duplex: "half",
+              } as RequestInit);
+            assert.equal(
+              (await fetchAll(client, empty())).response.status,
+              200,
+            );
+            const again = await fetchAll(client, empty());
+            assert.equal(again.response.status, 200, "sent again");
+            assert.equal(server.connections, 2);
+            await assert.rejects(
+              fetchAll(
+                client,
+                new Request(server.url, { method: "PUT", body: "abc" }),
+              ),
+              isProtocolError,
+            );
+            assert.equal(server.connections, 2, "content is never sent twice");
+          },
+        );
+      });
     });
   }
 });

@@ -2,6 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "../../lib/adapters/serve.ts";
 import { proxyTo } from "../../lib/proxy/proxy_to.ts";
+import { SharedCache } from "../../lib/proxy/shared_cache.ts";
+import { rawExchange } from "../_util.ts";
 
 describe("proxyTo", () => {
   it("asks the origin under its path prefix, with the request's path and query, by the origin's own name", async () => {
@@ -43,6 +45,38 @@ describe("proxyTo", () => {
       }
       assert.throws(() => proxyTo("ftp://x/"), /http\(s\) URL/);
     } finally {
+      await origin.shutdown();
+    }
+  });
+
+  it("answers a Host that is not one with a 400, alone or behind the cache, and never asks the origin", async () => {
+    let asked = 0;
+    const origin = serve(() => {
+      asked++;
+      return new Response("ok", { headers: { "cache-control": "max-age=60" } });
+    }, { port: 0 });
+    const cache = new SharedCache({ origin: proxyTo(origin.url) });
+    const fronts = [
+      serve(proxyTo(origin.url), { port: 0 }),
+      serve(cache.fetch, { port: 0 }),
+    ];
+    try {
+      for (const front of fronts) {
+        for (const host of ["a b", "[::1", "a:99999", "a,b c"]) {
+          const answer = await rawExchange(
+            front.port,
+            `GET /r HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`,
+          );
+          assert.match(answer, /^HTTP\/1\.1 400/, `${host}: ${answer}`);
+        }
+        // An HTTP/1.0 request needs none: it is this server's.
+        const plain = await rawExchange(front.port, "GET /r HTTP/1.0\r\n\r\n");
+        assert.match(plain, /^HTTP\/1\.[01] 200[^]*\r\n\r\nok$/);
+      }
+      assert.equal(asked, 2);
+    } finally {
+      for (const front of fronts) await front.shutdown();
+      await cache.close();
       await origin.shutdown();
     }
   });

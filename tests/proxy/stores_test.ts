@@ -13,6 +13,7 @@ import {
 import {
   lstat,
   readdir,
+  readFile,
   rm,
   stat,
   symlink,
@@ -28,6 +29,23 @@ import { harness, numbered, visit } from "./_harness.ts";
 
 const freshDir = tempDirsRemovedAfter();
 
+/** A stored response with body id `entity`, whole enough to be read back. */
+function variant(
+  entity: string,
+  fields: Partial<StoredResponse> = {},
+): StoredResponse {
+  return {
+    status: 200,
+    statusText: "",
+    headers: [],
+    vary: {},
+    requestTime: 0,
+    responseTime: 0,
+    entity,
+    size: 0,
+    ...fields,
+  };
+}
 describe("stores chosen by URI", () => {
   it("file: stores survive a restart of the cache", async () => {
     const dir = await freshDir();
@@ -343,7 +361,7 @@ describe("stores chosen by URI", () => {
   it("heapMetaStore keeps the most recently used keys", async () => {
     const meta = heapMetaStore({ maxEntries: 2 });
     const variants = (entity: string) => [
-      { entity } as unknown as StoredResponse,
+      variant(entity),
     ];
     const has = (key: string) => (meta.lookup(key) as StoredResponse[]).length;
     await meta.store("a", variants("a"));
@@ -364,11 +382,10 @@ describe("stores chosen by URI", () => {
   it("heapMetaStore keeps within maxBytes, counting keys and the request values Vary nominates", async () => {
     const meta = heapMetaStore({ maxBytes: 1 << 20 });
     const big = (entity: string) => [
-      {
-        entity,
+      variant(entity, {
         headers: [["vary", "accept-language"]],
         vary: { "accept-language": "x".repeat(48 * 1024) },
-      } as unknown as StoredResponse,
+      }),
     ];
     for (let i = 0; i < 100; i++) await meta.store(`k${i}`, big(`e${i}`));
     const kept = Array.from(
@@ -381,11 +398,7 @@ describe("stores chosen by URI", () => {
     const url = (i: number) => `http://a.test/${"u".repeat(32 * 1024)}${i}`;
     for (let i = 0; i < 100; i++) {
       await meta.store(url(i), [
-        {
-          entity: `e ${url(i)}`,
-          headers: [],
-          vary: {},
-        } as unknown as StoredResponse,
+        variant(`e ${url(i)}`),
       ]);
     }
     const keys = Array.from({ length: 100 }, (_, i) => url(i))
@@ -401,7 +414,7 @@ describe("stores chosen by URI", () => {
     const url = (i: number) => `http://a.test/${"u".repeat(32 * 1024)}${i}`;
     for (let i = 0; i < 10; i++) {
       await meta.store(url(i), [
-        { entity: `e${i}`, headers: [], vary: {} } as unknown as StoredResponse,
+        variant(`e${i}`),
       ]);
     }
     assert.ok(Array.isArray(meta.lookup(url(9))), "the newest, from memory");
@@ -412,7 +425,7 @@ describe("stores chosen by URI", () => {
 
   it("fileMetaStore: purges by the thousand do not push recent keys out of memory", async () => {
     const meta = fileMetaStore(await freshDir(), { maxEntries: 10 });
-    const one = [{ entity: "e", vary: {} } as unknown as StoredResponse];
+    const one = [variant("e")];
     for (let i = 0; i < 5; i++) await meta.store(`hot${i}`, one);
     await Promise.all(
       Array.from({ length: 2000 }, (_, i) => meta.purge(`reaped${i}`)),
@@ -452,7 +465,7 @@ describe("stores chosen by URI", () => {
   it("fileMetaStore answers recent keys from memory and writes them through", async () => {
     const dir = await freshDir();
     const meta = fileMetaStore(dir);
-    const stored = [{ entity: "e1", vary: {} } as unknown as StoredResponse];
+    const stored = [variant("e1")];
     await meta.store("k", stored);
     const hit = meta.lookup("k");
     assert.ok(Array.isArray(hit), "a recent key is answered without a promise");
@@ -479,7 +492,7 @@ describe("stores chosen by URI", () => {
   it("fileMetaStore makes its folders again when they are removed while it runs", async () => {
     const dir = await freshDir();
     const meta = fileMetaStore(dir);
-    const v = [{ entity: "e1", vary: {} } as unknown as StoredResponse];
+    const v = [variant("e1")];
     await meta.store("k", v);
     await rm(dir, { recursive: true });
     await meta.store("k", v);
@@ -488,7 +501,7 @@ describe("stores chosen by URI", () => {
 
   it("fileMetaStore: a store or purge made while a lookup reads the file wins", async () => {
     const dir = await freshDir();
-    const stored = [{ entity: "e1", vary: {} } as unknown as StoredResponse];
+    const stored = [variant("e1")];
     await fileMetaStore(dir).store("k", stored);
     const meta = fileMetaStore(dir);
     const reading = meta.lookup("k");
@@ -500,7 +513,7 @@ describe("stores chosen by URI", () => {
     );
     await purged;
     assert.deepEqual(meta.lookup("k"), [], "not brought back by the read");
-    const newer = [{ entity: "e2", vary: {} } as unknown as StoredResponse];
+    const newer = [variant("e2")];
     const other = fileMetaStore(dir);
     const before = other.lookup("absent");
     const storing = other.store("absent", newer);
@@ -511,7 +524,7 @@ describe("stores chosen by URI", () => {
   it("fileMetaStore: changes to one key land in the order made; two stores on one folder never collide", async () => {
     const dir = await freshDir();
     const v = (entity: string, size = 0) => [
-      { entity, vary: {}, pad: "x".repeat(size) } as unknown as StoredResponse,
+      { ...variant(entity), pad: "x".repeat(size) },
     ];
     const meta = fileMetaStore(dir, { maxEntries: 0 });
     for (let i = 0; i < 10; i++) {
@@ -542,10 +555,10 @@ describe("stores chosen by URI", () => {
     }
   });
 
-  it("fileMetaStore deletes a torn file but keeps one it cannot read for now", async () => {
+  it("fileMetaStore deletes a torn or unusable file but keeps one it cannot read for now", async () => {
     const dir = await freshDir();
     const meta = fileMetaStore(dir, { maxEntries: 0 });
-    const v = [{ entity: "e", vary: {} } as unknown as StoredResponse];
+    const v = [variant("e")];
     await meta.store("torn", v);
     await meta.store("unreadable", v);
     // The store's layout: sha256(key) in hex, under its first two digits.
@@ -557,6 +570,14 @@ describe("stores chosen by URI", () => {
     await writeFile(torn, '{"key": "torn", "vari');
     assert.deepEqual(await meta.lookup("torn"), []);
     await assert.rejects(stat(torn), "a torn file goes");
+    // Whole, but no answer can be made from it (edited by hand).
+    await meta.store("edited", v);
+    const edited = fileOf("edited");
+    const record = JSON.parse(await readFile(edited, "utf8"));
+    record.variants[0].status = "x";
+    await writeFile(edited, JSON.stringify(record));
+    assert.deepEqual(await meta.lookup("edited"), []);
+    await assert.rejects(stat(edited), "an unusable record goes");
     // A read that fails (here: a link to a folder; else no descriptors
     // left, an I/O error) is a miss, and the file is left for later.
     const unreadable = fileOf("unreadable");
@@ -570,7 +591,7 @@ describe("stores chosen by URI", () => {
     const dir = await freshDir();
     const a = fileMetaStore(dir, { maxEntries: 0 });
     const b = fileMetaStore(dir, { maxEntries: 0 });
-    const one = [{ entity: "e", vary: {} } as unknown as StoredResponse];
+    const one = [variant("e")];
     await b.purge("k");
     await a.store("k", one);
     assert.deepEqual(await b.lookup("k"), one);
@@ -586,7 +607,7 @@ describe("stores chosen by URI", () => {
     const a = fileMetaStore(dir, { maxEntries: 0 });
     const b = metaStoreFrom(`file:${dir}?maxEntries=0`);
     const v = (entity: string) => [
-      { entity, vary: {} } as unknown as StoredResponse,
+      variant(entity),
     ];
     await a.store("k", v("1"));
     assert.deepEqual(await b.lookup("k"), v("1"));
