@@ -17,6 +17,7 @@ import type { Handler } from "../types.ts";
 import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import { noteClientSource } from "./client_address.ts";
+import { invalidHostAnswer } from "./host_field.ts";
 import { LiveBodies } from "./live_bodies.ts";
 import { outgoingBody } from "./outgoing_body.ts";
 
@@ -140,34 +141,6 @@ function keepOpen(
 }
 
 /**
- * `response`, with a body Bun's server sends as it is. Bun's server labels
- * a bytes body that has no `Content-Type` as `application/octet-stream`
- * (oven-sh/bun#21193), which would turn a page whose origin sent no type
- * into a download; a stream it sends unlabelled, though without
- * `Content-Length` past a few bytes. Only bodies marked as bytes in memory
- * (cistern's hits, ranges, small origin answers) are known to be bytes: a
- * string body, whose `text/plain` Bun adds when sending, is not.
- */
-function unlabelled(response: Response): Response {
-  if (
-    bodyKindOf(response) !== "in-memory" ||
-    response.headers.has("content-type") || !response.body
-  ) return response;
-  const reader = response.body.getReader();
-  return new Response(
-    new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const next = await reader.read();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    }),
-    response,
-  );
-}
-
-/**
  * `request` with an absolute URL. Bun's server gives a request with no
  * usable Host only its path ("/r"): an HTTP/1.0 request with none (as
  * health checks send) or an empty one is addressed to this server, as
@@ -176,12 +149,7 @@ function unlabelled(response: Response): Response {
  */
 function addressed(request: Request, base: string): Request | Response {
   if (request.url.charCodeAt(0) !== 47 /* "/" */) return request;
-  if (request.headers.get("host")) {
-    return new Response("400 Bad Request: invalid Host\n", {
-      status: 400,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
-  }
+  if (request.headers.get("host")) return invalidHostAnswer();
   return new Request(base + request.url, {
     method: request.method,
     headers: request.headers,
@@ -209,7 +177,9 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
   const live = new LiveBodies();
   const answer = (response: Response, request: Request, native: BunNative) =>
-    unlabelled(outgoingBody(keepOpen(live.track(response), request, native)));
+    outgoingBody(keepOpen(live.track(response), request, native), {
+      streamUntypedBytes: true,
+    });
   /** This server's own URL, set once it listens. */
   let base = "";
   const server = bun().serve({

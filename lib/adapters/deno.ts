@@ -43,7 +43,7 @@ export function denoServe(
   const hostname = options.hostname ?? "127.0.0.1";
   const live = new LiveBodies();
   const answer = (response: Response) =>
-    outgoingBody(live.track(response), MAX_CHUNK);
+    outgoingBody(live.track(response), { maxChunk: MAX_CHUNK });
   const server = Deno.serve({
     port: options.port ?? 8000,
     hostname,

@@ -14,11 +14,26 @@
  *   bodies marked `"streaming"` or `"stored"`, and lent ones unless they
  *   are still arriving. A lent view cut in pieces is returned once the two
  *   pieces after its last are asked for.
+ * - **Bytes without a type go as a stream** (`streamUntypedBytes`), for a
+ *   server that labels a bytes body with no `Content-Type` itself (Bun's:
+ *   `application/octet-stream`, oven-sh/bun#21193, which would turn a page
+ *   whose origin sent no type into a download). Only bodies marked
+ *   `"in-memory"` (cistern's hits, ranges, small origin answers) are known
+ *   to be bytes: a string body, whose `text/plain` Bun adds when sending, is
+ *   not. Such a stream loses its `Content-Length` on Bun past a few bytes.
  *
  * @module
  */
 import { bodyKindOf } from "../http/body_kind.ts";
 import { lentBodyOf, returnView } from "../stream/lent_views.ts";
+
+/** What a server needs of the bodies it is handed. */
+export interface OutgoingOptions {
+  /** The largest chunk to hand it (default: any size). */
+  maxChunk?: number;
+  /** Whether bytes without `Content-Type` must go as a stream. */
+  streamUntypedBytes?: boolean;
+}
 
 /**
  * `response`, with a body that returns each lent view it passes on once the
@@ -26,7 +41,9 @@ import { lentBodyOf, returnView } from "../stream/lent_views.ts";
  * passes chunks on in pieces of at most `maxChunk` bytes. Only bodies known
  * to be streams are changed: lent ones, and with `maxChunk` those marked
  * `"streaming"` or `"stored"` (reading an unmarked response's body would
- * turn bytes into a stream). Any other response is returned as is.
+ * turn bytes into a stream); and, with `streamUntypedBytes`, bodies marked
+ * `"in-memory"` that have no `Content-Type`. Any other response is returned
+ * as is.
  *
  * @example
  * ```ts
@@ -36,12 +53,15 @@ import { lentBodyOf, returnView } from "../stream/lent_views.ts";
  */
 export function outgoingBody(
   response: Response,
-  maxChunk = Infinity,
+  { maxChunk = Infinity, streamUntypedBytes = false }: OutgoingOptions = {},
 ): Response {
   const lent = lentBodyOf(response);
-  const kind = maxChunk === Infinity ? undefined : bodyKindOf(response);
-  const body = lent ??
-    (kind === "streaming" || kind === "stored" ? response.body : null);
+  const kind = bodyKindOf(response);
+  const cuts = maxChunk !== Infinity &&
+    (kind === "streaming" || kind === "stored");
+  const untyped = streamUntypedBytes && kind === "in-memory" &&
+    !response.headers.has("content-type");
+  const body = lent ?? (cuts || untyped ? response.body : null);
   if (!body) return response;
   // Lent views of a body still arriving go whole. Cut to 128 or 256 KiB, a
   // 1 GiB file: miss with ten clients on Deno grew by 42-59 MiB against

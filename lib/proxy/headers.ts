@@ -21,27 +21,11 @@ export const HOP_BY_HOP = [
 ];
 
 /**
- * Adds `Date` (the time `at`, in ms) to `headers` that have none: a
- * recipient that forwards or stores a message without one adds it (RFC 9110
- * §6.6.1).
- *
- * @example
- * ```ts
- * import { addMissingDate } from "./headers.ts";
- * const headers = new Headers();
- * addMissingDate(headers, 0);
- * headers.get("date"); // "Thu, 01 Jan 1970 00:00:00 GMT"
- * ```
- */
-export function addMissingDate(headers: Headers, at: number): void {
-  if (!headers.has("date")) headers.set("date", new Date(at).toUTCString());
-}
-
-/**
- * Like {@link addMissingDate}, and also replaces a `Date` that cannot be
- * parsed, as a recipient may (RFC 9110 §6.6.1): a stored response's
- * freshness and age, worked out from an invalid one, would depend on when
- * they are worked out.
+ * Sets `Date` to the time `at` (in ms) in `headers` that have none, or one
+ * that cannot be parsed: a recipient that forwards or stores a message
+ * without one adds it, and may replace an invalid one (RFC 9110 §6.6.1). A
+ * stored response's freshness and age, worked out from an invalid one, would
+ * depend on when they are worked out.
  *
  * @example
  * ```ts

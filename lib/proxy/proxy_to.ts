@@ -5,6 +5,7 @@
  * @module
  */
 import { clientAddressOf } from "../adapters/client_address.ts";
+import { invalidHostAnswer, isValidHost } from "../adapters/host_field.ts";
 import { Http1Client } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
 
@@ -32,13 +33,6 @@ const METHOD_OVERRIDES = [
 
 /** Connections to origins, kept alive across requests and proxies. */
 const sharedClient = new Http1Client();
-
-/**
- * A valid host and optional port (RFC 9110 §7.2, RFC 3986 §3.2.2): a
- * registered name or IPv4 address, or an IP literal in brackets.
- */
-const VALID_HOST =
-  /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]{0,5})?$/;
 
 /** Options of {@link proxyTo}. */
 export interface ProxyToOptions {
@@ -126,15 +120,7 @@ export function proxyTo(
     // Servers build the URL from the client's Host, unchecked: a host that
     // is not one gets the 400 RFC 9112 §3.2 asks for, never a 502 or a
     // forwarded X-Forwarded-Host of junk.
-    if (!VALID_HOST.test(parts.host) || Number(parts.port) > 65535) {
-      return new Response("400 Bad Request: invalid Host\n", {
-        status: 400,
-        headers: {
-          "content-type": "text/plain; charset=utf-8",
-          "cache-control": "no-store",
-        },
-      });
-    }
+    if (!isValidHost(parts.host)) return invalidHostAnswer();
     const target = prefix + parts.target;
     const body = request.body;
     // The origin is addressed by its own name; the client's Host named the proxy.

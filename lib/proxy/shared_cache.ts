@@ -19,6 +19,7 @@ import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
 import { carryClientAddress } from "../adapters/client_address.ts";
+import { INVALID_HOST_TEXT } from "../adapters/host_field.ts";
 import { Deadlines } from "../deadlines.ts";
 import { BackgroundQueue } from "../background_queue.ts";
 import { KeyQueue } from "../key_queue.ts";
@@ -81,7 +82,6 @@ import {
   StoringStoppedError,
 } from "./errors.ts";
 import {
-  addMissingDate,
   addValidDate,
   isWebSocketHandshake,
   responseWithoutHopByHop,
@@ -1162,7 +1162,7 @@ export class SharedCache implements PolicyTarget {
     state.fwdStatus = response.status;
     if (!response.headers.has("date")) {
       ctx.response = withMutableHeaders(ctx.response);
-      addMissingDate(ctx.response.headers, this.#clock.now());
+      addValidDate(ctx.response.headers, this.#clock.now());
     }
     this.#noteOrigin(state, response);
     // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
@@ -1259,7 +1259,7 @@ export class SharedCache implements PolicyTarget {
     // Servers build the URL from the client's Host unchecked; one that is no
     // URL cannot be forwarded, and is the client's error (RFC 9112 §3.2).
     if (!URL.canParse(ctx.request.url)) {
-      return ctx.error(400, text, "400 Bad Request: invalid Host\n");
+      return ctx.error(400, text, INVALID_HOST_TEXT);
     }
     if (error instanceof ClientGoneError) {
       // Nobody reads it; the status is nginx's "client closed request".

@@ -45,7 +45,7 @@ async function chunksOf(response: Response): Promise<Uint8Array[]> {
 describe("outgoingBody", () => {
   it("leaves a response it does not know to be a stream as it is", () => {
     const plain = new Response("hi");
-    assert.equal(outgoingBody(plain, 4), plain);
+    assert.equal(outgoingBody(plain, { maxChunk: 4 }), plain);
     for (const kind of ["streaming", "stored"] as const) {
       const withoutCut = markBodyKind(
         new Response(streamOf([bytes(8, 1)])),
@@ -54,7 +54,7 @@ describe("outgoingBody", () => {
       assert.equal(outgoingBody(withoutCut), withoutCut, kind);
     }
     const inMemory = markBodyKind(new Response("hi"), "in-memory");
-    assert.equal(outgoingBody(inMemory, 4), inMemory);
+    assert.equal(outgoingBody(inMemory, { maxChunk: 4 }), inMemory);
   });
 
   it("cuts a streaming or stored body's chunks to maxChunk, keeping status, fields and bytes", async () => {
@@ -66,7 +66,7 @@ describe("outgoingBody", () => {
         }),
         kind,
       );
-      const out = outgoingBody(original, 4);
+      const out = outgoingBody(original, { maxChunk: 4 });
       assert.notEqual(out, original, kind);
       assert.equal(out.status, 203);
       assert.equal(out.headers.get("x-kept"), "yes");
@@ -104,7 +104,9 @@ describe("outgoingBody", () => {
   it("cuts a lent view, returning it once the two pieces after its last are asked for", async () => {
     const { blocks, views } = lentViews([6, 6, 6]);
     const body = streamOf(views);
-    const out = outgoingBody(markLentBody(new Response(body), body), 4);
+    const out = outgoingBody(markLentBody(new Response(body), body), {
+      maxChunk: 4,
+    });
     const reader = out.body!.getReader();
     const sizes = () => blocks.map((block) => block.byteLength);
     const pieces: number[] = [];
@@ -135,7 +137,7 @@ describe("outgoingBody", () => {
       markLentBody(new Response(body), body),
       "streaming",
     );
-    const chunks = await chunksOf(outgoingBody(response, 4));
+    const chunks = await chunksOf(outgoingBody(response, { maxChunk: 4 }));
     assert.deepEqual(chunks.map((c) => c.byteLength), [6, 6]);
   });
 
@@ -147,7 +149,9 @@ describe("outgoingBody", () => {
         reason = why;
       },
     }, { highWaterMark: 0 });
-    const out = outgoingBody(markBodyKind(new Response(body), "streaming"), 8);
+    const out = outgoingBody(markBodyKind(new Response(body), "streaming"), {
+      maxChunk: 8,
+    });
     const reader = out.body!.getReader();
     await reader.read();
     await reader.cancel("client left");
