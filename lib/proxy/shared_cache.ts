@@ -1254,7 +1254,16 @@ export class SharedCache implements PolicyTarget {
     return forgotten;
   }
 
-  #originFailed(ctx: CacheContext, error: unknown): Transition {
+  /**
+   * The error answer when the origin could not be asked. `staleHeld`: a
+   * stored response that may not be served stale was being revalidated, and
+   * RFC 9111 §5.2.2.2 asks for a 504 then, not the 502 of a plain miss.
+   */
+  #originFailed(
+    ctx: CacheContext,
+    error: unknown,
+    staleHeld = false,
+  ): Transition {
     const text = { "content-type": "text/plain; charset=utf-8" };
     // Servers build the URL from the client's Host unchecked; one that is no
     // URL cannot be forwarded, and is the client's error (RFC 9112 §3.2).
@@ -1269,11 +1278,18 @@ export class SharedCache implements PolicyTarget {
     ctx.log(
       `origin failed for ${ctx.request.method} ${ctx.request.url}: ${error}`,
     );
-    return error instanceof OriginTimeoutError
-      ? ctx.error(
+    if (error instanceof OriginTimeoutError) {
+      return ctx.error(
         504,
         text,
         "504 Gateway Timeout: the origin did not answer in time\n",
+      );
+    }
+    return staleHeld
+      ? ctx.error(
+        504,
+        text,
+        "504 Gateway Timeout: the origin did not answer, and the stored response may not be served stale\n",
       )
       : ctx.error(502, text, "502 Bad Gateway: the origin did not answer\n");
   }
@@ -1366,6 +1382,9 @@ export class SharedCache implements PolicyTarget {
     const conditional = !sharing &&
       CONDITIONS.some((field) => headers.has(field));
     let validating = ctx.stored !== undefined && state.reader !== undefined;
+    // A HEAD whose answer will not be stored (hit-for-pass, no entity store)
+    // goes to the origin as a HEAD: a GET would bring a body only to drop it.
+    const headOnly = method === "HEAD" && !sharing && !validating;
     const stored = validating ? new Headers(ctx.stored!.headers) : undefined;
     if (stored) {
       headers.delete("if-none-match");
@@ -1383,7 +1402,7 @@ export class SharedCache implements PolicyTarget {
       try {
         response = await this.#callOrigin(
           this.#forwardRequest(ctx, {
-            method: cacheable ? "GET" : method,
+            method: cacheable && !headOnly ? "GET" : method,
             headers,
             body: !cacheable,
             signal: state.abort.signal,
@@ -1399,7 +1418,7 @@ export class SharedCache implements PolicyTarget {
           ctx.trace("stale-if-error");
           return ctx.deliver();
         }
-        return this.#originFailed(ctx, error);
+        return this.#originFailed(ctx, error, validating);
       }
       if (
         !validating || response.status !== 304 ||
@@ -1451,6 +1470,9 @@ export class SharedCache implements PolicyTarget {
       if (validating) ctx.trace("invalid");
       state.reader?.close();
       state.reader = undefined;
+      if (headOnly && response.status === 200) {
+        await this.#freshenFromHead(ctx, response.headers, state.times);
+      }
       const fields = withoutHopByHop(response.headers);
       // The time it came, for this client and the stored copy.
       addValidDate(fields, responseTime);
@@ -1463,7 +1485,7 @@ export class SharedCache implements PolicyTarget {
       });
       this.#noteOrigin(state, response);
       if (held && response.status === 200) state.heldBack = ctx.response;
-      reason = !cacheable
+      reason = !cacheable || headOnly
         ? "method"
         : conditional && response.status !== 200
         ? "status"

@@ -397,6 +397,41 @@ describe("shared cache: a faithful intermediary", () => {
       await h.close();
     }
   });
+
+  it("answers 504 when the origin is unreachable and a stored response may not be served stale (RFC 9111 §5.2.2.2)", async () => {
+    const origin = serve((request) =>
+      new Response("kept", {
+        headers: {
+          "cache-control": new URL(request.url).pathname === "/mr"
+            ? "max-age=1, must-revalidate"
+            : "max-age=1",
+        },
+      }), { port: 0 });
+    const clock = new ManualClock(Date.now());
+    const cache = new SharedCache({ origin: origin.url, clock });
+    const proxy = serve(cache.fetch, { port: 0 });
+    let originUp = true;
+    try {
+      for (const path of ["/mr", "/plain"]) {
+        assert.equal(await (await fetch(proxy.url + path)).text(), "kept");
+      }
+      await origin.shutdown();
+      originUp = false;
+      await clock.advance(60_000);
+      for (const path of ["/mr", "/plain"]) {
+        const response = await fetch(proxy.url + path);
+        assert.equal(response.status, 504, path);
+        assert.match(await response.text(), /may not be served stale/);
+      }
+      const never = await fetch(`${proxy.url}/never-stored`);
+      assert.equal(never.status, 502, "a plain miss is still a 502");
+      await never.text();
+    } finally {
+      await proxy.shutdown();
+      if (originUp) await origin.shutdown();
+      await cache.close();
+    }
+  });
 });
 
 describe("shared cache: storing and freshness", () => {
@@ -1285,6 +1320,26 @@ describe("shared cache: HEAD and ranges", () => {
       );
       assert.equal(ranged.headers.get("content-length"), "7");
       assert.equal(ranged.headers.has("content-range"), false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("sends a HEAD for a URL it cannot store to the origin as a HEAD", async () => {
+    const h = harness({
+      "/mine": text("only mine", { "cache-control": "private" }),
+    });
+    try {
+      await visit(h, "/mine"); // marks the URL as not storable
+      for (const round of [1, 2]) {
+        const head = await h.get("/mine", { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-length"), "9", `${round}`);
+        assert.equal(await head.text(), "");
+      }
+      assert.deepEqual(h.seen.map((r) => r.method), ["GET", "HEAD", "HEAD"]);
+      const got = await visit(h, "/mine");
+      assert.equal(got.body, "only mine");
     } finally {
       await h.close();
     }
