@@ -81,7 +81,14 @@ export function outgoingBody(
       before = sent;
       sent = undefined;
       if (!rest) {
-        const next = await reader.read();
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await reader.read();
+        } catch (error) {
+          // The server logs what the body failed with, once per client: a
+          // line, not a stack trace of cistern's internals per client.
+          return controller.error(`cistern: answer cut short: ${error}`);
+        }
         if (next.done) return controller.close();
         current = rest = next.value;
       }

@@ -141,6 +141,26 @@ describe("outgoingBody", () => {
     assert.deepEqual(chunks.map((c) => c.byteLength), [6, 6]);
   });
 
+  it("ends with a one-line reason, for the server's log, when the body it reads fails", async () => {
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(bytes(4, 1));
+        else controller.error(new TypeError("origin went away"));
+      },
+    }, { highWaterMark: 0 });
+    const out = outgoingBody(markBodyKind(new Response(body), "streaming"), {
+      maxChunk: 8,
+    });
+    const reader = out.body!.getReader();
+    assert.equal((await reader.read()).value?.byteLength, 4);
+    await assert.rejects(
+      reader.read(),
+      (reason) =>
+        reason === "cistern: answer cut short: TypeError: origin went away",
+    );
+  });
+
   it("passes a cancellation on to the body it reads", async () => {
     let reason: unknown;
     const body = new ReadableStream<Uint8Array>({
