@@ -1434,7 +1434,9 @@ export class SharedCache implements PolicyTarget {
       ctx.trace("invalid");
     }
     const responseTime = this.#clock.now();
-    state.times = { requestTime, responseTime };
+    const times = { requestTime, responseTime };
+    // A HEAD's answer has no body to store, whatever a handler decides.
+    if (!headOnly) state.times = times;
     state.fwdStatus = response.status;
 
     if (
@@ -1454,7 +1456,7 @@ export class SharedCache implements PolicyTarget {
       const { stored, client } = this.#merge304(
         ctx.stored!,
         response.headers,
-        state.times,
+        times,
       );
       state.validated = stored;
       ctx.stored = stored;
@@ -1471,7 +1473,7 @@ export class SharedCache implements PolicyTarget {
       state.reader?.close();
       state.reader = undefined;
       if (headOnly && response.status === 200) {
-        await this.#freshenFromHead(ctx, response.headers, state.times);
+        await this.#freshenFromHead(ctx, response.headers, times);
       }
       const fields = withoutHopByHop(response.headers);
       // The time it came, for this client and the stored copy.
