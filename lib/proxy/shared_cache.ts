@@ -1256,8 +1256,9 @@ export class SharedCache implements PolicyTarget {
 
   /**
    * The error answer when the origin could not be asked. `staleHeld`: a
-   * stored response that may not be served stale was being revalidated, and
-   * RFC 9111 §5.2.2.2 asks for a 504 then, not the 502 of a plain miss.
+   * stored response that may not be used unvalidated (stale, or the client
+   * said `no-cache`) was being revalidated; RFC 9111 §5.2.2.2 asks for a
+   * 504 then, not the 502 of a plain miss.
    */
   #originFailed(
     ctx: CacheContext,
@@ -1289,7 +1290,7 @@ export class SharedCache implements PolicyTarget {
       ? ctx.error(
         504,
         text,
-        "504 Gateway Timeout: the origin did not answer, and the stored response may not be served stale\n",
+        "504 Gateway Timeout: the origin did not answer, and the stored response may not be used without it\n",
       )
       : ctx.error(502, text, "502 Bad Gateway: the origin did not answer\n");
   }

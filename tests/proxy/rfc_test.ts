@@ -421,7 +421,7 @@ describe("shared cache: a faithful intermediary", () => {
       for (const path of ["/mr", "/plain"]) {
         const response = await fetch(proxy.url + path);
         assert.equal(response.status, 504, path);
-        assert.match(await response.text(), /may not be served stale/);
+        assert.match(await response.text(), /may not be used without it/);
       }
       const never = await fetch(`${proxy.url}/never-stored`);
       assert.equal(never.status, 502, "a plain miss is still a 502");
