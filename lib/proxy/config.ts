@@ -110,13 +110,24 @@ export class IllegalTransitionError extends Error {
   readonly event: CacheEvent;
   /** The transition that was returned. */
   readonly transition: string;
-  /** Makes the error. */
-  constructor(event: CacheEvent, transition: string) {
+  /**
+   * Makes the error; `returned`: what a handler returned that is no
+   * transition at all (a string, say), to name it.
+   */
+  constructor(event: CacheEvent, transition: string, returned?: unknown) {
+    const allowed = LEGAL_TRANSITIONS[event];
     super(
-      `illegal transition ${JSON.stringify(transition)} from event ${
-        JSON.stringify(event)
-      } ` +
-        `(allowed: ${LEGAL_TRANSITIONS[event].join(", ")})`,
+      returned === undefined
+        ? `illegal transition ${JSON.stringify(transition)} from event ${
+          JSON.stringify(event)
+        } (allowed: ${allowed.join(", ")})`
+        : `a ${JSON.stringify(event)} handler returned ${
+          typeof returned === "string"
+            ? JSON.stringify(returned)
+            : typeof returned
+        }, which is no transition: return one of ${
+          allowed.map((name) => `ctx.${name}()`).join(", ")
+        }, or nothing`,
     );
     this.name = "IllegalTransitionError";
     this.event = event;
@@ -126,8 +137,12 @@ export class IllegalTransitionError extends Error {
 
 /** The transition, if `event` allows it; else an {@link IllegalTransitionError}. */
 function legal(event: CacheEvent, transition: Transition): Transition {
-  if (!LEGAL_TRANSITIONS[event].includes(transition.name)) {
-    throw new IllegalTransitionError(event, transition.name);
+  const name = (transition as Partial<Transition>).name;
+  if (typeof name !== "string") {
+    throw new IllegalTransitionError(event, String(name), transition);
+  }
+  if (!LEGAL_TRANSITIONS[event].includes(name)) {
+    throw new IllegalTransitionError(event, name);
   }
   return transition;
 }

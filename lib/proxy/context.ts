@@ -10,6 +10,12 @@ import type { EntityStore } from "./entitystore.ts";
 import type { MetaStore, StoredResponse } from "./metastore.ts";
 import type { NotStorableReason } from "./policy.ts";
 
+/** A trace word a field value carries as it is. */
+const TRACEABLE = /^[\x20-\x7e]*$/;
+const UNTRACEABLE = /[^\x20-\x7e]/g;
+const escapeChar = (char: string) =>
+  `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
 /**
  * One request's state as it moves through the events.
  *
@@ -88,9 +94,14 @@ export class CacheContext {
     return this.#key ??= this.#keyOf(this.request);
   }
 
-  /** Records what happened, for the trace header and the log. */
+  /**
+   * Records what happened, for the trace header and the log. Characters a
+   * field value cannot carry (outside visible ASCII and space) are written
+   * as `\uXXXX`, so that a word never fails the answer.
+   */
   trace(...words: string[]): void {
-    for (const word of words) {
+    for (let word of words) {
+      if (!TRACEABLE.test(word)) word = word.replace(UNTRACEABLE, escapeChar);
       if (this.traces[this.traces.length - 1] !== word) this.traces.push(word);
     }
   }
@@ -151,7 +162,9 @@ export class CacheContext {
   }
 
   /**
-   * Answer with an error response instead.
+   * Answer with an error response instead: any status from 200 to 599 (a
+   * body given with 204, 205 or 304 is dropped); another throws a
+   * `RangeError` here.
    *
    * @example
    * ```ts
@@ -167,6 +180,11 @@ export class CacheContext {
     headers?: HeadersInit,
     body?: BodyInit | null,
   ): Transition {
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RangeError(
+        `ctx.error takes a status from 200 to 599, got ${status}`,
+      );
+    }
     return { name: "error", status, headers, body };
   }
 }

@@ -14,8 +14,10 @@ export interface CacheBustersOptions {
   /** Freshness in seconds for versioned URLs. Default one year (`31536000`). */
   ttl?: number;
   /**
-   * Which URLs carry a version. Default: a `v`, `ver`, `version` or `_`
-   * query parameter, or a bare numeric query such as Rails' `?1700000000`.
+   * Which URLs carry a version. Default: a `v`, `ver` or `version` query
+   * parameter, or a bare numeric query such as Rails' `?1700000000` (not
+   * jQuery's `_=`, which marks a request never to be answered from a cache).
+   * Its `g` and `y` flags are ignored, which would make tests take turns.
    */
   pattern?: RegExp;
 }
@@ -33,7 +35,12 @@ export interface CacheBustersOptions {
  */
 export function cacheBusters(options: CacheBustersOptions = {}): PolicyModule {
   const ttl = options.ttl ?? 31_536_000;
-  const pattern = options.pattern ?? /[?&](v|ver|version|_)=[^&]+|\?\d{6,}$/;
+  const pattern = options.pattern
+    ? new RegExp(
+      options.pattern.source,
+      options.pattern.flags.replace(/[gy]/g, ""),
+    )
+    : /[?&](v|ver|version)=[^&]+|\?\d{6,}$/;
   return (cache) => {
     cache.on("fetch", (ctx) => {
       const response = ctx.response;

@@ -235,6 +235,13 @@ interface RequestState {
   requestCc: CacheControl;
   /** The stored response after a 304 merged into it. */
   validated?: StoredResponse;
+  /**
+   * After a 304, the merged response as a bodiless answer for the `fetch`
+   * and `store` handlers: the fields they leave are stored, and the client's
+   * answer is made from them (with the 304's own `Set-Cookie`, `cookies`).
+   */
+  refreshed?: Response;
+  cookies?: string[];
   /** Request and response times of the fetched response. */
   times?: { requestTime: number; responseTime: number };
   /** The in-flight record this request registered, and how to settle it. */
@@ -310,6 +317,22 @@ const HIT_FOR_PASS_MS = 10_000;
  * not grow with the URLs clients make up.
  */
 const MARKER_SLOTS = 16_384;
+/**
+ * `names` in lower case, each checked to be a field name: an option with a
+ * bad one would fail every answer later, so it fails at once.
+ */
+function fieldNames(option: string, names: readonly string[]): string[] {
+  return names.map((name) => {
+    const lower = name.toLowerCase();
+    if (!isToken(lower)) {
+      throw new TypeError(
+        `${option} must name header fields, got ${JSON.stringify(name)}`,
+      );
+    }
+    return lower;
+  });
+}
+
 /** Invalidation counters, by key hash: a collision only skips one store. */
 const GENERATION_SLOTS = 4096;
 
@@ -489,15 +512,10 @@ export class SharedCache implements PolicyTarget {
     );
     this.#traceHeader = options.traceHeader ?? "x-cache";
     // Checked now: a bad name or value would fail every answer later.
-    if (
-      this.#traceHeader !== false && !isToken(this.#traceHeader.toLowerCase())
-    ) {
-      throw new TypeError(
-        `traceHeader must be a field name, got ${
-          JSON.stringify(this.#traceHeader)
-        }`,
-      );
+    if (this.#traceHeader !== false) {
+      fieldNames("traceHeader", [this.#traceHeader]);
     }
+    fieldNames("ignoreHeaders", options.ignoreHeaders ?? []);
     this.#cacheStatus = options.cacheStatus
       ? cacheStatusName(options.cacheStatus)
       : undefined;
@@ -525,15 +543,17 @@ export class SharedCache implements PolicyTarget {
     this.#templates = new HitTemplates(options.templateBytes ?? 64 << 20);
     this.#keyOf = options.cacheKey ?? ((request) => request.url);
     this.#rules = {
-      privateHeaders: (options.privateHeaders ?? DEFAULT_PRIVATE_HEADERS).map((
-        h,
-      ) => h.toLowerCase()),
+      privateHeaders: fieldNames(
+        "privateHeaders",
+        options.privateHeaders ?? DEFAULT_PRIVATE_HEADERS,
+      ),
       storeSetCookie: options.storeSetCookie ?? false,
       defaultTtl: options.defaultTtl ?? 0,
       heuristicMaxTtl: options.heuristicMaxTtl ?? 86_400,
-      targetedFields: (options.targetedFields ?? ["cdn-cache-control"]).map((
-        h,
-      ) => h.toLowerCase()),
+      targetedFields: fieldNames(
+        "targetedFields",
+        options.targetedFields ?? ["cdn-cache-control"],
+      ),
     };
     defaultPolicy({ allowReload: options.allowReload ?? false })(this);
     this.fetch = (request) => this.#handle(request, false);
@@ -680,6 +700,9 @@ export class SharedCache implements PolicyTarget {
       case "deliver":
         if (state.heldBack && ctx.response === state.heldBack) {
           return this.#askAsSent(ctx, state);
+        }
+        if (state.refreshed && ctx.response === state.refreshed) {
+          ctx.response = this.#answerRefreshed(ctx, state);
         }
         ctx.response ??= this.#fromStored(ctx, state);
         return this.#run("deliver", ctx);
@@ -880,6 +903,13 @@ export class SharedCache implements PolicyTarget {
     if (ctx.reload) {
       ctx.trace("reload");
       state.fwd = "request";
+      return this.#run("miss", ctx);
+    }
+    const method = ctx.request.method;
+    if (method !== "GET" && method !== "HEAD") {
+      // What is stored answers GET (RFC 9111 §4), whatever a policy looks up.
+      ctx.trace("miss");
+      state.fwd = "method";
       return this.#run("miss", ctx);
     }
     const variants = ctx.metastore.lookup(ctx.key);
@@ -1165,13 +1195,21 @@ export class SharedCache implements PolicyTarget {
       addValidDate(ctx.response.headers, this.#clock.now());
     }
     this.#noteOrigin(state, response);
-    // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates.
+    await this.#invalidateAfter(ctx, method, response);
+    ctx.trace("pass");
+    return this.#run("pass", ctx);
+  }
+
+  /** RFC 9111 §4.4: a non-error answer to an unsafe method invalidates. */
+  async #invalidateAfter(
+    ctx: CacheContext,
+    method: string,
+    response: Response,
+  ): Promise<void> {
     if (!SAFE_METHODS.has(method) && response.status < 400) {
       ctx.trace("invalidate");
       await this.#invalidate(ctx, response.headers);
     }
-    ctx.trace("pass");
-    return this.#run("pass", ctx);
   }
 
   /**
@@ -1454,14 +1492,19 @@ export class SharedCache implements PolicyTarget {
     let reason: NotStorableReason | undefined;
     if (response.status === 304 && validating) {
       ctx.trace("valid");
-      const { stored, client } = this.#merge304(
+      const { stored, fields, cookies } = this.#merge304(
         ctx.stored!,
         response.headers,
         times,
       );
       state.validated = stored;
+      state.cookies = cookies;
       ctx.stored = stored;
-      ctx.response = this.#fromStored(ctx, state, client);
+      ctx.response = state.refreshed = new Response(null, {
+        status: stored.status,
+        statusText: stored.statusText,
+        headers: fields,
+      });
       // Judged on the copy stored: a Set-Cookie of the 304 goes to this
       // client only, and must not keep the stored response from freshening.
       reason = notStorableReason(
@@ -1476,6 +1519,8 @@ export class SharedCache implements PolicyTarget {
       if (headOnly && response.status === 200) {
         await this.#freshenFromHead(ctx, response.headers, times);
       }
+      // (A policy may look up and fetch any method.)
+      if (!cacheable) await this.#invalidateAfter(ctx, method, response);
       const fields = withoutHopByHop(response.headers);
       // The time it came, for this client and the stored copy.
       addValidDate(fields, responseTime);
@@ -1518,7 +1563,7 @@ export class SharedCache implements PolicyTarget {
     stored: StoredResponse,
     fields: Headers,
     times: { requestTime: number; responseTime: number },
-  ): { stored: StoredResponse; client: Headers } {
+  ): { stored: StoredResponse; fields: Headers; cookies: string[] } {
     const merged = new Headers(stored.headers);
     merged.delete("age");
     const incoming = withoutHopByHop(fields);
@@ -1530,12 +1575,24 @@ export class SharedCache implements PolicyTarget {
     if (!incoming.has("date")) {
       merged.set("date", new Date(times.responseTime).toUTCString());
     }
-    const client = new Headers(merged);
-    for (const cookie of incoming.getSetCookie()) {
-      client.append("set-cookie", cookie);
-    }
     const kept = this.#storedHeaders(merged, times.responseTime);
-    return { stored: { ...stored, headers: [...kept], ...times }, client };
+    return {
+      stored: { ...stored, headers: [...kept], ...times },
+      fields: merged,
+      cookies: incoming.getSetCookie(),
+    };
+  }
+
+  /**
+   * This client's answer after a 304, from the fields the handlers left on
+   * {@link RequestState.refreshed} and the 304's own cookies.
+   */
+  #answerRefreshed(ctx: CacheContext, state: RequestState): Response {
+    const fields = withoutHopByHop(ctx.response!.headers);
+    for (const cookie of state.cookies ?? []) {
+      fields.append("set-cookie", cookie);
+    }
+    return this.#fromStored(ctx, state, fields);
   }
 
   async #store(ctx: CacheContext, state: RequestState): Promise<Transition> {
@@ -1547,16 +1604,32 @@ export class SharedCache implements PolicyTarget {
     }
     const cache = ctx.entitystore.cache;
     const key = ctx.key;
-    if (state.validated) {
+    if (state.validated && response === state.refreshed) {
+      // What the handlers left of the merged fields is stored.
+      const validated = state.validated;
       const stored = {
-        ...state.validated,
-        ttl: ctx.ttl ?? state.validated.ttl,
+        ...validated,
+        headers: [
+          ...this.#storedHeaders(
+            withoutHopByHop(response.headers),
+            validated.responseTime,
+          ),
+        ],
+        ttl: ctx.ttl ?? validated.ttl,
       };
       await this.#saveVariant(ctx, stored, state.generation);
       ctx.trace("store");
+      state.validated = ctx.stored = stored;
+      ctx.response = this.#answerRefreshed(ctx, state);
       state.settle?.({ stored });
       this.#dropInflight(key, state.record);
       return transition;
+    }
+    if (state.validated) {
+      // A handler replaced the refreshed answer: it is stored anew, body and all.
+      state.validated = undefined;
+      state.reader?.close();
+      state.reader = undefined;
     }
     const status = response.status;
     if (status === 206 || status === 304 || !state.times) {
@@ -1965,10 +2038,11 @@ export class SharedCache implements PolicyTarget {
     state.reader?.close();
     state.reader = undefined;
     cancelBody(ctx.response);
-    ctx.response = new Response(transition.body ?? null, {
-      status: transition.status ?? 500,
-      headers: transition.headers,
-    });
+    const status = transition.status ?? 500;
+    ctx.response = new Response(
+      NULL_BODY_STATUSES.has(status) ? null : transition.body ?? null,
+      { status, headers: transition.headers },
+    );
     ctx.trace("error");
     return this.#run("error", ctx);
   }

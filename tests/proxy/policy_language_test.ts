@@ -12,6 +12,7 @@ import {
   purgeRequests,
   type PurgeRequestsOptions,
   SharedCache,
+  type Transition,
 } from "../../mod.ts";
 import { tick } from "../_util.ts";
 import { echoing, harness, numbered, visit } from "./_harness.ts";
@@ -72,6 +73,32 @@ describe("policy language", () => {
     }
   });
 
+  it("drops the body of an error with a null-body status, and refuses a status no response has", async () => {
+    const cache = new SharedCache({ origin: cacheable() });
+    cache.on("receive", (ctx) => {
+      const status = Number(new URL(ctx.request.url).searchParams.get("s"));
+      return ctx.error(status, {}, "ignored for 304");
+    });
+    try {
+      const notModified = await cache.fetch(
+        new Request("http://a.test/?s=304"),
+      );
+      assert.equal(notModified.status, 304);
+      assert.equal(notModified.body, null);
+      for (const status of [99, 600, 1.5]) {
+        await assert.rejects(
+          Promise.resolve(
+            cache.fetch(new Request(`http://a.test/?s=${status}`)),
+          ),
+          (error) =>
+            error instanceof RangeError && error.message.includes(`${status}`),
+        );
+      }
+    } finally {
+      await cache.close();
+    }
+  });
+
   it("lets handlers change the response, its TTL and the trace", async () => {
     const h = harness({
       "/short": () =>
@@ -105,6 +132,116 @@ describe("policy language", () => {
     }
   });
 
+  it("stores what fetch and store handlers leave of a response a 304 refreshed, or what they put in its place", async () => {
+    const h = harness({
+      "/doc": (request) =>
+        request.headers.get("if-none-match") === '"d"'
+          ? new Response(null, {
+            status: 304,
+            headers: { etag: '"d"', "x-internal": "from the 304" },
+          })
+          : new Response("doc", {
+            headers: {
+              etag: '"d"',
+              "cache-control": "max-age=600",
+              "x-internal": "secret",
+            },
+          }),
+      "/swap": (request) =>
+        request.headers.get("if-none-match") === '"s"'
+          ? new Response(null, { status: 304, headers: { etag: '"s"' } })
+          : new Response("original", {
+            headers: { etag: '"s"', "cache-control": "max-age=600" },
+          }),
+    });
+    h.cache.on("fetch", (ctx) => {
+      ctx.response!.headers.delete("x-internal");
+    });
+    h.cache.on("store", (ctx) => {
+      ctx.response!.headers.set("cache-control", "public, max-age=10");
+      if (
+        ctx.request.url.endsWith("/swap") && ctx.traces.includes("valid")
+      ) {
+        ctx.response = new Response("replaced", {
+          headers: { "cache-control": "max-age=600" },
+        });
+      }
+    });
+    const reload = { headers: { "cache-control": "no-cache" } };
+    try {
+      for (const path of ["/doc", "/swap"]) await visit(h, path);
+      const refreshed = await visit(h, "/doc", reload);
+      assert.equal(refreshed.trace, "stale, valid, store");
+      assert.equal(refreshed.body, "doc");
+      for (const answer of [refreshed, await visit(h, "/doc")]) {
+        assert.equal(answer.headers.get("cache-control"), "public, max-age=10");
+        assert.equal(answer.headers.get("x-internal"), null);
+      }
+      assert.equal((await visit(h, "/swap", reload)).body, "replaced");
+      const hit = await visit(h, "/swap");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.body, "replaced");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("escapes trace words a header cannot carry, never failing the answer", async () => {
+    const h = harness({ "/t": cacheable() });
+    h.cache.on("deliver", (ctx) => {
+      ctx.trace("日本\nx");
+    });
+    try {
+      for (const expected of ["miss, store", "fresh"]) {
+        const answer = await visit(h, "/t");
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body, "ok");
+        assert.equal(answer.trace, `${expected}, \\u65e5\\u672c\\u000ax`);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("rejects options naming no header field when made, not on every request", () => {
+    const origin = () => new Response("ok");
+    for (
+      const option of [
+        { privateHeaders: ["x api key"] },
+        { ignoreHeaders: ["set-cookie", "bad:name"] },
+        { targetedFields: [""] },
+        { traceHeader: "x cache" },
+      ]
+    ) {
+      assert.throws(
+        () => new SharedCache({ origin, ...option }),
+        (error) =>
+          error instanceof TypeError &&
+          error.message.startsWith(Object.keys(option)[0]),
+        JSON.stringify(option),
+      );
+    }
+  });
+
+  it("never answers a method other than GET or HEAD from storage, even when a policy looks it up", async () => {
+    const h = harness({
+      "/f": async (request, n) =>
+        new Response(`${request.method} ${n} ${await request.text()}`, {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    });
+    h.cache.on("receive", (ctx) => ctx.lookup());
+    try {
+      assert.equal((await visit(h, "/f")).body, "GET 1 ");
+      const post = await visit(h, "/f", { method: "POST", body: "data" });
+      assert.equal(post.body, "POST 2 data");
+      assert.equal(post.trace, "miss, invalidate");
+      assert.equal((await visit(h, "/f")).body, "GET 3 ", "invalidated");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("rejects an illegal transition with a clear error", async () => {
     const cache = new SharedCache({ origin: cacheable() });
     cache.on("hit", (ctx) => ctx.store());
@@ -118,6 +255,16 @@ describe("policy language", () => {
           /allowed: deliver, pass, error/.test(error.message),
       );
       assert.throws(() => cache.on("lookup" as "hit", () => {}), TypeError);
+      // A handler that returns something else than a transition is told so.
+      cache.on("hit", () => "deliver" as unknown as Transition);
+      await assert.rejects(
+        async () => await cache.fetch(new Request("http://a.test/x")),
+        (error: unknown) =>
+          error instanceof IllegalTransitionError &&
+          error.message.startsWith(
+            'a "hit" handler returned "deliver", which is no transition: return one of ctx.deliver(), ctx.pass(), ctx.error(), or nothing',
+          ),
+      );
     } finally {
       await cache.close();
     }
@@ -228,6 +375,27 @@ describe("shipped policies", () => {
         "miss",
         "unversioned URLs are left to their headers",
       );
+      assert.equal(
+        (await visit(h, "/plain.js?_=1700000000123")).trace,
+        "miss",
+        "jQuery's anti-cache parameter is no version",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("cacheBusters tests each URL afresh whatever flags its pattern has", async () => {
+    const h = harness({ "/app.js": () => new Response("js") });
+    h.cache.use(cacheBusters({ pattern: /[?&]rev=\d+/g }));
+    try {
+      for (const rev of [1, 2, 3, 4]) {
+        assert.equal(
+          (await visit(h, `/app.js?rev=${rev}`)).trace,
+          "miss, busted, store",
+          `rev ${rev}`,
+        );
+      }
     } finally {
       await h.close();
     }
