@@ -1551,6 +1551,11 @@ export class SharedCache implements PolicyTarget {
     ctx.notStorableReason = reason;
     const transition = await this.#run("fetch", ctx);
     if (transition.name !== "store") state.settle?.(undefined);
+    // A policy that declines to store an answer the cache could store makes
+    // the URL's next clients ask on their own too, not queue behind each other.
+    if (transition.name === "deliver" && ctx.storable) {
+      this.#markUncacheable(key);
+    }
     return transition;
   }
 

@@ -671,6 +671,22 @@ describe("shared cache hardening", () => {
     }
   });
 
+  it("lets concurrent requests go side by side for a URL a policy declines to store", async () => {
+    const origin = overlapping(() =>
+      new Response("kept out", { headers: { "cache-control": "max-age=60" } })
+    );
+    const h = harness({ "/declined": origin.route });
+    h.cache.on("fetch", (ctx) => ctx.deliver());
+    try {
+      await visit(h, "/declined");
+      origin.reset();
+      await Promise.all(crowd(h, "/declined"));
+      assert.equal(origin.most(), 5, "no queueing behind one another");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("forwards Range to the origin for a URL that cannot be stored", async () => {
     const body = "0123456789";
     const h = harness({
