@@ -1356,9 +1356,10 @@ export class SharedCache implements PolicyTarget {
     // they never all go to the origin at once. One whose answer may not be
     // reused without validation (no-cache, already stale: RFC 9111 §4) is
     // no use either, nor would the next be: each waiter then asks on its own.
-    let pending = sharing && !state.revalidating
-      ? this.#inflight.get(key)
-      : undefined;
+    // A reload, or a client's no-cache, could not use what it waited for.
+    const waits = sharing && !state.revalidating && !ctx.reload &&
+      !state.requestCc.noCache;
+    let pending = waits ? this.#inflight.get(key) : undefined;
     let waited: Promise<Shared | undefined> | undefined;
     // At most a few in turn: behind an origin that keeps failing, a client
     // then asks it on its own rather than wait through every attempt.

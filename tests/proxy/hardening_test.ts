@@ -671,9 +671,33 @@ describe("shared cache hardening", () => {
     }
   });
 
+  it("has clients that said no-cache ask at once, not wait on a fetch they cannot use", async () => {
+    const origin = overlapping(
+      () =>
+        new Response("shared", { headers: { "cache-control": "max-age=60" } }),
+      300,
+    );
+    const h = harness({ "/n": origin.route });
+    try {
+      await Promise.all(
+        Array.from(
+          { length: 5 },
+          () => visit(h, "/n", { headers: { "cache-control": "no-cache" } }),
+        ),
+      );
+      assert.equal(origin.most(), 5, "side by side");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("lets concurrent requests go side by side for a URL a policy declines to store", async () => {
-    const origin = overlapping(() =>
-      new Response("kept out", { headers: { "cache-control": "max-age=60" } })
+    const origin = overlapping(
+      () =>
+        new Response("kept out", {
+          headers: { "cache-control": "max-age=60" },
+        }),
+      300,
     );
     const h = harness({ "/declined": origin.route });
     h.cache.on("fetch", (ctx) => ctx.deliver());
