@@ -592,7 +592,10 @@ export class SharedCache implements PolicyTarget {
    * frees their bodies, and keeps fetches already under way for it from
    * storing what they get; resolves with how many responses were stored.
    * `target` is a URL or a request (a `cacheKey` function may read its
-   * headers). The `purgeRequests` module offers this over HTTP.
+   * headers). It reaches the cache's own stores, under the URL as given (no
+   * `receive` handler runs); for stores or URLs a `receive` handler chooses,
+   * use `ctx.purge()` in a handler, or the `purgeRequests` module, which
+   * offers this over HTTP.
    *
    * @example
    * ```ts
