@@ -317,6 +317,9 @@ const HIT_FOR_PASS_MS = 10_000;
  * not grow with the URLs clients make up.
  */
 const MARKER_SLOTS = 16_384;
+/** Invalidation counters, by key hash: a collision only skips one store. */
+const GENERATION_SLOTS = 4096;
+
 /**
  * `names` in lower case, each checked to be a field name: an option with a
  * bad one would fail every answer later, so it fails at once.
@@ -332,9 +335,6 @@ function fieldNames(option: string, names: readonly string[]): string[] {
     return lower;
   });
 }
-
-/** Invalidation counters, by key hash: a collision only skips one store. */
-const GENERATION_SLOTS = 4096;
 
 function contentLengthOf(headers: Headers): number | undefined {
   const value = headers.get("content-length");
