@@ -120,6 +120,9 @@ export function bunFixedFileReader(path: string): FixedFileReader {
   };
 }
 
+/** `outgoingBody`'s options for Bun, made once rather than on every answer. */
+const UNTYPED_AS_STREAM = { streamUntypedBytes: true } as const;
+
 /** What `Bun.serve` hands a handler beside the request. */
 type BunNative = {
   timeout(request: Request, seconds: number): void;
@@ -177,9 +180,10 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
   const live = new LiveBodies();
   const answer = (response: Response, request: Request, native: BunNative) =>
-    outgoingBody(keepOpen(live.track(response), request, native), {
-      streamUntypedBytes: true,
-    });
+    outgoingBody(
+      keepOpen(live.track(response), request, native),
+      UNTYPED_AS_STREAM,
+    );
   /** This server's own URL, set once it listens. */
   let base = "";
   const server = bun().serve({

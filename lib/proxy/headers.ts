@@ -71,7 +71,10 @@ export function isHopByHop(headers: Headers, name: string): boolean {
  * ```
  */
 export function isWebSocketHandshake(headers: Headers): boolean {
-  return fieldTokens(headers.get("upgrade")).some((protocol) =>
+  // Most requests have none: no token list to make.
+  const upgrade = headers.get("upgrade");
+  if (upgrade === null) return false;
+  return fieldTokens(upgrade).some((protocol) =>
     protocol === "websocket" || protocol.startsWith("websocket/")
   );
 }

@@ -134,11 +134,11 @@ function restricted(cc: CacheControl, unreadable: string[] | undefined) {
  */
 export function requestCacheControl(headers: Headers): CacheControl {
   const value = headers.get("cache-control");
-  if (
-    value === null &&
-    /(^|,)\s*no-cache\s*(,|$)/i.test(headers.get("pragma") ?? "")
-  ) {
-    return { noCache: true };
+  if (value === null) {
+    const pragma = headers.get("pragma");
+    if (pragma !== null && /(^|,)\s*no-cache\s*(,|$)/i.test(pragma)) {
+      return { noCache: true };
+    }
   }
   return parseCacheControl(value);
 }
