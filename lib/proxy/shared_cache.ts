@@ -180,7 +180,7 @@ export interface SharedCacheOptions {
   targetedFields?: string[];
   /** Send targeted fields on to clients. Default `true`. */
   forwardTargetedFields?: boolean;
-  /** Add `Via: 1.1 <name>` to responses and forwarded requests; `false` for none. Default `false`. */
+  /** Add `Via: 1.1 <name>` to responses and forwarded requests (a token, with an optional `:port` and ` (comment)`); `false` for none. Default `false`. */
   via?: string | false;
   /** Milliseconds to wait for the origin's response headers before answering 504. Default `30000`. */
   originTimeout?: number;
@@ -317,6 +317,8 @@ const HIT_FOR_PASS_MS = 10_000;
  * not grow with the URLs clients make up.
  */
 const MARKER_SLOTS = 16_384;
+/** What `Via` may name this cache: `received-by [ RWS comment ]` (RFC 9110 §7.6.3). */
+const VIA_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::\d+)?(?: \([\x20-\x7e]*\))?$/;
 /** Invalidation counters, by key hash: a collision only skips one store. */
 const GENERATION_SLOTS = 4096;
 
@@ -503,12 +505,6 @@ export class SharedCache implements PolicyTarget {
     if (typeof this.#origin !== "function") {
       throw new TypeError("origin must be a fetch handler or an http(s) URL");
     }
-    this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
-    this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
-    this.#stores = {
-      metastore: this.#metastore,
-      entitystore: this.#entitystore,
-    };
     this.#clock = options.clock ?? systemClock;
     this.#originDeadlines = new Deadlines(
       this.#clock,
@@ -523,29 +519,15 @@ export class SharedCache implements PolicyTarget {
     this.#cacheStatus = options.cacheStatus
       ? cacheStatusName(options.cacheStatus)
       : undefined;
-    if (options.via && !/^[\x21-\x7e][\x20-\x7e]*$/.test(options.via)) {
+    // RFC 9110 §7.6.3: received-by is a token with an optional port, then
+    // an optional comment.
+    if (options.via && !VIA_NAME.test(options.via)) {
       throw new TypeError(
-        `via must be visible ASCII, got ${JSON.stringify(options.via)}`,
+        `via must be a name (a token, with an optional :port and " (comment)"), got ${
+          JSON.stringify(options.via)
+        }`,
       );
     }
-    const verbose = options.verbose;
-    this.#log = typeof verbose === "function"
-      ? verbose
-      : verbose
-      ? (line) => console.log(line)
-      : () => {};
-    this.#forgetting = new BackgroundQueue({
-      concurrency: 8,
-      maxWaiting: 10_000,
-      onError: (error) => this.#log(`could not forget a reaped body: ${error}`),
-    });
-    this.#linkStores(
-      typeof options.entitystore !== "object",
-      typeof options.metastore !== "object",
-    );
-    this.#verbose = Boolean(verbose);
-    this.#templates = new HitTemplates(options.templateBytes ?? 64 << 20);
-    this.#keyOf = options.cacheKey ?? ((request) => request.url);
     this.#rules = {
       privateHeaders: fieldNames(
         "privateHeaders",
@@ -559,6 +541,31 @@ export class SharedCache implements PolicyTarget {
         options.targetedFields ?? ["cdn-cache-control"],
       ),
     };
+    const verbose = options.verbose;
+    this.#log = typeof verbose === "function"
+      ? verbose
+      : verbose
+      ? (line) => console.log(line)
+      : () => {};
+    this.#forgetting = new BackgroundQueue({
+      concurrency: 8,
+      maxWaiting: 10_000,
+      onError: (error) => this.#log(`could not forget a reaped body: ${error}`),
+    });
+    // Made once every option is checked: a store keeps timers.
+    this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
+    this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
+    this.#stores = {
+      metastore: this.#metastore,
+      entitystore: this.#entitystore,
+    };
+    this.#linkStores(
+      typeof options.entitystore !== "object",
+      typeof options.metastore !== "object",
+    );
+    this.#verbose = Boolean(verbose);
+    this.#templates = new HitTemplates(options.templateBytes ?? 64 << 20);
+    this.#keyOf = options.cacheKey ?? ((request) => request.url);
     defaultPolicy({ allowReload: options.allowReload ?? false })(this);
     this.fetch = (request) => this.#handle(request, false);
   }

@@ -203,7 +203,7 @@ describe("policy language", () => {
     }
   });
 
-  it("rejects options naming no header field when made, not on every request", () => {
+  it("rejects options naming no header field, or a Via name that is none, when made, not on every request", async () => {
     const origin = () => new Response("ok");
     for (
       const option of [
@@ -211,6 +211,8 @@ describe("policy language", () => {
         { ignoreHeaders: ["set-cookie", "bad:name"] },
         { targetedFields: [""] },
         { traceHeader: "x cache" },
+        { via: "my proxy" },
+        { via: "cistern (unclosed" },
       ]
     ) {
       assert.throws(
@@ -220,6 +222,9 @@ describe("policy language", () => {
           error.message.startsWith(Object.keys(option)[0]),
         JSON.stringify(option),
       );
+    }
+    for (const via of ["cistern", "edge-1:8080", "cistern (cistern/1.0)"]) {
+      await new SharedCache({ origin, via }).close();
     }
   });
 
