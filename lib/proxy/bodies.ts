@@ -82,7 +82,11 @@ export function cancelReplaced(
   before: Response | undefined,
   after: Response | undefined,
 ): void {
-  if (before && before !== after) cancelBody(before);
+  // A replacement made around the same body (`new Response(body, before)`)
+  // still reads it.
+  if (before && before !== after && before.body !== after?.body) {
+    cancelBody(before);
+  }
 }
 
 /**

@@ -39,7 +39,10 @@ export class CacheContext {
   readonly received: Request;
   /**
    * The response so far: the origin's in `fetch` and `pass`, the one to send
-   * in `store`, `deliver` and `error`. Its headers are mutable.
+   * in `store`, `deliver` and `error`. Its headers are mutable. After a 304
+   * (`fetch` and `store` of a revalidation) it is the stored response with
+   * the 304's fields merged in and no body: the stored body goes with it,
+   * or with a copy of it (`new Response(ctx.response.body, ctx.response)`).
    */
   response: Response | undefined;
   /**
@@ -162,9 +165,9 @@ export class CacheContext {
   }
 
   /**
-   * Answer with an error response instead: any status from 200 to 599 (a
-   * body given with 204, 205 or 304 is dropped); another throws a
-   * `RangeError` here.
+   * Answer with an error response instead: any status from 200 to 599,
+   * default 500 (a body given with 204, 205 or 304 is dropped); another
+   * throws a `RangeError` here.
    *
    * @example
    * ```ts
@@ -176,7 +179,7 @@ export class CacheContext {
    * ```
    */
   error(
-    status: number,
+    status = 500,
     headers?: HeadersInit,
     body?: BodyInit | null,
   ): Transition {

@@ -318,7 +318,8 @@ const HIT_FOR_PASS_MS = 10_000;
  */
 const MARKER_SLOTS = 16_384;
 /** What `Via` may name this cache: `received-by [ RWS comment ]` (RFC 9110 §7.6.3). */
-const VIA_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::\d+)?(?: \([\x20-\x7e]*\))?$/;
+const VIA_NAME =
+  /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?(?: \([\x20-\x7e]*\))?$/;
 /** Invalidation counters, by key hash: a collision only skips one store. */
 const GENERATION_SLOTS = 4096;
 
@@ -718,7 +719,7 @@ export class SharedCache implements PolicyTarget {
         if (state.heldBack && ctx.response === state.heldBack) {
           return this.#askAsSent(ctx, state);
         }
-        if (state.refreshed && ctx.response === state.refreshed) {
+        if (this.#keepsStoredBody(ctx, state)) {
           ctx.response = this.#answerRefreshed(ctx, state);
         }
         ctx.response ??= this.#fromStored(ctx, state);
@@ -1542,8 +1543,6 @@ export class SharedCache implements PolicyTarget {
       if (headOnly && response.status === 200) {
         await this.#freshenFromHead(ctx, response.headers, times);
       }
-      // (A policy may look up and fetch any method.)
-      if (!cacheable) await this.#invalidateAfter(ctx, method, response);
       const fields = withoutHopByHop(response.headers);
       // The time it came, for this client and the stored copy.
       addValidDate(fields, responseTime);
@@ -1556,6 +1555,9 @@ export class SharedCache implements PolicyTarget {
       });
       this.#noteOrigin(state, response);
       if (held && response.status === 200) state.heldBack = ctx.response;
+      // (A policy may look up and fetch any method.) After the answer is
+      // ctx.response: should the meta store fail, its body is let go.
+      if (!cacheable) await this.#invalidateAfter(ctx, method, response);
       reason = !cacheable || headOnly
         ? "method"
         : conditional && response.status !== 200
@@ -1612,10 +1614,26 @@ export class SharedCache implements PolicyTarget {
   }
 
   /**
+   * Whether `ctx.response` is the answer a 304 refreshed, as handlers left
+   * it: the refreshed response itself, or one made from it, which has no
+   * body either (`new Response(ctx.response.body, ctx.response)`). The
+   * stored body goes with it.
+   */
+  #keepsStoredBody(ctx: CacheContext, state: RequestState): boolean {
+    const response = ctx.response;
+    return state.refreshed !== undefined && response !== undefined &&
+      (response === state.refreshed ||
+        (response.body === null &&
+          response.status === state.refreshed.status));
+  }
+
+  /**
    * This client's answer after a 304, from the fields the handlers left on
    * {@link RequestState.refreshed} and the 304's own cookies.
    */
   #answerRefreshed(ctx: CacheContext, state: RequestState): Response {
+    // Made once: the answer (bodiless for a HEAD) is no longer the refreshed one.
+    state.refreshed = undefined;
     const fields = withoutHopByHop(ctx.response!.headers);
     for (const cookie of state.cookies ?? []) {
       fields.append("set-cookie", cookie);
@@ -1632,7 +1650,7 @@ export class SharedCache implements PolicyTarget {
     }
     const cache = ctx.entitystore.cache;
     const key = ctx.key;
-    if (state.validated && response === state.refreshed) {
+    if (state.validated && this.#keepsStoredBody(ctx, state)) {
       // What the handlers left of the merged fields is stored.
       const validated = state.validated;
       const stored = {
@@ -1655,7 +1673,7 @@ export class SharedCache implements PolicyTarget {
     }
     if (state.validated) {
       // A handler replaced the refreshed answer: it is stored anew, body and all.
-      state.validated = undefined;
+      state.validated = state.refreshed = undefined;
       state.reader?.close();
       state.reader = undefined;
     }
@@ -2067,10 +2085,15 @@ export class SharedCache implements PolicyTarget {
     state.reader = undefined;
     cancelBody(ctx.response);
     const status = transition.status ?? 500;
-    ctx.response = new Response(
-      NULL_BODY_STATUSES.has(status) ? null : transition.body ?? null,
-      { status, headers: transition.headers },
-    );
+    const body = transition.body ?? null;
+    const bodiless = NULL_BODY_STATUSES.has(status);
+    if (bodiless && body instanceof ReadableStream) {
+      body.cancel().catch(() => {});
+    }
+    ctx.response = new Response(bodiless ? null : body, {
+      status,
+      headers: transition.headers,
+    });
     ctx.trace("error");
     return this.#run("error", ctx);
   }

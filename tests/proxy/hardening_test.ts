@@ -10,9 +10,11 @@ import {
   type FileSystem,
   memoryFs,
   SharedCache,
+  type StoredResponse,
   StreamCache,
 } from "../../mod.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
+import { tick } from "../_util.ts";
 import {
   crowd,
   harness,
@@ -668,6 +670,45 @@ describe("shared cache hardening", () => {
       );
     } finally {
       await h.close();
+    }
+  });
+
+  it("lets the origin's body go when the meta store fails while a fetch invalidates", async () => {
+    for (const route of ["lookup", "pass"]) {
+      let cancelled = false;
+      const variants = new Map<string, StoredResponse[]>();
+      const cache = new SharedCache({
+        metastore: {
+          lookup: (key) => variants.get(key) ?? [],
+          store: (key, list) => {
+            variants.set(key, list);
+            return Promise.resolve();
+          },
+          purge: () => Promise.reject(new Error("meta store down")),
+        },
+        origin: () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              pull: (controller) => controller.enqueue(new Uint8Array(16)),
+              cancel: () => {
+                cancelled = true;
+              },
+            }, { highWaterMark: 0 }),
+          ),
+      });
+      if (route === "lookup") cache.on("receive", (ctx) => ctx.lookup());
+      try {
+        await assert.rejects(
+          Promise.resolve(cache.fetch(
+            new Request("http://a.test/x", { method: "POST", body: "hi" }),
+          )),
+          /meta store down/,
+        );
+        await tick();
+        assert.ok(cancelled, route);
+      } finally {
+        await cache.close();
+      }
     }
   });
 

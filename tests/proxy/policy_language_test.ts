@@ -75,9 +75,19 @@ describe("policy language", () => {
 
   it("drops the body of an error with a null-body status, and refuses a status no response has", async () => {
     const cache = new SharedCache({ origin: cacheable() });
+    let cancelled = false;
     cache.on("receive", (ctx) => {
-      const status = Number(new URL(ctx.request.url).searchParams.get("s"));
-      return ctx.error(status, {}, "ignored for 304");
+      const status = new URL(ctx.request.url).searchParams.get("s");
+      if (status === null) return ctx.error();
+      return ctx.error(
+        Number(status),
+        {},
+        new ReadableStream({
+          cancel: () => {
+            cancelled = true;
+          },
+        }),
+      );
     });
     try {
       const notModified = await cache.fetch(
@@ -85,6 +95,10 @@ describe("policy language", () => {
       );
       assert.equal(notModified.status, 304);
       assert.equal(notModified.body, null);
+      assert.ok(cancelled, "the body dropped is cancelled");
+      const unnamed = await cache.fetch(new Request("http://a.test/"));
+      assert.equal(unnamed.status, 500, "ctx.error() is a 500");
+      await unnamed.body?.cancel();
       for (const status of [99, 600, 1.5]) {
         await assert.rejects(
           Promise.resolve(
@@ -147,6 +161,15 @@ describe("policy language", () => {
               "x-internal": "secret",
             },
           }),
+      "/copy": (request) =>
+        request.headers.get("if-none-match") === '"c"'
+          ? new Response(null, {
+            status: 304,
+            headers: { etag: '"c"', "set-cookie": "s=1" },
+          })
+          : new Response("copied", {
+            headers: { etag: '"c"', "cache-control": "max-age=600" },
+          }),
       "/swap": (request) =>
         request.headers.get("if-none-match") === '"s"'
           ? new Response(null, { status: 304, headers: { etag: '"s"' } })
@@ -156,6 +179,12 @@ describe("policy language", () => {
     });
     h.cache.on("fetch", (ctx) => {
       ctx.response!.headers.delete("x-internal");
+      if (ctx.request.url.endsWith("/copy")) {
+        // A copy made around the same body: after a 304 it has none, and
+        // the stored body goes with it.
+        ctx.response = new Response(ctx.response!.body, ctx.response);
+        ctx.response.headers.set("x-copied", "yes");
+      }
     });
     h.cache.on("store", (ctx) => {
       ctx.response!.headers.set("cache-control", "public, max-age=10");
@@ -177,6 +206,16 @@ describe("policy language", () => {
         assert.equal(answer.headers.get("cache-control"), "public, max-age=10");
         assert.equal(answer.headers.get("x-internal"), null);
       }
+      for (const init of [{}, reload, {}]) {
+        const copy = await visit(h, "/copy", init);
+        assert.equal(copy.body, "copied");
+        assert.equal(copy.headers.get("x-copied"), "yes");
+      }
+      const head = await h.get("/copy", { method: "HEAD", ...reload });
+      assert.equal(head.headers.get("x-cache"), "stale, valid, store");
+      assert.deepEqual(head.headers.getSetCookie(), ["s=1"], "once");
+      assert.equal(head.headers.get("content-length"), "6");
+      assert.equal((await visit(h, "/copy")).body, "copied");
       assert.equal((await visit(h, "/swap", reload)).body, "replaced");
       const hit = await visit(h, "/swap");
       assert.equal(hit.trace, "fresh");
@@ -223,7 +262,14 @@ describe("policy language", () => {
         JSON.stringify(option),
       );
     }
-    for (const via of ["cistern", "edge-1:8080", "cistern (cistern/1.0)"]) {
+    for (
+      const via of [
+        "cistern",
+        "edge-1:8080",
+        "[::1]:8080",
+        "cistern (cistern/1.0)",
+      ]
+    ) {
       await new SharedCache({ origin, via }).close();
     }
   });
