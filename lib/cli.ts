@@ -38,6 +38,9 @@ proxy options:
   --max-bytes B         keep at most B bytes of bodies, least recently read go first,
                         their headers with them (default: 256 MiB for heap:, no bound
                         for file:)
+  --max-entries N       keep at most N responses, least recently read go first (default:
+                        no bound for bodies; headers: 10,000 URLs in memory). Bound it
+                        too where clients choose long URLs: --max-bytes counts bodies
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
   --origin-timeout S    seconds to wait for the origin's answer before a 504 (default 30)
@@ -81,6 +84,8 @@ export interface ProxyCommandOptions {
   store?: string;
   /** Most bytes of bodies to keep (least recently read go first). Default: heap: 256 MiB, file: no bound. */
   maxBytes?: number;
+  /** Most responses to keep (least recently read go first), and URLs whose headers memory holds. Default: no bound for bodies, 10,000 URLs. */
+  maxEntries?: number;
   /** Default TTL in seconds. Default `0`. */
   defaultTtl?: number;
   /** See {@link SharedCacheOptions.maxEntrySize}. */
@@ -130,7 +135,7 @@ function parseListen(listen: string): { hostname: string; port: number } {
 
 function storesFor(
   store: string,
-  maxBytes: number | undefined,
+  bounds: { maxBytes?: number; maxEntries?: number },
 ): { metastore: string; entitystore: string } {
   // The command takes the two store kinds that hold both metas and bodies.
   const uri = /^(heap|file):/.test(store) ? parseStoreUri(store) : undefined;
@@ -140,14 +145,23 @@ function storesFor(
     );
   }
   const query = uri.params;
-  if (maxBytes !== undefined) query.set("maxBytes", String(maxBytes));
+  if (bounds.maxBytes !== undefined) {
+    query.set("maxBytes", String(bounds.maxBytes));
+  }
+  // Headers are bounded by count (and their own bytes) in memory.
+  const meta = new URLSearchParams();
+  if (bounds.maxEntries !== undefined) {
+    query.set("maxEntries", String(bounds.maxEntries));
+    meta.set("maxEntries", String(bounds.maxEntries));
+  }
   const options = query.size > 0 ? `?${query}` : "";
+  const metaOptions = meta.size > 0 ? `?${meta}` : "";
   if (uri.scheme === "heap") {
-    return { metastore: "heap:", entitystore: `heap:${options}` };
+    return { metastore: `heap:${metaOptions}`, entitystore: `heap:${options}` };
   }
   const path = uri.path.replace(/\/$/, "");
   return {
-    metastore: `file:${path}/meta`,
+    metastore: `file:${path}/meta${metaOptions}`,
     entitystore: `file:${path}/body${options}`,
   };
 }
@@ -182,7 +196,7 @@ export function startProxy(
       origin: options.trustForwarded
         ? proxyTo(options.origin, { forwarded: "keep" })
         : options.origin,
-      ...storesFor(options.store ?? DEFAULT_STORE, options.maxBytes),
+      ...storesFor(options.store ?? DEFAULT_STORE, options),
       defaultTtl: options.defaultTtl,
       maxEntrySize: options.maxEntrySize,
       originTimeout: options.originTimeout === undefined
@@ -259,6 +273,15 @@ function positive(value: number | undefined, flag: string) {
   return value;
 }
 
+/** A flag that counts things: a whole number, at least 1. */
+function count(value: string | undefined, flag: string): number | undefined {
+  const number = positive(numberFlag(value, flag), flag);
+  if (number !== undefined && !Number.isSafeInteger(number)) {
+    throw new UsageError(`${flag} must be a whole number, got ${value}`);
+  }
+  return number;
+}
+
 /**
  * Runs a started proxy until the first SIGINT or SIGTERM (as an orchestrator
  * stops a process it replaces), then stops it gracefully: no new connections,
@@ -320,6 +343,7 @@ export async function main(args: string[]): Promise<number> {
         store: { type: "string" },
         "default-ttl": { type: "string" },
         "max-bytes": { type: "string" },
+        "max-entries": { type: "string" },
         "max-entry-size": { type: "string" },
         "origin-timeout": { type: "string" },
         "fault-tolerant": { type: "boolean" },
@@ -350,6 +374,7 @@ export async function main(args: string[]): Promise<number> {
       store: values.store,
       defaultTtl: numberFlag(values["default-ttl"], "--default-ttl"),
       maxBytes: numberFlag(values["max-bytes"], "--max-bytes"),
+      maxEntries: count(values["max-entries"], "--max-entries"),
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
       originTimeout: positive(
         numberFlag(values["origin-timeout"], "--origin-timeout"),

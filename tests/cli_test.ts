@@ -174,6 +174,8 @@ describe("cistern command", () => {
         ["--trace-header", "x cache"],
         ["--via", "a\u0001b"],
         ["--accept-encoding", "br,,gzip"],
+        ["--max-entries", "0"],
+        ["--max-entries", "1.5"],
       ]
     ) {
       const bad = await run([
@@ -185,7 +187,10 @@ describe("cistern command", () => {
         ...flag,
       ]);
       assert.equal(bad.code, 2, flag.join(" "));
-      assert.match(bad.stderr, /traceHeader|via|codings must be tokens/);
+      assert.match(
+        bad.stderr,
+        /traceHeader|via|codings must be tokens|--max-entries must/,
+      );
     }
     // A store folder that cannot be made (under a regular file).
     const { dir, cleanup } = await tempDir();
@@ -247,6 +252,26 @@ describe("cistern command", () => {
           "larger than the store: passed through",
         );
       }
+    } finally {
+      await stop();
+    }
+  });
+
+  it("keeps at most --max-entries responses, the least recently read going first", async () => {
+    const { cli, stop } = await behindCli(
+      () => new Response("a", { headers: { "cache-control": "max-age=60" } }),
+      ["--max-entries", "2"],
+    );
+    const trace = async (path: string) => {
+      const response = await fetch(cli.url + path);
+      await response.text();
+      return response.headers.get("x-cache");
+    };
+    try {
+      for (const path of ["/a", "/b", "/a", "/c"]) await trace(path);
+      assert.equal(await trace("/a"), "fresh", "read lately: kept");
+      assert.equal(await trace("/c"), "fresh");
+      assert.equal(await trace("/b"), "miss, store", "least recently read");
     } finally {
       await stop();
     }
