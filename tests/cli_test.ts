@@ -136,6 +136,7 @@ describe("cistern command", () => {
         "--store",
         "--default-ttl",
         "--max-entry-size",
+        "--max-entries",
         "--trace-header",
         "--via",
         "--purge-token",
