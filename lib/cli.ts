@@ -40,7 +40,7 @@ proxy options:
                         for file:)
   --max-entries N       keep at most N responses, least recently read go first (default:
                         no bound for bodies; headers: 10,000 URLs in memory). Bound it
-                        too where clients choose long URLs: --max-bytes counts bodies
+                        too where clients choose long URLs: --max-bytes counts bodies only
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
   --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
   --origin-timeout S    seconds to wait for the origin's answer before a 504 (default 30)
