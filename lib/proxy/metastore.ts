@@ -107,7 +107,9 @@ export interface MetaStore {
   /**
    * Every key it keeps with its variants, for a store that outlives the
    * process: the cache walks them once at start, in the background, to
-   * forget records whose bodies went while it was down.
+   * forget records whose bodies went while it was down, and then frees the
+   * bodies from before the start that no record names. So it must throw,
+   * not skip, when it cannot read a record that may exist.
    */
   entries?(): AsyncIterable<[key: string, variants: StoredResponse[]]>;
   /**
@@ -328,7 +330,10 @@ const STALE_TEMPORARY_MS = 60_000;
 async function* recordsIn(
   dir: string,
 ): AsyncIterable<[string, StoredResponse[]]> {
-  const list = (path: string) => readdir(path).catch(() => [] as string[]);
+  // A walk that cannot see every record fails: the cache frees the bodies
+  // no record names, so it must never miss one it could not read.
+  const list = (path: string) =>
+    readdir(path).catch((error) => gone(error) ?? ([] as string[]));
   for (const sub of await list(dir)) {
     for (const name of await list(join(dir, sub))) {
       const path = join(dir, sub, name);
@@ -341,13 +346,21 @@ async function* recordsIn(
         continue;
       }
       if (!name.endsWith(".json")) continue;
-      const text = await readFile(path, "utf8").catch(() => undefined);
+      const text = await readFile(path, "utf8").catch(gone);
       if (text === undefined) continue;
       const record = recordOf(text);
       if (record) yield [record.key, record.variants];
       else await unlink(path).catch(() => {});
     }
   }
+}
+
+/** `undefined` for a file or folder that is gone (removed meanwhile); any other error is thrown. */
+function gone(error: unknown): undefined {
+  if ((error as { code?: string } | undefined)?.code === "ENOENT") {
+    return undefined;
+  }
+  throw error;
 }
 
 /**

@@ -828,7 +828,8 @@ export class SharedCache implements PolicyTarget {
    * bodies bounds the meta entries too (a `file:` meta store would keep a
    * file per URL until the URL is asked for again). When both stores are
    * this cache's own and outlive it, the records whose bodies went while
-   * no cache ran are forgotten at start, in the background.
+   * no cache ran are forgotten at start, in the background, and then the
+   * bodies from before the start that no record names are freed.
    */
   #linkStores(ownEntityStore: boolean, ownMetaStore: boolean): void {
     const cache = this.#entitystore.cache;
@@ -838,7 +839,9 @@ export class SharedCache implements PolicyTarget {
       ownEntityStore && ownMetaStore && entries && !this.#metastore.volatile
     ) {
       this.#sweeping = cache.ready
-        .then(() => this.#sweepRecords(cache, entries()))
+        // The bodies a previous run left: taken before any request's get,
+        // which waits for `ready` too, makes one of its own.
+        .then(() => this.#sweepRecords(cache, entries(), new Set(cache.keys())))
         .catch((error) =>
           this.#log(`could not sweep the meta store: ${error}`)
         );
@@ -862,13 +865,20 @@ export class SharedCache implements PolicyTarget {
     }));
   }
 
-  /** Forgets the variants, among `entries`, whose bodies are gone. */
+  /**
+   * Forgets the variants, among `entries`, whose bodies are gone; then frees
+   * the bodies among `unnamed` (those a previous run left) that no record
+   * names: their records were torn, or lost to a kill between body and
+   * record, and no lookup can reach them.
+   */
   async #sweepRecords(
     cache: StreamCache,
     entries: AsyncIterable<[string, StoredResponse[]]>,
+    unnamed: Set<string>,
   ): Promise<void> {
     for await (const [key, read] of entries) {
       if (this.#closing) return;
+      for (const variant of read) unnamed.delete(variant.entity);
       // Most are whole: only the others are looked up (and so kept in
       // memory, where the walk would push out the keys hits need).
       if (read.every((v) => cache.has(v.entity))) continue;
@@ -877,6 +887,10 @@ export class SharedCache implements PolicyTarget {
         key,
         (entity) => !cache.has(entity),
       );
+    }
+    for (const entity of unnamed) {
+      if (this.#closing) return;
+      freeBody(cache, entity, this.#log);
     }
   }
 

@@ -321,6 +321,53 @@ describe("stores chosen by URI", () => {
     }
   });
 
+  it("frees at start the bodies no record names (records torn or lost), never those stored since", async () => {
+    const dir = await freshDir();
+    const files = async (suffix: string) =>
+      (await readdir(dir, { recursive: true }))
+        .filter((name) => name.endsWith(suffix));
+    const stores = {
+      metastore: `file:${dir}/meta`,
+      entitystore: `file:${dir}/body`,
+      cacheKey: (request: Request) => new URL(request.url).pathname,
+    };
+    const routes = Object.fromEntries(
+      ["/a", "/b", "/c"].map((path) => [
+        path,
+        () =>
+          new Response(`body of ${path}`, {
+            headers: { "cache-control": "max-age=600" },
+          }),
+      ]),
+    );
+    const first = harness(routes, stores);
+    try {
+      for (const path of ["/a", "/b"]) await visit(first, path);
+    } finally {
+      await first.close();
+    }
+    const before = await files(".cst");
+    assert.equal(before.length, 2);
+    // While no cache runs, both records are torn: no lookup reaches a body.
+    for (const record of await files(".json")) {
+      await writeFile(join(dir, record), "{");
+    }
+    const second = harness(routes, stores);
+    try {
+      assert.equal((await visit(second, "/c")).trace, "miss, store");
+      const left = async () =>
+        (await files(".cst")).filter((name) => before.includes(name)).length;
+      for (let i = 0; i < 300 && (await left()) > 0; i++) await tick(10);
+      assert.equal(await left(), 0, "the unnamed bodies went");
+      assert.equal((await visit(second, "/c")).trace, "fresh", "kept");
+      const again = await visit(second, "/a");
+      assert.equal(again.trace, "miss, store");
+      assert.equal(again.body, "body of /a");
+    } finally {
+      await second.close();
+    }
+  });
+
   it("noop: keeps headers only: 304s from the cache, full bodies from the origin", async () => {
     const h = harness({
       "/n": numbered("body ", { "cache-control": "max-age=60", etag: '"n"' }),
