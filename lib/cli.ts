@@ -72,6 +72,8 @@ proxy options:
 
 SIGINT or SIGTERM stops the proxy gracefully: it takes no new connections and
 finishes the answers in flight (up to ${DRAIN_SECONDS} s); a second signal stops it at once.
+Start a replacement on the same file: folder once this one has stopped: a proxy
+starting on a folder deletes the bodies left half-written there.
 `;
 
 /** Options of {@link startProxy}, as the command line gives them. */
@@ -145,6 +147,21 @@ function storesFor(
     );
   }
   const query = uri.params;
+  // The store's own maxEntries bounds both stores, as --max-entries does; 0
+  // (a meta folder shared between processes) would keep no bodies at all.
+  const given = query.get("maxEntries");
+  if (given !== null) {
+    if (Number(given) === 0) {
+      throw new UsageError(
+        "--store ...?maxEntries=0 would keep no bodies: a cistern proxy's folder is its own, not shared",
+      );
+    }
+    query.delete("maxEntries");
+    bounds = {
+      ...bounds,
+      maxEntries: bounds.maxEntries ?? count(given, "--store's maxEntries"),
+    };
+  }
   if (bounds.maxBytes !== undefined) {
     query.set("maxBytes", String(bounds.maxBytes));
   }

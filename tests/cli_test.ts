@@ -177,6 +177,7 @@ describe("cistern command", () => {
         ["--accept-encoding", "br,,gzip"],
         ["--max-entries", "0"],
         ["--max-entries", "1.5"],
+        ["--store", "heap:?maxEntries=0"],
       ]
     ) {
       const bad = await run([
@@ -190,7 +191,7 @@ describe("cistern command", () => {
       assert.equal(bad.code, 2, flag.join(" "));
       assert.match(
         bad.stderr,
-        /traceHeader|via|codings must be tokens|--max-entries must/,
+        /traceHeader|via|codings must be tokens|--max-entries must|maxEntries=0 would keep no bodies/,
       );
     }
     // A store folder that cannot be made (under a regular file).
@@ -258,23 +259,31 @@ describe("cistern command", () => {
     }
   });
 
-  it("keeps at most --max-entries responses, the least recently read going first", async () => {
-    const { cli, stop } = await behindCli(
-      () => new Response("a", { headers: { "cache-control": "max-age=60" } }),
-      ["--max-entries", "2"],
-    );
-    const trace = async (path: string) => {
-      const response = await fetch(cli.url + path);
-      await response.text();
-      return response.headers.get("x-cache");
-    };
-    try {
-      for (const path of ["/a", "/b", "/a", "/c"]) await trace(path);
-      assert.equal(await trace("/a"), "fresh", "read lately: kept");
-      assert.equal(await trace("/c"), "fresh");
-      assert.equal(await trace("/b"), "miss, store", "least recently read");
-    } finally {
-      await stop();
+  it("keeps at most --max-entries (or the store's maxEntries) responses, the least recently read going first", async () => {
+    for (
+      const flags of [["--max-entries", "2"], ["--store", "heap:?maxEntries=2"]]
+    ) {
+      const { cli, stop } = await behindCli(
+        () => new Response("a", { headers: { "cache-control": "max-age=60" } }),
+        flags,
+      );
+      const trace = async (path: string) => {
+        const response = await fetch(cli.url + path);
+        await response.text();
+        return response.headers.get("x-cache");
+      };
+      try {
+        for (const path of ["/a", "/b", "/a", "/c"]) await trace(path);
+        assert.equal(await trace("/a"), "fresh", "read lately: kept");
+        assert.equal(await trace("/c"), "fresh");
+        assert.equal(
+          await trace("/b"),
+          "miss, store",
+          `least recently read (${flags.join(" ")})`,
+        );
+      } finally {
+        await stop();
+      }
     }
   });
 
