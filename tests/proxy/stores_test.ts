@@ -46,6 +46,36 @@ function variant(
     ...fields,
   };
 }
+
+/**
+ * A `file:` store in a fresh folder, keyed by path, in front of `/a`, `/b`
+ * and `/c`: `open()` starts a cache on it (again after a close), `files`
+ * lists what the folder holds by suffix.
+ */
+async function restartable() {
+  const dir = await freshDir();
+  const stores = {
+    metastore: `file:${dir}/meta`,
+    entitystore: `file:${dir}/body`,
+    cacheKey: (request: Request) => new URL(request.url).pathname,
+  };
+  const routes = Object.fromEntries(
+    ["/a", "/b", "/c"].map((path) => [
+      path,
+      () =>
+        new Response(`body of ${path}`, {
+          headers: { "cache-control": "max-age=600" },
+        }),
+    ]),
+  );
+  return {
+    dir,
+    files: async (suffix: string) =>
+      (await readdir(dir, { recursive: true }))
+        .filter((name) => name.endsWith(suffix)),
+    open: () => harness(routes, stores),
+  };
+}
 describe("stores chosen by URI", () => {
   it("file: stores survive a restart of the cache", async () => {
     const dir = await freshDir();
@@ -270,25 +300,9 @@ describe("stores chosen by URI", () => {
   });
 
   it("forgets at start the records whose bodies went while no cache ran, and temporary files a crash left", async () => {
-    const dir = await freshDir();
-    const count = async (suffix: string) =>
-      (await readdir(dir, { recursive: true }))
-        .filter((name) => name.endsWith(suffix)).length;
-    const stores = {
-      metastore: `file:${dir}/meta`,
-      entitystore: `file:${dir}/body`,
-      cacheKey: (request: Request) => new URL(request.url).pathname,
-    };
-    const routes = Object.fromEntries(
-      ["/a", "/b", "/c"].map((path) => [
-        path,
-        () =>
-          new Response(`body of ${path}`, {
-            headers: { "cache-control": "max-age=600" },
-          }),
-      ]),
-    );
-    const first = harness(routes, stores);
+    const { dir, files, open } = await restartable();
+    const count = async (suffix: string) => (await files(suffix)).length;
+    const first = open();
     try {
       for (const path of ["/a", "/b", "/c"]) await visit(first, path);
     } finally {
@@ -304,7 +318,7 @@ describe("stores chosen by URI", () => {
     await writeFile(temporary, "{");
     await utimes(temporary, new Date(0), new Date(0));
     assert.equal(await count(".json"), 3);
-    const second = harness(routes, stores);
+    const second = open();
     try {
       for (let i = 0; i < 300 && (await count(".json")) > 2; i++) {
         await tick(10);
@@ -322,25 +336,8 @@ describe("stores chosen by URI", () => {
   });
 
   it("frees at start the bodies no record names (records torn or lost), never those stored since", async () => {
-    const dir = await freshDir();
-    const files = async (suffix: string) =>
-      (await readdir(dir, { recursive: true }))
-        .filter((name) => name.endsWith(suffix));
-    const stores = {
-      metastore: `file:${dir}/meta`,
-      entitystore: `file:${dir}/body`,
-      cacheKey: (request: Request) => new URL(request.url).pathname,
-    };
-    const routes = Object.fromEntries(
-      ["/a", "/b", "/c"].map((path) => [
-        path,
-        () =>
-          new Response(`body of ${path}`, {
-            headers: { "cache-control": "max-age=600" },
-          }),
-      ]),
-    );
-    const first = harness(routes, stores);
+    const { dir, files, open } = await restartable();
+    const first = open();
     try {
       for (const path of ["/a", "/b"]) await visit(first, path);
     } finally {
@@ -352,7 +349,7 @@ describe("stores chosen by URI", () => {
     for (const record of await files(".json")) {
       await writeFile(join(dir, record), "{");
     }
-    const second = harness(routes, stores);
+    const second = open();
     try {
       assert.equal((await visit(second, "/c")).trace, "miss, store");
       const left = async () =>
