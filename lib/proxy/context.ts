@@ -100,7 +100,7 @@ export class CacheContext {
   /**
    * Records what happened, for the trace header and the log. Characters a
    * field value cannot carry (outside visible ASCII and space) are written
-   * as `\uXXXX`, so that a word never fails the answer.
+   * as `\u` and four hex digits, so that a word never fails the answer.
    */
   trace(...words: string[]): void {
     for (let word of words) {
