@@ -441,8 +441,6 @@ export class SharedCache implements PolicyTarget {
   readonly fetch: Handler;
   readonly #policy = new Policy();
   readonly #origin: Handler;
-  readonly #metastore: MetaStore;
-  readonly #entitystore: EntityStore;
   readonly #clock: Clock;
   /** Origin requests' waits for their answer's head, on one timer. */
   readonly #originDeadlines: Deadlines;
@@ -479,6 +477,8 @@ export class SharedCache implements PolicyTarget {
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
   /** Ready answers to plain GETs of bodies held in memory. */
+  /** The stores every request starts with (a context copies them). */
+  readonly #stores: { metastore: MetaStore; entitystore: EntityStore };
   readonly #templates: HitTemplates;
   readonly #verbose: boolean;
 
@@ -494,7 +494,7 @@ export class SharedCache implements PolicyTarget {
    * ```
    */
   get ready(): Promise<void> {
-    return this.#entitystore.cache?.ready ?? Promise.resolve();
+    return this.#stores.entitystore.cache?.ready ?? Promise.resolve();
   }
 
   /** Makes a cache in front of `options.origin`. */
@@ -554,11 +554,9 @@ export class SharedCache implements PolicyTarget {
       onError: (error) => this.#log(`could not forget a reaped body: ${error}`),
     });
     // Made once every option is checked: a store keeps timers.
-    this.#metastore = metaStoreFrom(options.metastore ?? "heap:");
-    this.#entitystore = entityStoreFrom(options.entitystore ?? "heap:");
     this.#stores = {
-      metastore: this.#metastore,
-      entitystore: this.#entitystore,
+      metastore: metaStoreFrom(options.metastore ?? "heap:"),
+      entitystore: entityStoreFrom(options.entitystore ?? "heap:"),
     };
     this.#linkStores(
       typeof options.entitystore !== "object",
@@ -624,9 +622,6 @@ export class SharedCache implements PolicyTarget {
   /** What a context's `purge()` runs: made once, as every request gets it. */
   readonly #purgeFor = (ctx: CacheContext) => this.#invalidate(ctx);
 
-  /** The stores every request starts with (a context copies them). */
-  readonly #stores: { metastore: MetaStore; entitystore: EntityStore };
-
   #contextOf(request: Request, keyOf = this.#keyOf): CacheContext {
     return new CacheContext(
       request,
@@ -649,7 +644,7 @@ export class SharedCache implements PolicyTarget {
     // Stores passed in outlive this cache: they must not keep it.
     for (const unlink of this.#unlinks.splice(0)) unlink();
     await this.#sweeping;
-    await this.#entitystore.cache?.close();
+    await this.#stores.entitystore.cache?.close();
     await this.#forgetting.stop();
     while (this.#pumps.size > 0) await Promise.all(this.#pumps);
     await this.#metaUpdates.idle();
@@ -832,11 +827,14 @@ export class SharedCache implements PolicyTarget {
    * bodies from before the start that no record names are freed.
    */
   #linkStores(ownEntityStore: boolean, ownMetaStore: boolean): void {
-    const cache = this.#entitystore.cache;
+    const cache = this.#stores.entitystore.cache;
     if (!cache) return;
-    const entries = this.#metastore.entries?.bind(this.#metastore);
+    const entries = this.#stores.metastore.entries?.bind(
+      this.#stores.metastore,
+    );
     if (
-      ownEntityStore && ownMetaStore && entries && !this.#metastore.volatile
+      ownEntityStore && ownMetaStore && entries &&
+      !this.#stores.metastore.volatile
     ) {
       this.#sweeping = cache.ready
         // The bodies a previous run left: taken before any request's get,
@@ -847,11 +845,11 @@ export class SharedCache implements PolicyTarget {
         );
     }
     const free = (entity: string) => freeBody(cache, entity, this.#log);
-    const forgetting = this.#metastore.onForget?.((variants) => {
+    const forgetting = this.#stores.metastore.onForget?.((variants) => {
       for (const variant of variants) free(variant.entity);
     });
     if (forgetting) this.#unlinks.push(forgetting);
-    if (this.#metastore.volatile && ownEntityStore) {
+    if (this.#stores.metastore.volatile && ownEntityStore) {
       // Runs before any request's get, which waits for `ready` too.
       cache.ready.then(() => cache.keys().forEach(free), () => {});
     }
@@ -860,7 +858,7 @@ export class SharedCache implements PolicyTarget {
       if (key === undefined) return;
       // A sweep may reap thousands, each a meta file to read and remove.
       this.#forgetting.add(() =>
-        this.#forgetVariants(this.#metastore, key, (id) => id === entity)
+        this.#forgetVariants(this.#stores.metastore, key, (id) => id === entity)
       );
     }));
   }
@@ -883,7 +881,7 @@ export class SharedCache implements PolicyTarget {
       // memory, where the walk would push out the keys hits need).
       if (read.every((v) => cache.has(v.entity))) continue;
       await this.#forgetVariants(
-        this.#metastore,
+        this.#stores.metastore,
         key,
         (entity) => !cache.has(entity),
       );
