@@ -104,10 +104,10 @@ function withHeaders(
 ): Response {
   let target = response;
   try {
-    for (const [name, value] of headers) target.headers.set(name, value);
+    headers.forEach((value, name) => target.headers.set(name, value));
   } catch {
     target = new Response(response.body, response);
-    for (const [name, value] of headers) target.headers.set(name, value);
+    headers.forEach((value, name) => target.headers.set(name, value));
   }
   if (cacheControl !== undefined) {
     target.headers.set("cache-control", cacheControl);

@@ -42,7 +42,9 @@ export class FieldList {
       }
       return;
     }
-    for (const pair of new Headers(init)) this.pairs.push(pair);
+    const headers = init instanceof Headers ? init : new Headers(init);
+    // forEach: linear on every runtime (see adapters/header_copies.ts).
+    headers.forEach((value, name) => this.pairs.push([name, value]));
   }
 
   /** The value of `name` (repeated fields joined with ", "), or `null`. */

@@ -13,6 +13,7 @@
 import { realpath, stat } from "node:fs/promises";
 import { basename, join, resolve, sep } from "node:path";
 import { fastReadRange, fileBlob } from "../adapters/file_io.ts";
+import { copyHeaders } from "../adapters/header_copies.ts";
 import { formatHttpDate } from "./http_date.ts";
 import { contentTypeFor } from "./mime.ts";
 import { rangeResponse } from "./range_response.ts";
@@ -222,7 +223,7 @@ export async function sendFile(
   }
   if (!info.isFile()) return plain(404, "Not Found");
 
-  const headers = new Headers(options.headers);
+  const headers = copyHeaders(options.headers);
   headers.set("content-type", options.contentType ?? contentTypeFor(file));
   if (options.etag !== false) {
     headers.set(

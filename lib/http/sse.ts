@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { copyHeaders } from "../adapters/header_copies.ts";
 import { liveBody, type LiveWriter } from "./live.ts";
 import { markStoppable } from "./body_kind.ts";
 import { _markStreaming } from "./streaming.ts";
@@ -176,7 +177,7 @@ export function serverSentEvents(
     out.close();
   };
   run().catch((error) => fail(error));
-  const headers = new Headers(responseInit.headers);
+  const headers = copyHeaders(responseInit.headers);
   if (!headers.has("content-type")) {
     headers.set("content-type", "text/event-stream; charset=utf-8");
   }

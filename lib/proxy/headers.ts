@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { copyHeaders } from "../adapters/header_copies.ts";
 import { fieldTokens, isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 
@@ -91,7 +92,7 @@ export function isWebSocketHandshake(headers: Headers): boolean {
  * ```
  */
 export function withoutHopByHop(headers: Headers): Headers {
-  const copy = new Headers(headers);
+  const copy = copyHeaders(headers);
   removeHopByHop(copy);
   return copy;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { copyHeaders, requestWithHeaders } from "../adapters/header_copies.ts";
 import { clientAddressOf } from "../adapters/client_address.ts";
 import { invalidHostAnswer, isValidHost } from "../adapters/host_field.ts";
 import { Http1Client } from "../adapters/http1_client.ts";
@@ -124,7 +125,7 @@ export function proxyTo(
     const target = prefix + parts.target;
     const body = request.body;
     // The origin is addressed by its own name; the client's Host named the proxy.
-    const headers = new Headers(request.headers);
+    const headers = copyHeaders(request.headers);
     headers.delete("host");
     const address = clientAddressOf(request);
     if (replaceForwarded) {
@@ -142,14 +143,17 @@ export function proxyTo(
       headers.append("x-forwarded-for", address);
     }
     return client.fetch(
-      new Request(target, {
-        method: request.method,
-        headers,
-        body,
-        redirect: "manual",
-        signal: request.signal,
-        ...(body ? { duplex: "half" } : {}),
-      } as RequestInit),
+      requestWithHeaders(
+        target,
+        {
+          method: request.method,
+          headers,
+          body,
+          redirect: "manual",
+          signal: request.signal,
+          ...(body ? { duplex: "half" } : {}),
+        },
+      ),
     );
   };
 }

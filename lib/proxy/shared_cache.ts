@@ -18,6 +18,11 @@ import { isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
+import {
+  copyHeaders,
+  headerPairs,
+  requestWithHeaders,
+} from "../adapters/header_copies.ts";
 import { carryClientAddress } from "../adapters/client_address.ts";
 import { INVALID_HOST_TEXT } from "../adapters/host_field.ts";
 import { Deadlines } from "../deadlines.ts";
@@ -294,7 +299,7 @@ const NOT_MERGED = new Set([
 function asGet(request: Request): Request {
   return request.method === "GET"
     ? request
-    : new Request(request.url, { headers: request.headers });
+    : requestWithHeaders(request.url, { headers: request.headers });
 }
 
 /**
@@ -1055,11 +1060,11 @@ export class SharedCache implements PolicyTarget {
     this.#revalidating.add(key);
     // The client's directives (only-if-cached, no-store) and conditions
     // shaped its own answer, not the refresh everyone gets.
-    const headers = new Headers(ctx.request.headers);
+    const headers = copyHeaders(ctx.request.headers);
     for (const name of ["cache-control", "pragma", ...CONDITIONS]) {
       headers.delete(name);
     }
-    const request = new Request(ctx.request.url, { headers });
+    const request = requestWithHeaders(ctx.request.url, { headers });
     // Under the key the stale entry has: a URL built anew is normalised,
     // and a server may hand over request URLs as sent (Deno: `Host` and the
     // target as they came), so its key could differ.
@@ -1087,7 +1092,7 @@ export class SharedCache implements PolicyTarget {
     // A copy: a request sent again (after a 304 for another version) must
     // not carry Via twice.
     const headers = init.headers
-      ? new Headers(init.headers)
+      ? copyHeaders(init.headers)
       : withoutHopByHop(request.headers);
     for (const [field, normalize] of this.#policy.normalizers) {
       const value = headers.get(field);
@@ -1099,14 +1104,17 @@ export class SharedCache implements PolicyTarget {
       : null;
     const uploading = new Listeners<void>();
     if (body) body = watchedUpload(body, () => uploading.tell());
-    const forward = new Request(request.url, {
-      method: init.method ?? request.method,
-      headers,
-      body,
-      redirect: "manual",
-      signal: init.signal,
-      ...(body ? { duplex: "half" } : {}),
-    } as RequestInit);
+    const forward = requestWithHeaders(
+      request.url,
+      {
+        method: init.method ?? request.method,
+        headers,
+        body,
+        redirect: "manual",
+        signal: init.signal,
+        ...(body ? { duplex: "half" } : {}),
+      },
+    );
     if (body) this.#uploads.set(forward, uploading);
     carryClientAddress(ctx.received, forward);
     return forward;
@@ -1609,17 +1617,17 @@ export class SharedCache implements PolicyTarget {
     const merged = new Headers(stored.headers);
     merged.delete("age");
     const incoming = withoutHopByHop(fields);
-    for (const [name, value] of incoming) {
+    incoming.forEach((value, name) => {
       if (!NOT_MERGED.has(name) && name !== "set-cookie") {
         merged.set(name, value);
       }
-    }
+    });
     if (!incoming.has("date")) {
       merged.set("date", new Date(times.responseTime).toUTCString());
     }
     const kept = this.#storedHeaders(merged, times.responseTime);
     return {
-      stored: { ...stored, headers: [...kept], ...times },
+      stored: { ...stored, headers: headerPairs(kept), ...times },
       fields: merged,
       cookies: incoming.getSetCookie(),
     };
@@ -1667,12 +1675,12 @@ export class SharedCache implements PolicyTarget {
       const validated = state.validated;
       const stored = {
         ...validated,
-        headers: [
-          ...this.#storedHeaders(
+        headers: headerPairs(
+          this.#storedHeaders(
             withoutHopByHop(response.headers),
             validated.responseTime,
           ),
-        ],
+        ),
         ttl: ctx.ttl ?? validated.ttl,
       };
       await this.#saveVariant(ctx, stored, state.generation);
@@ -1714,9 +1722,9 @@ export class SharedCache implements PolicyTarget {
     const stored: StoredResponse = {
       status,
       statusText: response.statusText,
-      headers: [
-        ...this.#storedHeaders(fields, state.times.responseTime),
-      ],
+      headers: headerPairs(
+        this.#storedHeaders(fields, state.times.responseTime),
+      ),
       vary: varyValues(
         response.headers,
         ctx.request.headers,
@@ -1781,7 +1789,7 @@ export class SharedCache implements PolicyTarget {
    * ones: ignored, private and no-cache-named fields removed; Date added.
    */
   #storedHeaders(fields: Headers, responseTime: number): Headers {
-    const headers = new Headers(fields);
+    const headers = copyHeaders(fields);
     const cc = responseCacheControl(fields, this.#rules.targetedFields);
     const drop = [
       ...(this.#options.ignoreHeaders ?? ["set-cookie"]),
@@ -1964,7 +1972,7 @@ export class SharedCache implements PolicyTarget {
       ? stored.size
       : complete
       ? written
-      : contentLengthOf(new Headers(headers));
+      : contentLengthOf(fields ?? new Headers(stored.headers));
     if (size === undefined) {
       // Still arriving with no length: the whole body, as it comes.
       const noBody = ctx.request.method === "HEAD" ||
