@@ -16,7 +16,7 @@ import { denoConnect } from "./deno.ts";
 import { currentRuntime } from "./runtime.ts";
 import { systemClock } from "../clock.ts";
 import { Deadlines } from "../deadlines.ts";
-import { markBodyKind } from "../http/body_kind.ts";
+import { markBodyKind, markWholeBody } from "../http/body_kind.ts";
 import { fieldTokens } from "../http/field_tokens.ts";
 
 /** A byte connection: reads into the caller's buffer, writes, closes. */
@@ -520,8 +520,36 @@ export class Http1Client {
    * Sends `request`; resolves once the response head arrives, with its body
    * streamed from the connection.
    */
-  async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
+  fetch(request: Request): Promise<Response> {
+    return this.send(request.url, request);
+  }
+
+  /**
+   * Sends a request to `target` made of `message`'s method, fields, body and
+   * signal, as {@link fetch} sends a `Request` with them: for a proxy
+   * forwarding a request it holds the parts of, whose method and fields a
+   * `Request` already checked, without making another `Request` (on Deno,
+   * ~9 µs, and ~8 more for the signal it makes to follow the given one).
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client();
+   * const response = await client.send("http://127.0.0.1:8080/", {
+   *   method: "GET",
+   *   headers: new Headers({ accept: "text/html" }),
+   *   body: null,
+   *   signal: new AbortController().signal,
+   * });
+   * ```
+   */
+  async send(target: string, message: OutgoingMessage): Promise<Response> {
+    // What `new Request(target, message)` would refuse.
+    if (message.body && (message.bodyUsed || message.body.locked)) {
+      throw new TypeError("the request body was already read");
+    }
+    const request = message;
+    const url = new URL(target);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new TypeError(`unsupported protocol: ${url.protocol}`);
     }
@@ -574,7 +602,7 @@ export class Http1Client {
   }
 
   #requestHead(
-    request: Request,
+    request: OutgoingMessage,
     url: URL,
     body: RequestBody | undefined,
   ): Uint8Array {
@@ -601,7 +629,7 @@ export class Http1Client {
   /** One request and the head of its response; `undefined` if the connection ended first. */
   async #exchange(
     connection: Connection,
-    request: Request,
+    request: OutgoingMessage,
     head: Uint8Array,
     body: RequestBody | undefined,
     settled: () => void,
@@ -699,7 +727,10 @@ export class Http1Client {
       );
       connection.start += framing.length;
       void finish(true);
-      return markBodyKind(new Response(bytes, init), "in-memory");
+      return markWholeBody(
+        markBodyKind(new Response(bytes, init), "in-memory"),
+        bytes,
+      );
     }
     return new Response(this.#body(connection, framing, finish), init);
   }
@@ -827,6 +858,20 @@ export class Http1Client {
   }
 }
 
+/** What {@link Http1Client.send} sends: a `Request` has all of it. */
+export interface OutgoingMessage {
+  /** The method, as a `Request` normalises it. */
+  readonly method: string;
+  /** The fields sent (less the framing ones, which the client sets). */
+  readonly headers: Headers;
+  /** The body, streamed; none for `null`. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Whether the body was read already (a `Request`'s `bodyUsed`). */
+  readonly bodyUsed?: boolean;
+  /** Aborts the exchange (and closes its connection). */
+  readonly signal: AbortSignal;
+}
+
 /** A request body about to be sent: a chunk read ahead, then the rest. */
 interface RequestBody {
   reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -846,7 +891,7 @@ interface RequestBody {
  * with its length, which every origin takes; one still arriving is chunked.
  */
 async function requestBody(
-  request: Request,
+  request: OutgoingMessage,
 ): Promise<RequestBody | undefined> {
   if (!request.body) return undefined;
   const reader = request.body.getReader();

@@ -58,6 +58,7 @@ export {
   type Http1ClientOptions,
   Http1ProtocolError,
   nodeConnect,
+  type OutgoingMessage,
 } from "../adapters/http1_client.ts";
 export {
   ClientGoneError,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { copyHeaders, requestWithHeaders } from "../adapters/header_copies.ts";
+import { copyHeaders } from "../adapters/header_copies.ts";
 import { clientAddressOf } from "../adapters/client_address.ts";
 import { invalidHostAnswer, isValidHost } from "../adapters/host_field.ts";
 import { Http1Client } from "../adapters/http1_client.ts";
@@ -96,6 +96,60 @@ export function proxyTo(
   base: string,
   options: ProxyToOptions = {},
 ): Handler {
+  const send = proxySender(base, options);
+  return (request) =>
+    send({
+      url: request.url,
+      method: request.method,
+      headers: copyHeaders(request.headers),
+      body: request.body,
+      bodyUsed: request.bodyUsed,
+      signal: request.signal,
+      from: request,
+    });
+}
+
+/**
+ * A request for {@link proxySender}, as parts: what a `Request` would carry,
+ * its fields a copy the sender may change, and the request whose client
+ * address the origin is told (`X-Forwarded-For`).
+ */
+export interface ForwardParts {
+  /** The request's absolute URL: its host, scheme and port are forwarded. */
+  readonly url: string;
+  /** The method, as a `Request` normalises it. */
+  readonly method: string;
+  /** The fields to send: a copy of the sender's own, changed in place. */
+  readonly headers: Headers;
+  /** The body, streamed; none for `null`. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Whether the body was read already. */
+  readonly bodyUsed?: boolean;
+  /** Aborts the request. */
+  readonly signal: AbortSignal;
+  /** The request whose client address is passed on. */
+  readonly from: Request;
+}
+
+/**
+ * What {@link proxyTo} does, for a caller that holds a request's parts
+ * (the shared cache): its fields, method, body and signal were checked when
+ * the request they come from was made, and making a `Request` of them only
+ * for this to take them apart again costs ~15 µs on Deno. Internal.
+ *
+ * @example
+ * ```ts
+ * import { proxySender } from "./proxy_to.ts";
+ * const send = proxySender("http://127.0.0.1:8081");
+ * const from = new Request("http://me/users");
+ * // send({ url: from.url, method: "GET", headers: new Headers(from.headers),
+ * //   body: null, signal: from.signal, from });
+ * ```
+ */
+export function proxySender(
+  base: string,
+  options: ProxyToOptions = {},
+): (parts: ForwardParts) => Promise<Response> | Response {
   const client = options.client ?? sharedClient;
   const replaceForwarded = (options.forwarded ?? "replace") === "replace";
   let url: URL;
@@ -123,11 +177,10 @@ export function proxyTo(
     // forwarded X-Forwarded-Host of junk.
     if (!isValidHost(parts.host)) return invalidHostAnswer();
     const target = prefix + parts.target;
-    const body = request.body;
     // The origin is addressed by its own name; the client's Host named the proxy.
-    const headers = copyHeaders(request.headers);
+    const headers = request.headers;
     headers.delete("host");
-    const address = clientAddressOf(request);
+    const address = clientAddressOf(request.from);
     if (replaceForwarded) {
       headers.set("x-forwarded-host", parts.host);
       headers.set("x-forwarded-proto", parts.scheme);
@@ -142,19 +195,15 @@ export function proxyTo(
       // The proxy in front is this hop's client: its address joins the list.
       headers.append("x-forwarded-for", address);
     }
-    return client.fetch(
-      requestWithHeaders(
-        target,
-        {
-          method: request.method,
-          headers,
-          body,
-          redirect: "manual",
-          signal: request.signal,
-          ...(body ? { duplex: "half" } : {}),
-        },
-      ),
-    );
+    // The parts as they are, not a new Request: the request's method and
+    // fields were checked when it was made, and its signal is followed as is.
+    return client.send(target, {
+      method: request.method,
+      headers,
+      body: request.body,
+      bodyUsed: request.bodyUsed,
+      signal: request.signal,
+    });
   };
 }
 

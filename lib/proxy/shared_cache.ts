@@ -48,6 +48,7 @@ import {
   markBodyKind,
   markStoppable,
   stopperOf,
+  takeWholeBody,
 } from "../http/body_kind.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import { markLentBody } from "../stream/lent_views.ts";
@@ -116,7 +117,7 @@ import {
   type StoredFreshness,
   usability,
 } from "./policy.ts";
-import { proxyTo } from "./proxy_to.ts";
+import { type ForwardParts, proxySender, proxyTo } from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
@@ -446,6 +447,13 @@ export class SharedCache implements PolicyTarget {
   readonly fetch: Handler;
   readonly #policy = new Policy();
   readonly #origin: Handler;
+  /**
+   * Sends a forwarded request as its parts, with no `Request` made for it:
+   * the origin is a URL, and this cache's own proxy its handler.
+   */
+  readonly #sendParts:
+    | ((parts: ForwardParts) => Promise<Response> | Response)
+    | undefined;
   readonly #clock: Clock;
   /** Origin requests' waits for their answer's head, on one timer. */
   readonly #originDeadlines: Deadlines;
@@ -477,7 +485,7 @@ export class SharedCache implements PolicyTarget {
    */
   readonly #forgetting: BackgroundQueue;
   /** Who hears of each piece of a forwarded request's body as it is sent. */
-  readonly #uploads = new WeakMap<Request, Listeners<void>>();
+  readonly #uploads = new WeakMap<ForwardParts, Listeners<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
@@ -508,6 +516,10 @@ export class SharedCache implements PolicyTarget {
     this.#origin = typeof options.origin === "string"
       ? proxyTo(options.origin)
       : options.origin;
+    // The same proxy (and connections), for requests the cache makes.
+    this.#sendParts = typeof options.origin === "string"
+      ? proxySender(options.origin)
+      : undefined;
     if (typeof this.#origin !== "function") {
       throw new TypeError("origin must be a fetch handler or an http(s) URL");
     }
@@ -1087,7 +1099,7 @@ export class SharedCache implements PolicyTarget {
       body?: boolean;
       signal: AbortSignal;
     },
-  ): Request {
+  ): ForwardParts {
     const request = ctx.request;
     // A copy: a request sent again (after a 304 for another version) must
     // not carry Via twice.
@@ -1104,20 +1116,38 @@ export class SharedCache implements PolicyTarget {
       : null;
     const uploading = new Listeners<void>();
     if (body) body = watchedUpload(body, () => uploading.tell());
-    const forward = requestWithHeaders(
-      request.url,
-      {
-        method: init.method ?? request.method,
-        headers,
-        body,
-        redirect: "manual",
-        signal: init.signal,
-        ...(body ? { duplex: "half" } : {}),
-      },
-    );
+    // A Request is made of it only for an origin that takes one (#ask).
+    const forward: ForwardParts = {
+      url: request.url,
+      method: init.method ?? request.method,
+      headers,
+      body,
+      signal: init.signal,
+      from: ctx.received,
+    };
     if (body) this.#uploads.set(forward, uploading);
-    carryClientAddress(ctx.received, forward);
     return forward;
+  }
+
+  /**
+   * Hands a forwarded request to the origin: as its parts to the cache's
+   * own proxy, else as a `Request` (the client's own for a WebSocket
+   * handshake) that tells the client's address.
+   */
+  #ask(forward: ForwardParts | Request): Promise<Response> | Response {
+    if (forward instanceof Request) return this.#origin(forward);
+    if (this.#sendParts) return this.#sendParts(forward);
+    const body = forward.body;
+    const request = requestWithHeaders(forward.url, {
+      method: forward.method,
+      headers: forward.headers,
+      body,
+      redirect: "manual",
+      signal: forward.signal,
+      ...(body ? { duplex: "half" } : {}),
+    });
+    carryClientAddress(forward.from, request);
+    return this.#origin(request);
   }
 
   /**
@@ -1128,7 +1158,7 @@ export class SharedCache implements PolicyTarget {
    * before the answer.
    */
   async #callOrigin(
-    forward: Request,
+    forward: ForwardParts | Request,
     controller: AbortController,
     client?: Request,
   ): Promise<Response> {
@@ -1159,9 +1189,9 @@ export class SharedCache implements PolicyTarget {
         });
       };
       arm();
-      this.#uploads.get(forward)?.add(arm);
+      if (!(forward instanceof Request)) this.#uploads.get(forward)?.add(arm);
     });
-    const answer = Promise.resolve().then(() => this.#origin(forward));
+    const answer = Promise.resolve().then(() => this.#ask(forward));
     // Registered before the race, so it runs before anyone is handed the
     // answer: a body nobody will read is cancelled, never left producing.
     answer.then((response) => abandoned && cancelBody(response), () => {});
@@ -1567,12 +1597,16 @@ export class SharedCache implements PolicyTarget {
       // The time it came, for this client and the stored copy.
       addValidDate(fields, responseTime);
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
-      // it if it is not stored.
-      ctx.response = new Response(response.body, {
+      // it if it is not stored. A body the client read whole with the head
+      // is answered as its bytes, not a stream over them (on Deno, ~25 µs
+      // less to make and read), and stays marked as bytes for the server.
+      const whole = takeWholeBody(response);
+      ctx.response = new Response(whole ?? response.body, {
         status: response.status,
         statusText: response.statusText,
         headers: fields,
       });
+      if (whole) markBodyKind(ctx.response, "in-memory");
       this.#noteOrigin(state, response);
       if (held && response.status === 200) state.heldBack = ctx.response;
       // (A policy may look up and fetch any method.) After the answer is

@@ -242,6 +242,54 @@ describe("Http1Client", () => {
         }
       }
 
+      test("send: a request's parts go as a Request with them would; a body already read is refused", async () => {
+        const seen: { method?: string; url?: string; fields: string[] }[] = [];
+        await using(
+          httpServer((req, res) => {
+            const chunks: Buffer[] = [];
+            req.on("data", (chunk) => chunks.push(chunk));
+            req.on("end", () => {
+              seen.push({
+                method: req.method,
+                url: req.url,
+                fields: req.rawHeaders,
+              });
+              res.end(Buffer.concat(chunks));
+            });
+          }),
+          async (server, client) => {
+            const upload = (text: string) =>
+              new Response(text).body as ReadableStream<Uint8Array>;
+            const response = await client.send(`${server.url}/up?x=1`, {
+              method: "PUT",
+              headers: new Headers({ "x-test": "1" }),
+              body: upload("hello"),
+              signal: new AbortController().signal,
+            });
+            assert.equal(await response.text(), "hello");
+            assert.equal(seen[0].method, "PUT");
+            assert.equal(seen[0].url, "/up?x=1");
+            const fields = seen[0].fields.map((v, i) =>
+              i % 2 ? v : v.toLowerCase()
+            );
+            assert.equal(fields[fields.indexOf("x-test") + 1], "1");
+
+            const used = upload("gone");
+            await used.getReader().read();
+            await assert.rejects(
+              client.send(server.url, {
+                method: "POST",
+                headers: new Headers(),
+                body: used,
+                signal: new AbortController().signal,
+              }),
+              TypeError,
+            );
+            assert.equal(seen.length, 1);
+          },
+        );
+      });
+
       test("GET: status, reason, fields and body exact; sends only the request's fields", async () => {
         const body = bytes(3000, 7);
         const seen: IncomingMessage[] = [];

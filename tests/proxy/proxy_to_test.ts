@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "../../lib/adapters/serve.ts";
+import { bodyKindOf } from "../../lib/http/body_kind.ts";
 import { proxyTo } from "../../lib/proxy/proxy_to.ts";
 import { SharedCache } from "../../lib/proxy/shared_cache.ts";
 import { rawExchange } from "../_util.ts";
@@ -45,6 +46,44 @@ describe("proxyTo", () => {
       }
       assert.throws(() => proxyTo("ftp://x/"), /http\(s\) URL/);
     } finally {
+      await origin.shutdown();
+    }
+  });
+
+  it("forwards an answer it may not store that came whole with its head as those bytes, with its fields, and the client's fields to the origin", async () => {
+    const seen: Headers[] = [];
+    const origin = serve((request) => {
+      seen.push(request.headers);
+      return new Response(
+        request.url.endsWith("/big") ? "b".repeat(1 << 20) : "small",
+        {
+          headers: { "cache-control": "no-store", "content-type": "text/x-t" },
+        },
+      );
+    }, { port: 0 });
+    const cache = new SharedCache({ origin: origin.url });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const small = await cache.fetch(
+          new Request("http://me/small", {
+            headers: { "x-client": String(i), cookie: "a=b" },
+          }),
+        );
+        // Bytes a server sends as such (the cache holds none of them).
+        assert.equal(bodyKindOf(small), "in-memory");
+        assert.equal(small.headers.get("content-type"), "text/x-t");
+        assert.equal(small.headers.get("content-length"), "5");
+        assert.equal(await small.text(), "small");
+        assert.equal(seen[i].get("x-client"), String(i));
+        assert.equal(seen[i].get("cookie"), "a=b");
+        assert.equal(seen[i].get("x-forwarded-host"), "me");
+      }
+      // A body the origin client did not get whole is streamed on.
+      const big = await cache.fetch(new Request("http://me/big"));
+      assert.notEqual(bodyKindOf(big), "in-memory");
+      assert.equal((await big.text()).length, 1 << 20);
+    } finally {
+      await cache.close();
       await origin.shutdown();
     }
   });
