@@ -20,7 +20,7 @@
  * - `--heap=yes|no` (`BENCH_HEAP`): also run part 2 with the `heap:` store
  *   (which holds the whole body in memory); default `yes`.
  * - `--busy-mib=N` (`BENCH_BUSY_MIB`): size of the part 3 body, default 256.
- * - `--only=hits|big|busy` (`BENCH_ONLY`): run one part.
+ * - `--only=hits|big|busy|forwarded` (`BENCH_ONLY`): run one part.
  *
  * **Part 1, cache hits.** Servers, each its own process: an origin; per
  * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
@@ -64,6 +64,14 @@
  * while all nine were still reading), the median over nginx's, and the
  * slowest big client. A server that writes a whole big chunk before it turns
  * to its other connections shows here.
+ *
+ * **Part 4, requests the cache forwards.** The origin answers `/pass` (13 B)
+ * with `Cache-Control: no-store`, so every request goes on to it: wrk runs
+ * against nginx and each runtime's proxy (`heap:`, pinned as in part 1),
+ * with wrk's own fields only and with a browser's dozen (`-H`), round-robin;
+ * the origin's request count proves each measured request reached it.
+ * Reported: requests/s (best round), the proxy's over nginx's, and server
+ * CPU µs per request (nginx's worker; the proxy without its origin).
  *
  * Child processes and temporary directories are removed at the end; every
  * child also exits by itself after a deadline if this process dies first.
@@ -183,6 +191,12 @@ function originRole(): void {
     const url = new URL(request.url);
     if (url.pathname === "/__requests") return new Response(String(requests));
     requests++;
+    if (url.pathname === "/pass") {
+      // Part 4: an answer no cache may store, so each request goes on.
+      return new Response(SMALL, {
+        headers: { ...BODY_HEADERS, "cache-control": "no-store" },
+      });
+    }
     if (url.pathname === "/13" || url.pathname === "/64k") {
       return new Response(url.pathname === "/13" ? SMALL : LARGE, {
         headers: BODY_HEADERS,
@@ -301,6 +315,8 @@ function commandFor(
     ...args,
   ];
   const flags = v8Flags ? [`--v8-flags=${v8Flags}`] : [];
+  // As `npm start` runs it, and the README recommends.
+  if (role === "proxy") flags.push("--unstable-no-legacy-abort");
   return runtime === "deno"
     ? [DENO, "run", "-A", ...flags, SELF, ...roleArgs]
     : [BUN, SELF, ...roleArgs];
@@ -389,12 +405,17 @@ async function wrk(
   seconds: number,
   connections: number,
   cpu: string | undefined,
+  fields: Record<string, string> = {},
 ): Promise<WrkResult> {
   const argv = [
     "wrk",
     "-t1",
     `-c${connections}`,
     `-d${seconds}s`,
+    ...Object.entries(fields).flatMap(([name, value]) => [
+      "-H",
+      `${name}: ${value}`,
+    ]),
     url,
   ];
   const full = cpu ? ["taskset", "-c", cpu, ...argv] : argv;
@@ -1247,6 +1268,151 @@ async function busy(tmp: string): Promise<string> {
   ].join("\n");
 }
 
+// -- part 4 -----------------------------------------------------------------
+
+/** What a browser sends for a page, beside `Host` (part 4's wrk `-H`s). */
+const BROWSER_FIELDS: Record<string, string> = {
+  "user-agent":
+    "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
+  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+  "accept-language": "en-US,en;q=0.5",
+  "accept-encoding": "gzip, deflate, br, zstd",
+  "upgrade-insecure-requests": "1",
+  "sec-fetch-dest": "document",
+  "sec-fetch-mode": "navigate",
+  "sec-fetch-site": "none",
+  "sec-fetch-user": "?1",
+  priority: "u=0, i",
+  cookie: "session=0123456789abcdef; theme=dark",
+  referer: "http://127.0.0.1/",
+};
+
+async function forwarded(tmp: string): Promise<string> {
+  const seconds = Number(option("duration", "BENCH_DURATION", "5"));
+  const runs = Number(option("runs", "BENCH_RUNS", "3"));
+  const connections = Number(option("connections", "BENCH_CONNECTIONS", "50"));
+  const serverCpu = pinning ? "0" : undefined;
+  const wrkCpu = pinning ? "1" : undefined;
+  const origin = await startChild(
+    "origin",
+    commandFor("deno", "origin", []),
+    undefined,
+  );
+  const originUrl = `http://${HOST}:${origin.port}`;
+  const nginxDir = await Deno.makeTempDir({ dir: tmp, prefix: "nginx-" });
+  const servers: Record<string, Child> = {
+    nginx: await startNginx(nginxDir, origin),
+  };
+  for (const runtime of ["deno", "bun"] as const) {
+    servers[runtime] = await startChild(
+      `${runtime} proxy`,
+      commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
+      serverCpu,
+    );
+  }
+  const fieldSets: Record<string, Record<string, string>> = {
+    "wrk's own": {},
+    "a browser's 12": BROWSER_FIELDS,
+  };
+  const results: Record<string, { rps: number[]; cpu: number[] }> = {};
+  for (const [name, server] of Object.entries(servers)) {
+    const url = `http://${HOST}:${server.port}/pass`;
+    for (let i = 0; i < 2; i++) {
+      const answer = await get(url);
+      if (answer.status !== 200 || answer.bytes !== SMALL.byteLength) {
+        throw new Error(`${name} /pass: ${answer.status}, ${answer.bytes} B`);
+      }
+      if (/fresh|HIT/.test(answer.cache)) {
+        throw new Error(`${name} /pass was stored (${answer.cache})`);
+      }
+    }
+    for (const fields of Object.values(fieldSets)) {
+      await wrk(url, 1, connections, wrkCpu, fields);
+    }
+  }
+  console.error(
+    `part 4: /pass through ${Object.keys(servers).join(", ")}, ` +
+      `wrk -t1 -c${connections} -d${seconds}s, best of ${runs}`,
+  );
+  const before = await originRequests(origin);
+  let measured = 0;
+  for (let round = 0; round < runs; round++) {
+    for (const [label, fields] of Object.entries(fieldSets)) {
+      for (const [name, server] of Object.entries(servers)) {
+        const cpuBefore = await cpuSeconds(server.pid);
+        const result = await wrk(
+          `http://${HOST}:${server.port}/pass`,
+          seconds,
+          connections,
+          wrkCpu,
+          fields,
+        );
+        if (result.errors) throw new Error(`${name}: ${result.errors}`);
+        const cpu = (await cpuSeconds(server.pid) - cpuBefore) * 1e6 /
+          result.requests;
+        measured += result.requests;
+        const key = `${label} ${name}`;
+        results[key] ??= { rps: [], cpu: [] };
+        results[key].rps.push(result.rps);
+        results[key].cpu.push(cpu);
+        console.error(
+          `  round ${round + 1} ${key.padEnd(22)} ${
+            fmtNumber(result.rps).padStart(7)
+          } req/s ${cpu.toFixed(1).padStart(5)} µs CPU/req`,
+        );
+      }
+    }
+  }
+  const reached = await originRequests(origin) - before;
+  await stopAll();
+  const best = (key: string) => Math.max(...results[key].rps);
+  const least = (key: string) => Math.min(...results[key].cpu);
+  const rows = Object.keys(fieldSets).flatMap((label) =>
+    (["deno", "bun"] as const).map((runtime) => {
+      const nginx = `${label} nginx`;
+      const proxy = `${label} ${runtime}`;
+      const ratios = results[proxy].rps.map((rps, i) =>
+        rps / results[nginx].rps[i]
+      );
+      return [
+        label,
+        runtime,
+        fmtNumber(best(proxy)),
+        fmtNumber(best(nginx)),
+        `${(best(proxy) / best(nginx)).toFixed(2)}×`,
+        `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${
+          Math.max(...ratios).toFixed(2)
+        })`,
+        least(proxy).toFixed(1),
+        least(nginx).toFixed(1),
+      ];
+    })
+  );
+  return [
+    `### Requests the cache forwards (13 B, \`no-store\`; requests/s, best of ${runs} × ${seconds} s, wrk -t1 -c${connections}${
+      pinning ? "; proxies and nginx pinned to CPU 0, wrk to CPU 1" : ""
+    })`,
+    "",
+    table(
+      [
+        "request fields",
+        "runtime",
+        "proxy",
+        "nginx",
+        "proxy/nginx",
+        "per round (median, range)",
+        "proxy CPU µs/req",
+        "nginx CPU µs/req",
+      ],
+      rows,
+    ),
+    "",
+    `Origin requests during the measured runs: ${fmtNumber(reached)}, for ${
+      fmtNumber(measured)
+    } answers (every request went on).`,
+  ].join("\n");
+}
+
 async function harness(): Promise<void> {
   const only = option("only", "BENCH_ONLY", "");
   pinning = option("pin", "BENCH_PIN", "yes") !== "no" &&
@@ -1276,6 +1442,7 @@ async function harness(): Promise<void> {
     if (!only || only === "hits") sections.push(await hits(tmp));
     if (!only || only === "big") sections.push(await big(tmp));
     if (!only || only === "busy") sections.push(await busy(tmp));
+    if (!only || only === "forwarded") sections.push(await forwarded(tmp));
   } finally {
     await cleanup();
   }
