@@ -14,6 +14,7 @@
  */
 import process from "node:process";
 import { serve, SharedCache } from "../mod.ts";
+import { BROWSER_FIELDS } from "./browser_fields.ts";
 
 const flag = (name: string, fallback: number) =>
   Number(
@@ -24,22 +25,6 @@ const ROUNDS = flag("rounds", 7);
 const REQUESTS = flag("requests", 400);
 
 const BODY = new TextEncoder().encode("Hello, world!");
-/** What a browser sends for a page, less `Host`. */
-const BROWSER_FIELDS = {
-  "user-agent":
-    "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
-  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-  "accept-language": "en-US,en;q=0.5",
-  "accept-encoding": "gzip, deflate, br, zstd",
-  "upgrade-insecure-requests": "1",
-  "sec-fetch-dest": "document",
-  "sec-fetch-mode": "navigate",
-  "sec-fetch-site": "none",
-  "sec-fetch-user": "?1",
-  priority: "u=0, i",
-  cookie: "session=0123456789abcdef; theme=dark",
-  referer: "http://127.0.0.1/",
-};
 const FIELD_SETS: Record<string, Record<string, string>> = {
   "no fields": {},
   "a browser's 12 fields": BROWSER_FIELDS,

@@ -80,6 +80,7 @@
  */
 import process from "node:process";
 import { join } from "node:path";
+import { BROWSER_FIELDS } from "./browser_fields.ts";
 
 // ---------------------------------------------------------------------------
 // Shared by every role
@@ -563,18 +564,25 @@ function verdict(ratio: number, target: number): string {
   return `≥ ${target.toFixed(1)}× ${ratio >= target ? "met" : "MISSED"}`;
 }
 
-async function hits(tmp: string): Promise<string> {
-  const seconds = Number(option("duration", "BENCH_DURATION", "5"));
-  const runs = Number(option("runs", "BENCH_RUNS", "3"));
-  const connections = Number(option("connections", "BENCH_CONNECTIONS", "50"));
-  const serverCpu = pinning ? "0" : undefined;
-  const wrkCpu = pinning ? "1" : undefined;
+/** The wrk runs' settings (parts 1 and 4), and where servers and wrk run. */
+function wrkSettings() {
+  return {
+    seconds: Number(option("duration", "BENCH_DURATION", "5")),
+    runs: Number(option("runs", "BENCH_RUNS", "3")),
+    connections: Number(option("connections", "BENCH_CONNECTIONS", "50")),
+    serverCpu: pinning ? "0" : undefined,
+    wrkCpu: pinning ? "1" : undefined,
+  };
+}
 
-  const origin = await startChild(
-    "origin",
-    commandFor("deno", "origin", []),
-    undefined,
-  );
+/** The origin, unpinned (parts 1 and 4). */
+function startOrigin(): Promise<Child> {
+  return startChild("origin", commandFor("deno", "origin", []), undefined);
+}
+
+async function hits(tmp: string): Promise<string> {
+  const { seconds, runs, connections, serverCpu, wrkCpu } = wrkSettings();
+  const origin = await startOrigin();
   const originUrl = `http://${HOST}:${origin.port}`;
   const cases: HitCase[] = [];
   const nginxDir = await Deno.makeTempDir({ dir: tmp, prefix: "nginx-" });
@@ -1270,34 +1278,9 @@ async function busy(tmp: string): Promise<string> {
 
 // -- part 4 -----------------------------------------------------------------
 
-/** What a browser sends for a page, beside `Host` (part 4's wrk `-H`s). */
-const BROWSER_FIELDS: Record<string, string> = {
-  "user-agent":
-    "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
-  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-  "accept-language": "en-US,en;q=0.5",
-  "accept-encoding": "gzip, deflate, br, zstd",
-  "upgrade-insecure-requests": "1",
-  "sec-fetch-dest": "document",
-  "sec-fetch-mode": "navigate",
-  "sec-fetch-site": "none",
-  "sec-fetch-user": "?1",
-  priority: "u=0, i",
-  cookie: "session=0123456789abcdef; theme=dark",
-  referer: "http://127.0.0.1/",
-};
-
 async function forwarded(tmp: string): Promise<string> {
-  const seconds = Number(option("duration", "BENCH_DURATION", "5"));
-  const runs = Number(option("runs", "BENCH_RUNS", "3"));
-  const connections = Number(option("connections", "BENCH_CONNECTIONS", "50"));
-  const serverCpu = pinning ? "0" : undefined;
-  const wrkCpu = pinning ? "1" : undefined;
-  const origin = await startChild(
-    "origin",
-    commandFor("deno", "origin", []),
-    undefined,
-  );
+  const { seconds, runs, connections, serverCpu, wrkCpu } = wrkSettings();
+  const origin = await startOrigin();
   const originUrl = `http://${HOST}:${origin.port}`;
   const nginxDir = await Deno.makeTempDir({ dir: tmp, prefix: "nginx-" });
   const servers: Record<string, Child> = {
