@@ -135,7 +135,8 @@ export interface ForwardParts {
  * What {@link proxyTo} does, for a caller that holds a request's parts
  * (the shared cache): its fields, method, body and signal were checked when
  * the request they come from was made, and making a `Request` of them only
- * for this to take them apart again costs ~15 µs on Deno. Internal.
+ * for this to take them apart again costs up to ~15 µs (docs/bench_proxy.md,
+ * session 18). Internal.
  *
  * @example
  * ```ts

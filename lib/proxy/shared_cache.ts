@@ -1598,8 +1598,8 @@ export class SharedCache implements PolicyTarget {
       addValidDate(fields, responseTime);
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
       // it if it is not stored. A body the client read whole with the head
-      // is answered as its bytes, not a stream over them (on Deno, ~25 µs
-      // less to make and read), and stays marked as bytes for the server.
+      // is answered as its bytes, not a stream over them (up to ~25 µs less
+      // to make and read), and stays marked as bytes for the server.
       const whole = takeWholeBody(response);
       ctx.response = new Response(whole ?? response.body, {
         status: response.status,
