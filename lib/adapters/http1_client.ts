@@ -548,12 +548,11 @@ export class Http1Client {
    * });
    * ```
    */
-  async send(target: string, message: OutgoingMessage): Promise<Response> {
-    // What `new Request(target, message)` would refuse.
-    if (message.body && (message.bodyUsed || message.body.locked)) {
+  async send(target: string, request: OutgoingMessage): Promise<Response> {
+    // What `new Request(target, request)` would refuse.
+    if (request.body && (request.bodyUsed || request.body.locked)) {
       throw new TypeError("the request body was already read");
     }
-    const request = message;
     const url = new URL(target);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new TypeError(`unsupported protocol: ${url.protocol}`);

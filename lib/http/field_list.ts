@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { headerPairs } from "../adapters/header_copies.ts";
 
 /**
  * Header fields as `[name, value]` pairs with lowercase names, in order.
@@ -42,9 +43,9 @@ export class FieldList {
       }
       return;
     }
-    const headers = init instanceof Headers ? init : new Headers(init);
-    // forEach: linear on every runtime (see adapters/header_copies.ts).
-    headers.forEach((value, name) => this.pairs.push([name, value]));
+    this.pairs = headerPairs(
+      init instanceof Headers ? init : new Headers(init),
+    );
   }
 
   /** The value of `name` (repeated fields joined with ", "), or `null`. */

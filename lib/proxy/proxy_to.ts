@@ -7,7 +7,7 @@
 import { copyHeaders } from "../adapters/header_copies.ts";
 import { clientAddressOf } from "../adapters/client_address.ts";
 import { invalidHostAnswer, isValidHost } from "../adapters/host_field.ts";
-import { Http1Client } from "../adapters/http1_client.ts";
+import { Http1Client, type OutgoingMessage } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
 
 /** Request fields that, forged, would shape an answer the cache keeps for all; dropped in `"replace"` mode. */
@@ -97,16 +97,28 @@ export function proxyTo(
   options: ProxyToOptions = {},
 ): Handler {
   const send = proxySender(base, options);
-  return (request) =>
-    send({
-      url: request.url,
-      method: request.method,
-      headers: copyHeaders(request.headers),
-      body: request.body,
-      bodyUsed: request.bodyUsed,
-      signal: request.signal,
-      from: request,
-    });
+  return (request) => send(partsOf(request));
+}
+
+/**
+ * `request` as {@link ForwardParts}, its fields a copy.
+ *
+ * @example
+ * ```ts
+ * import { partsOf } from "./proxy_to.ts";
+ * partsOf(new Request("http://me/users")).method; // "GET"
+ * ```
+ */
+export function partsOf(request: Request): ForwardParts {
+  return {
+    url: request.url,
+    method: request.method,
+    headers: copyHeaders(request.headers),
+    body: request.body,
+    bodyUsed: request.bodyUsed,
+    signal: request.signal,
+    from: request,
+  };
 }
 
 /**
@@ -114,19 +126,11 @@ export function proxyTo(
  * its fields a copy the sender may change, and the request whose client
  * address the origin is told (`X-Forwarded-For`).
  */
-export interface ForwardParts {
+export interface ForwardParts extends OutgoingMessage {
   /** The request's absolute URL: its host, scheme and port are forwarded. */
   readonly url: string;
-  /** The method, as a `Request` normalises it. */
-  readonly method: string;
   /** The fields to send: a copy of the sender's own, changed in place. */
   readonly headers: Headers;
-  /** The body, streamed; none for `null`. */
-  readonly body: ReadableStream<Uint8Array> | null;
-  /** Whether the body was read already. */
-  readonly bodyUsed?: boolean;
-  /** Aborts the request. */
-  readonly signal: AbortSignal;
   /** The request whose client address is passed on. */
   readonly from: Request;
 }
@@ -171,17 +175,17 @@ export function proxySender(
   const prefix = `${url.protocol}//${url.host}${
     url.pathname.replace(/\/$/, "")
   }`;
-  return (request) => {
-    const parts = urlParts(request.url);
+  return (forward) => {
+    const parts = urlParts(forward.url);
     // Servers build the URL from the client's Host, unchecked: a host that
     // is not one gets the 400 RFC 9112 §3.2 asks for, never a 502 or a
     // forwarded X-Forwarded-Host of junk.
     if (!isValidHost(parts.host)) return invalidHostAnswer();
     const target = prefix + parts.target;
     // The origin is addressed by its own name; the client's Host named the proxy.
-    const headers = request.headers;
+    const headers = forward.headers;
     headers.delete("host");
-    const address = clientAddressOf(request.from);
+    const address = clientAddressOf(forward.from);
     if (replaceForwarded) {
       headers.set("x-forwarded-host", parts.host);
       headers.set("x-forwarded-proto", parts.scheme);
@@ -189,7 +193,7 @@ export function proxySender(
       for (const name of FORGEABLE) headers.delete(name);
       if (address === undefined) headers.delete("x-forwarded-for");
       else headers.set("x-forwarded-for", address);
-      if (request.method === "GET" || request.method === "HEAD") {
+      if (forward.method === "GET" || forward.method === "HEAD") {
         for (const name of METHOD_OVERRIDES) headers.delete(name);
       }
     } else if (address !== undefined) {
@@ -198,13 +202,7 @@ export function proxySender(
     }
     // The parts as they are, not a new Request: the request's method and
     // fields were checked when it was made, and its signal is followed as is.
-    return client.send(target, {
-      method: request.method,
-      headers,
-      body: request.body,
-      bodyUsed: request.bodyUsed,
-      signal: request.signal,
-    });
+    return client.send(target, forward);
   };
 }
 

@@ -117,7 +117,7 @@ import {
   type StoredFreshness,
   usability,
 } from "./policy.ts";
-import { type ForwardParts, proxySender, proxyTo } from "./proxy_to.ts";
+import { type ForwardParts, partsOf, proxySender } from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
@@ -513,13 +513,14 @@ export class SharedCache implements PolicyTarget {
   /** Makes a cache in front of `options.origin`. */
   constructor(options: SharedCacheOptions) {
     this.#options = options;
-    this.#origin = typeof options.origin === "string"
-      ? proxyTo(options.origin)
-      : options.origin;
-    // The same proxy (and connections), for requests the cache makes.
-    this.#sendParts = typeof options.origin === "string"
+    // A URL's proxy takes the requests the cache makes as their parts.
+    const send = typeof options.origin === "string"
       ? proxySender(options.origin)
       : undefined;
+    this.#sendParts = send;
+    this.#origin = send
+      ? (request) => send(partsOf(request))
+      : options.origin as Handler;
     if (typeof this.#origin !== "function") {
       throw new TypeError("origin must be a fetch handler or an http(s) URL");
     }
