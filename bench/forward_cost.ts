@@ -13,16 +13,12 @@
  * @module
  */
 import process from "node:process";
+import { numberFlag } from "./number_flag.ts";
 import { serve, SharedCache } from "../mod.ts";
 import { BROWSER_FIELDS } from "./browser_fields.ts";
 
-const flag = (name: string, fallback: number) =>
-  Number(
-    process.argv.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1] ??
-      fallback,
-  );
-const ROUNDS = flag("rounds", 7);
-const REQUESTS = flag("requests", 400);
+const ROUNDS = numberFlag("rounds", 7);
+const REQUESTS = numberFlag("requests", 400);
 
 const BODY = new TextEncoder().encode("Hello, world!");
 const FIELD_SETS: Record<string, Record<string, string>> = {

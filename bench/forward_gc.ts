@@ -14,16 +14,13 @@
  * @module
  */
 import process from "node:process";
+import { numberFlag } from "./number_flag.ts";
 import { spawn } from "node:child_process";
 import { proxyTo, serve, SharedCache } from "../mod.ts";
 import type { Handler } from "../lib/types.ts";
 import { BROWSER_FIELDS } from "./browser_fields.ts";
+import { wrk } from "./wrk.ts";
 
-const flag = (name: string, fallback: number) =>
-  Number(
-    process.argv.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1] ??
-      fallback,
-  );
 const BODY = new TextEncoder().encode("Hello, world!");
 /** The origin's answer: one no cache may store, so every request goes on. */
 const answer = () =>
@@ -84,35 +81,6 @@ function start(name: string, origin: string, cpu: number): Promise<Child> {
   });
 }
 
-/** wrk against `port` for `seconds`, with a browser's fields; requests made. */
-function wrk(port: number, seconds: number): Promise<number> {
-  const fields = Object.entries(BROWSER_FIELDS).flatMap(([name, value]) => [
-    "-H",
-    `${name}: ${value}`,
-  ]);
-  const child = spawn("taskset", [
-    "-c",
-    "1",
-    "wrk",
-    "-t1",
-    "-c50",
-    `-d${seconds}s`,
-    ...fields,
-    `http://127.0.0.1:${port}/pass`,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout.setEncoding("utf8");
-  child.stdout.on("data", (text: string) => out += text);
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", () => {
-      const made = /(\d+) requests in/.exec(out);
-      if (made) resolve(Number(made[1]));
-      else reject(new Error(`wrk printed no count: ${out}`));
-    });
-  });
-}
-
 interface Garbage {
   allocatedKiB: number;
   pauseUs: number;
@@ -140,8 +108,8 @@ function garbageOf(lines: string[], requests: number): Garbage {
 }
 
 async function harness(): Promise<void> {
-  const rounds = flag("rounds", 2);
-  const seconds = flag("duration", 3);
+  const rounds = numberFlag("rounds", 2);
+  const seconds = numberFlag("duration", 3);
   const origin = await start("origin", "", 1);
   const url = `http://127.0.0.1:${origin.port}`;
   const results: Record<string, Garbage[]> = {};
@@ -150,10 +118,17 @@ async function harness(): Promise<void> {
       for (const name of Object.keys(SERVERS)) {
         const server = await start(name, url, 0);
         try {
-          await wrk(server.port, 1);
+          const pass = `http://127.0.0.1:${server.port}/pass`;
+          await wrk(pass, 1, 50, "1", BROWSER_FIELDS);
           // Only what the measured run collects counts.
           server.lines.length = 0;
-          const requests = await wrk(server.port, seconds);
+          const { requests } = await wrk(
+            pass,
+            seconds,
+            50,
+            "1",
+            BROWSER_FIELDS,
+          );
           (results[name] ??= []).push(garbageOf(server.lines, requests));
         } finally {
           server.stop();

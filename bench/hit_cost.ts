@@ -13,15 +13,11 @@
  * @module
  */
 import process from "node:process";
+import { numberFlag } from "./number_flag.ts";
 import { SharedCache } from "../mod.ts";
 
-const flag = (name: string, fallback: number) =>
-  Number(
-    process.argv.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1] ??
-      fallback,
-  );
-const ROUNDS = flag("rounds", 9);
-const CALLS = flag("calls", 200_000);
+const ROUNDS = numberFlag("rounds", 9);
+const CALLS = numberFlag("calls", 200_000);
 
 const BODY = new TextEncoder().encode("Hello, world!");
 const FIELDS = {

@@ -81,6 +81,7 @@
 import process from "node:process";
 import { join } from "node:path";
 import { BROWSER_FIELDS } from "./browser_fields.ts";
+import { wrk } from "./wrk.ts";
 
 // ---------------------------------------------------------------------------
 // Shared by every role
@@ -393,51 +394,6 @@ async function originRequests(origin: Child): Promise<number> {
   return Number(
     await (await fetch(`http://${HOST}:${origin.port}/__requests`)).text(),
   );
-}
-
-interface WrkResult {
-  rps: number;
-  requests: number;
-  errors: string;
-}
-
-async function wrk(
-  url: string,
-  seconds: number,
-  connections: number,
-  cpu: string | undefined,
-  fields: Record<string, string> = {},
-): Promise<WrkResult> {
-  const argv = [
-    "wrk",
-    "-t1",
-    `-c${connections}`,
-    `-d${seconds}s`,
-    ...Object.entries(fields).flatMap(([name, value]) => [
-      "-H",
-      `${name}: ${value}`,
-    ]),
-    url,
-  ];
-  const full = cpu ? ["taskset", "-c", cpu, ...argv] : argv;
-  const output = await new Deno.Command(full[0], {
-    args: full.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  if (!output.success || !rps) {
-    throw new Error(
-      `wrk failed: ${text}${new TextDecoder().decode(output.stderr)}`,
-    );
-  }
-  const problems = [
-    /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0],
-    /Socket errors: .*/.exec(text)?.[0],
-  ].filter(Boolean).join("; ");
-  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
-  return { rps: Number(rps[1]), requests, errors: problems };
 }
 
 async function startNginx(
