@@ -260,7 +260,7 @@ export class StreamCache {
     });
     const idle = all
       .filter((entry) => entry.users === 0 && entry.isComplete)
-      .sort((a, b) => a.lastRead - b.lastRead);
+      .sort((a, b) => a.lastRead - b.lastRead || a.readOrder - b.readOrder);
     const removals: Promise<void>[] = [];
     const reaped: string[] = [];
     for (const entry of idle) {

@@ -99,6 +99,9 @@ export interface EntryEvents {
   released(entry: Entry): void;
 }
 
+/** Reads (and creations) so far, across every entry: each one's turn. */
+let reads = 0;
+
 /** The shared state of one entry. Internal to the stream cache. */
 export class Entry {
   readonly key: string;
@@ -112,6 +115,11 @@ export class Entry {
   /** Open readers, streams and the writer. */
   users = 0;
   lastRead: number;
+  /**
+   * When it was last read among all entries: orders reads that fall in the
+   * same millisecond, which `lastRead` cannot.
+   */
+  readOrder = ++reads;
   lastWrite: number;
   readonly #clock: Clock;
   readonly #events: EntryEvents;
@@ -194,6 +202,7 @@ export class Entry {
 
   touchRead(): void {
     this.lastRead = this.#clock.now();
+    this.readOrder = ++reads;
   }
 
   /** Frees storage once no one uses the entry; resolves when it is freed. */

@@ -152,6 +152,22 @@ describe("lruReaper", () => {
     await cache.close();
   });
 
+  it("orders reads within one millisecond as they happened", async () => {
+    // A clock that never moves: every write and read has the same time.
+    const cache = new StreamCache({
+      fs: memoryFs(),
+      reaper: lruReaper({ maxEntries: 2 }),
+      clock: new ManualClock(0),
+    });
+    await put(cache, "a", 10);
+    await put(cache, "b", 10);
+    await touch(cache, "a"); // b is now the least recently read
+    await put(cache, "c", 10);
+    await cache.reap();
+    assert.deepEqual(cache.keys().sort(), ["a", "c"]);
+    await cache.close();
+  });
+
   it("keeps at most maxBytes", async () => {
     const clock = new ManualClock(0);
     const cache = new StreamCache({
