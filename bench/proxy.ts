@@ -21,6 +21,8 @@
  *   (which holds the whole body in memory); default `yes`.
  * - `--busy-mib=N` (`BENCH_BUSY_MIB`): size of the part 3 body, default 256.
  * - `--only=hits|big|busy|forwarded` (`BENCH_ONLY`): run one part.
+ * - `--deno-v8-flags=F` (`BENCH_DENO_V8_FLAGS`): V8 flags of the Deno
+ *   proxies, default `--max-semi-space-size=1` (the README's).
  *
  * **Part 1, cache hits.** Servers, each its own process: an origin; per
  * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
@@ -67,8 +69,8 @@
  *
  * **Part 4, requests the cache forwards.** The origin answers `/pass` (13 B)
  * with `Cache-Control: no-store`, so every request goes on to it: wrk runs
- * against nginx and each runtime's proxy (`heap:`, pinned as in part 1),
- * with wrk's own fields only and with a browser's dozen (`-H`), round-robin;
+ * against nginx and each runtime's proxy (`heap:`, pinned as in part 1;
+ * Deno's once more with V8's default flags), with wrk's own fields only and with a browser's dozen (`-H`), round-robin;
  * the origin's request count proves each measured request reached it.
  * Reported: requests/s (best round), the proxy's over nginx's, and server
  * CPU µs per request (nginx's worker; the proxy without its origin).
@@ -299,11 +301,20 @@ interface Child {
 const children = new Set<Child>();
 
 /**
- * The V8 flags the README recommends for a Deno proxy, and `npm start` uses:
- * a 1 MiB young generation, so the buffers a big body passes through are
- * collected sooner (part 2 also runs Deno's `file:` case without them).
+ * The V8 flags of Deno proxies: by default those the README recommends, and
+ * `npm start` uses: a 1 MiB young generation, so the buffers a big body
+ * passes through are collected sooner (parts 2 and 4 also run a Deno proxy
+ * without them).
  */
-const DENO_PROXY_V8_FLAGS = "--max-semi-space-size=1";
+const DENO_PROXY_V8_FLAGS = option(
+  "deno-v8-flags",
+  "BENCH_DENO_V8_FLAGS",
+  "--max-semi-space-size=1",
+);
+/** Whether Deno proxies run with the README's flags. */
+const README_FLAGS = DENO_PROXY_V8_FLAGS === "--max-semi-space-size=1";
+/** A Deno proxy run without {@link DENO_PROXY_V8_FLAGS}, for comparison. */
+const DENO_V8_DEFAULTS = "deno, V8 defaults";
 
 function commandFor(
   runtime: RuntimeName,
@@ -1036,7 +1047,8 @@ async function big(tmp: string): Promise<string> {
     `${(mib * MiB / (direct.total / 1000) / 1e9).toFixed(2)} GB/s. ` +
     "Unpinned: proxy, origin and the curl clients share both cores. " +
     `Deno proxies run with \`--v8-flags=${DENO_PROXY_V8_FLAGS}\` ` +
-    "(as the README recommends) except in the row marked V8 defaults. " +
+    `${README_FLAGS ? "(as the README recommends) " : ""}` +
+    "except in the row marked V8 defaults. " +
     "Origin client alone: the same runtime reading the body once with the " +
     "proxy's origin client (`Http1Client` into a reused buffer) and dropping it; its growth " +
     "is garbage the runtime has not yet collected.",
@@ -1242,13 +1254,21 @@ async function forwarded(tmp: string): Promise<string> {
   const servers: Record<string, Child> = {
     nginx: await startNginx(nginxDir, origin),
   };
+  const proxyArgs = [`--origin=${originUrl}`, "--store=heap:"];
   for (const runtime of ["deno", "bun"] as const) {
     servers[runtime] = await startChild(
       `${runtime} proxy`,
-      commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
+      commandFor(runtime, "proxy", proxyArgs),
       serverCpu,
     );
   }
+  // The young generation's size is a trade: a small one bounds a big body's
+  // memory, and copies what every request in flight holds more often.
+  servers[DENO_V8_DEFAULTS] = await startChild(
+    `${DENO_V8_DEFAULTS} proxy`,
+    commandFor("deno", "proxy", proxyArgs, ""),
+    serverCpu,
+  );
   const fieldSets: Record<string, Record<string, string>> = {
     "wrk's own": {},
     "a browser's 12": BROWSER_FIELDS,
@@ -1307,7 +1327,7 @@ async function forwarded(tmp: string): Promise<string> {
   const best = (key: string) => Math.max(...results[key].rps);
   const least = (key: string) => Math.min(...results[key].cpu);
   const rows = Object.keys(fieldSets).flatMap((label) =>
-    (["deno", "bun"] as const).map((runtime) => {
+    ["deno", DENO_V8_DEFAULTS, "bun"].map((runtime) => {
       const nginx = `${label} nginx`;
       const proxy = `${label} ${runtime}`;
       const ratios = results[proxy].rps.map((rps, i) =>
@@ -1348,7 +1368,8 @@ async function forwarded(tmp: string): Promise<string> {
     "",
     `Origin requests during the measured runs: ${fmtNumber(reached)}, for ${
       fmtNumber(measured)
-    } answers (every request went on).`,
+    } answers (every request went on). Deno proxies run with ` +
+    `\`--v8-flags=${DENO_PROXY_V8_FLAGS}\` except in the rows marked V8 defaults.`,
   ].join("\n");
 }
 

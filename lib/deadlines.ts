@@ -16,7 +16,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Deadline {
   at: number;
-  expire: () => void;
+  /** Dropped when the deadline is cancelled (see `add`). */
+  expire: (() => void) | undefined;
 }
 
 /**
@@ -54,10 +55,18 @@ export class Deadlines {
 
   /** Starts a deadline; the function returned cancels it. */
   add(expire: () => void): () => void {
-    const deadline = { at: this.#clock.now() + this.ms, expire };
+    const deadline: Deadline = { at: this.#clock.now() + this.ms, expire };
     this.#pending.add(deadline);
     if (!this.#armed) this.#arm(this.ms);
-    return () => void this.#pending.delete(deadline);
+    return () => {
+      // V8 keeps an entry deleted from a long-lived Set reachable for its
+      // young-generation collections (until a full one), so a cancelled
+      // deadline lets go of its function, and of all the function holds:
+      // else each forwarded request's whole state was copied and promoted,
+      // 26 µs of GC pauses per request instead of 6 (bench/forward_gc.ts).
+      deadline.expire = undefined;
+      this.#pending.delete(deadline);
+    };
   }
 
   #arm(ms: number): void {
@@ -79,7 +88,7 @@ export class Deadlines {
     }
     for (const { expire } of due) {
       try {
-        expire();
+        expire?.();
       } catch (error) {
         // As from a timer of its own, without keeping the others from firing.
         queueMicrotask(() => {
