@@ -1213,10 +1213,17 @@ export class SharedCache implements PolicyTarget {
    * servers keep the connection open for it), and how a stopping server
    * ends it if it is an app's live body; new responses made around the
    * body do not carry those marks.
+   *
+   * A URL origin's body may wait on the network unless it came whole. An
+   * app's is what the app marked it (`stream`, `liveStream`…): an unmarked
+   * one goes out as the app made it, as it would without the cache. Reading
+   * its `body` to mark it would turn an app's bytes into a stream, which
+   * Deno's server sends on its slower path.
    */
   #noteOrigin(state: RequestState, response: Response): void {
-    state.originInMemory = bodyKindOf(response) === "in-memory";
-    state.live = !state.originInMemory;
+    const kind = bodyKindOf(response);
+    state.originInMemory = kind === "in-memory";
+    state.live = this.#sendParts ? !state.originInMemory : kind === "streaming";
     state.stopper = stopperOf(response);
   }
 

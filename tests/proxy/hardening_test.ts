@@ -11,6 +11,7 @@ import {
   memoryFs,
   SharedCache,
   type StoredResponse,
+  stream,
   StreamCache,
 } from "../../mod.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
@@ -605,14 +606,15 @@ describe("shared cache hardening", () => {
 
   it("marks answers that follow the origin as streaming, so servers keep their connection open; hits not", async () => {
     const cache = new SharedCache({
-      origin: (request) =>
-        new Response("body", {
-          headers: {
-            "cache-control": new URL(request.url).pathname === "/pass"
-              ? "no-store"
-              : "max-age=60",
-          },
-        }),
+      origin: (request) => {
+        const path = new URL(request.url).pathname;
+        const headers = {
+          "cache-control": path === "/miss" ? "max-age=60" : "no-store",
+        };
+        return path === "/live"
+          ? stream(["a", "b"], { headers })
+          : new Response("body", { headers });
+      },
     });
     /** The answer's body kind and trace, its body read. */
     const answer = async (through: SharedCache, url: string) => {
@@ -622,10 +624,7 @@ describe("shared cache hardening", () => {
       return { kind, trace: response.headers.get("x-cache") };
     };
     try {
-      assert.equal(
-        (await answer(cache, "http://x.test/pass")).kind,
-        "streaming",
-      );
+      // The cache's own stream of a body being stored follows the origin.
       assert.equal(
         (await answer(cache, "http://x.test/miss")).kind,
         "streaming",
@@ -633,14 +632,37 @@ describe("shared cache hardening", () => {
       const hit = await answer(cache, "http://x.test/miss");
       assert.equal(hit.trace, "fresh");
       assert.notEqual(hit.kind, "streaming");
+      // An app's answer passed on keeps what the app said of its body:
+      // bytes stay unmarked (read as a stream, Deno's server would send
+      // them slower), a live stream stays streaming.
+      for (let i = 0; i < 2; i++) {
+        assert.equal(
+          (await answer(cache, "http://x.test/pass")).kind,
+          undefined,
+        );
+        assert.equal(
+          (await answer(cache, "http://x.test/live")).kind,
+          "streaming",
+        );
+      }
     } finally {
       await cache.close();
     }
-    // A small answer that came whole from the origin cannot pause: the
-    // connection keeps its idle timeout.
+    // A URL origin's streamed body may wait on the network; a small answer
+    // that came whole cannot pause, and keeps the idle timeout.
     const h = harness({
       "/small": () =>
         new Response("small", { headers: { "cache-control": "max-age=60" } }),
+      // A pause between its pieces: the origin's server cannot send it whole.
+      "/chunked": () =>
+        stream(
+          (async function* () {
+            yield "a";
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            yield "b";
+          })(),
+          { headers: { "cache-control": "no-store" } },
+        ),
     });
     // (Straight to the origin: the harness's own wrapper makes a new answer.)
     const direct = new SharedCache({ origin: h.originUrl });
@@ -648,6 +670,12 @@ describe("shared cache hardening", () => {
       const miss = await answer(direct, "http://a.test/small");
       assert.equal(miss.trace, "miss, store");
       assert.notEqual(miss.kind, "streaming");
+      for (let i = 0; i < 2; i++) {
+        assert.equal(
+          (await answer(direct, "http://a.test/chunked")).kind,
+          "streaming",
+        );
+      }
     } finally {
       await direct.close();
       await h.close();
