@@ -1601,20 +1601,26 @@ export class SharedCache implements PolicyTarget {
       if (headOnly && response.status === 200) {
         await this.#freshenFromHead(ctx, response.headers, times);
       }
-      const fields = withoutHopByHop(response.headers);
-      // The time it came, for this client and the stored copy.
-      addValidDate(fields, responseTime);
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
       // it if it is not stored. A body the client read whole with the head
       // is answered as its bytes, not a stream over them (up to ~25 µs less
-      // to make and read), and stays marked as bytes for the server.
+      // to make and read), and stays marked as bytes for the server. Any
+      // other answer goes on itself, its fields mended in place: a new
+      // response around an app's bytes would make them a stream, which
+      // Deno's server sends on its slower path.
       const whole = takeWholeBody(response);
-      ctx.response = new Response(whole ?? response.body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: fields,
-      });
-      if (whole) markBodyKind(ctx.response, "in-memory");
+      ctx.response = whole
+        ? markBodyKind(
+          new Response(whole, {
+            status: response.status,
+            statusText: response.statusText,
+            headers: withoutHopByHop(response.headers),
+          }),
+          "in-memory",
+        )
+        : withMutableHeaders(responseWithoutHopByHop(response));
+      // The time it came, for this client and the stored copy.
+      addValidDate(ctx.response.headers, responseTime);
       this.#noteOrigin(state, response);
       if (held && response.status === 200) state.heldBack = ctx.response;
       // (A policy may look up and fetch any method.) After the answer is
