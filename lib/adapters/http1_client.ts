@@ -16,7 +16,7 @@ import { denoConnect } from "./deno.ts";
 import { currentRuntime } from "./runtime.ts";
 import { systemClock } from "../clock.ts";
 import { Deadlines } from "../deadlines.ts";
-import { markBodyKind, markWholeBody } from "../http/body_kind.ts";
+import { markBodyKind } from "../http/body_kind.ts";
 import { fieldTokens } from "../http/field_tokens.ts";
 
 /** A byte connection: reads into the caller's buffer, writes, closes. */
@@ -731,10 +731,7 @@ export class Http1Client {
       );
       connection.start += framing.length;
       void finish(true);
-      return markWholeBody(
-        markBodyKind(new Response(bytes, init), "in-memory"),
-        bytes,
-      );
+      return markBodyKind(new Response(bytes, init), "in-memory");
     }
     return new Response(this.#body(connection, framing, finish), init);
   }

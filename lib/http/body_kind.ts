@@ -57,44 +57,6 @@ export function bodyKindOf(response: Response): BodyKind | undefined {
   return (response as Marked)[BODY_KIND];
 }
 
-const WHOLE = Symbol("whole body");
-type Whole = Response & { [WHOLE]?: Uint8Array<ArrayBuffer> };
-
-/**
- * Notes that `response`'s body is all of `bytes` (a client that read the
- * whole body with the head), so that a response made anew around it can
- * take the bytes, not a stream over them.
- *
- * @example
- * ```ts
- * import { markWholeBody, takeWholeBody } from "./body_kind.ts";
- * const bytes = new TextEncoder().encode("hi");
- * const response = markWholeBody(new Response(bytes), bytes);
- * takeWholeBody(response); // bytes
- * ```
- */
-export function markWholeBody(
-  response: Response,
-  bytes: Uint8Array<ArrayBuffer>,
-): Response {
-  (response as Whole)[WHOLE] = bytes;
-  return response;
-}
-
-/**
- * The bytes {@link markWholeBody} noted, taken once, while the body was not
- * read; else `undefined`. The caller answers with them instead of
- * `response.body`, and lets `response` go unread.
- */
-export function takeWholeBody(
-  response: Response,
-): Uint8Array<ArrayBuffer> | undefined {
-  const bytes = (response as Whole)[WHOLE];
-  if (bytes === undefined) return undefined;
-  (response as Whole)[WHOLE] = undefined;
-  return response.bodyUsed ? undefined : bytes;
-}
-
 const STOPPER = Symbol("stopper");
 type Stoppable = Response & { [STOPPER]?: LiveBodyStopper };
 

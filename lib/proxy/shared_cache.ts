@@ -48,7 +48,6 @@ import {
   markBodyKind,
   markStoppable,
   stopperOf,
-  takeWholeBody,
 } from "../http/body_kind.ts";
 import type { EntryReader } from "../stream/entry.ts";
 import { markLentBody } from "../stream/lent_views.ts";
@@ -1602,23 +1601,11 @@ export class SharedCache implements PolicyTarget {
         await this.#freshenFromHead(ctx, response.headers, times);
       }
       // For HEAD the body (fetched with GET) goes to storage; #finish drops
-      // it if it is not stored. A body the client read whole with the head
-      // is answered as its bytes, not a stream over them (up to ~25 µs less
-      // to make and read), and stays marked as bytes for the server. Any
-      // other answer goes on itself, its fields mended in place: a new
-      // response around an app's bytes would make them a stream, which
-      // Deno's server sends on its slower path.
-      const whole = takeWholeBody(response);
-      ctx.response = whole
-        ? markBodyKind(
-          new Response(whole, {
-            status: response.status,
-            statusText: response.statusText,
-            headers: withoutHopByHop(response.headers),
-          }),
-          "in-memory",
-        )
-        : withMutableHeaders(responseWithoutHopByHop(response));
+      // it if it is not stored. The answer goes on itself, its fields mended
+      // in place: a new response around its body would make bytes (an
+      // app's, or what the origin client read with the head) a stream, up
+      // to ~25 µs more to make and read.
+      ctx.response = withMutableHeaders(responseWithoutHopByHop(response));
       // The time it came, for this client and the stored copy.
       addValidDate(ctx.response.headers, responseTime);
       this.#noteOrigin(state, response);

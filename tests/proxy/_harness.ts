@@ -150,17 +150,19 @@ export function crowd(
 }
 
 /**
- * A route whose answer carries `ETag: etag`: a 304 with just that to a
- * request that names it in `If-None-Match`, else `body` with `headers`.
+ * A route whose answer carries `ETag: etag`: a 304 with that (and
+ * `notModified`'s fields) to a request that names it in `If-None-Match`,
+ * else `body` with `headers`.
  */
 export function revalidatable(
   etag: string,
   body: string,
   headers: Record<string, string>,
+  notModified: Record<string, string> = {},
 ): Route {
   return (request) =>
     request.headers.get("if-none-match") === etag
-      ? new Response(null, { status: 304, headers: { etag } })
+      ? new Response(null, { status: 304, headers: { ...notModified, etag } })
       : new Response(body, { headers: { ...headers, etag } });
 }
 

@@ -15,7 +15,13 @@ import {
   type Transition,
 } from "../../mod.ts";
 import { tick } from "../_util.ts";
-import { echoing, harness, numbered, visit } from "./_harness.ts";
+import {
+  echoing,
+  harness,
+  numbered,
+  revalidatable,
+  visit,
+} from "./_harness.ts";
 
 const cacheable = (body = "ok") => () =>
   new Response(body, { headers: { "cache-control": "max-age=60" } });
@@ -148,28 +154,18 @@ describe("policy language", () => {
 
   it("stores what fetch and store handlers leave of a response a 304 refreshed, or what they put in its place", async () => {
     const h = harness({
-      "/doc": (request) =>
-        request.headers.get("if-none-match") === '"d"'
-          ? new Response(null, {
-            status: 304,
-            headers: { etag: '"d"', "x-internal": "from the 304" },
-          })
-          : new Response("doc", {
-            headers: {
-              etag: '"d"',
-              "cache-control": "max-age=600",
-              "x-internal": "secret",
-            },
-          }),
-      "/copy": (request) =>
-        request.headers.get("if-none-match") === '"c"'
-          ? new Response(null, {
-            status: 304,
-            headers: { etag: '"c"', "set-cookie": "s=1" },
-          })
-          : new Response("copied", {
-            headers: { etag: '"c"', "cache-control": "max-age=600" },
-          }),
+      "/doc": revalidatable(
+        '"d"',
+        "doc",
+        { "cache-control": "max-age=600", "x-internal": "secret" },
+        { "x-internal": "from the 304" },
+      ),
+      "/copy": revalidatable(
+        '"c"',
+        "copied",
+        { "cache-control": "max-age=600" },
+        { "set-cookie": "s=1" },
+      ),
       "/swap": (request) =>
         request.headers.get("if-none-match") === '"s"'
           ? new Response(null, { status: 304, headers: { etag: '"s"' } })
