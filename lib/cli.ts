@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { serve, type Server } from "./adapters/serve.ts";
 import { normalizeAcceptEncoding, purgeRequests } from "./proxy/modules.ts";
 import type { PolicyModule } from "./proxy/config.ts";
-import { proxyTo } from "./proxy/proxy_to.ts";
+import { proxyOrigin } from "./proxy/proxy_to.ts";
 import { SharedCache } from "./proxy/shared_cache.ts";
 import { parseStoreUri, StoreUriError } from "./proxy/store_uri.ts";
 
@@ -211,7 +211,7 @@ export function startProxy(
     }
     cache = new SharedCache({
       origin: options.trustForwarded
-        ? proxyTo(options.origin, { forwarded: "keep" })
+        ? proxyOrigin(options.origin, { forwarded: "keep" })
         : options.origin,
       ...storesFor(options.store ?? DEFAULT_STORE, options),
       defaultTtl: options.defaultTtl,

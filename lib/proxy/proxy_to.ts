@@ -1,6 +1,6 @@
 /**
- * `proxyTo(base)`: the reverse proxy's origin, a handler that forwards each
- * request to another server.
+ * `proxyTo(base)`: a reverse proxy, a handler that forwards each request to
+ * another server and answers as a gateway when it cannot.
  *
  * @module
  */
@@ -76,6 +76,20 @@ export interface ProxyToOptions {
    * ```
    */
   forwarded?: "replace" | "keep";
+  /**
+   * Told why the origin could not answer a request (the client still here
+   * gets a `502`). Default: one line on `console.error`.
+   *
+   * @example
+   * ```ts
+   * import { proxyTo } from "./proxy_to.ts";
+   * const failures: string[] = [];
+   * const forward = proxyTo("http://127.0.0.1:8081", {
+   *   onError: (error, request) => failures.push(`${request.url}: ${error}`),
+   * });
+   * ```
+   */
+  onError?: (error: unknown, request: Request) => void;
 }
 
 /**
@@ -84,6 +98,12 @@ export interface ProxyToOptions {
  * request's abort signal passed on, over keep-alive HTTP/1.1 connections
  * (`Http1Client`). Throws a `TypeError` for a base that is not an http(s)
  * URL.
+ *
+ * It answers as a gateway when the origin cannot: a `502` when it cannot be
+ * reached or its answer is not HTTP/1.1 (`onError` is told why), and a
+ * quiet `499` when the client left first. A `SharedCache` in front of a
+ * server takes its URL as `origin` instead, and decides itself what to
+ * answer for an origin that fails (a stale copy, a `502`, a `504`).
  *
  * @example
  * ```ts
@@ -96,8 +116,64 @@ export function proxyTo(
   base: string,
   options: ProxyToOptions = {},
 ): Handler {
+  const forward = proxyOrigin(base, options);
+  const onError = options.onError ?? logFailure;
+  return async (request) => {
+    try {
+      return await forward(request);
+    } catch (error) {
+      return gatewayAnswer(request, error, onError);
+    }
+  };
+}
+
+/**
+ * What {@link proxyTo} does, but a request the origin cannot answer is a
+ * rejection: the origin of a shared cache that must know it failed
+ * (`cistern proxy --trust-forwarded`). Internal.
+ *
+ * @example
+ * ```ts
+ * import { proxyOrigin } from "./proxy_to.ts";
+ * const origin = proxyOrigin("http://127.0.0.1:8081", { forwarded: "keep" });
+ * ```
+ */
+export function proxyOrigin(
+  base: string,
+  options: ProxyToOptions = {},
+): Handler {
   const send = proxySender(base, options);
   return (request) => send(partsOf(request));
+}
+
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
+/** The body of the `502` for an origin that sent no answer. */
+export const NO_ANSWER_TEXT = "502 Bad Gateway: the origin did not answer\n";
+
+/** The answer for a request the origin could not answer, as a gateway gives it. */
+function gatewayAnswer(
+  request: Request,
+  error: unknown,
+  onError: (error: unknown, request: Request) => void,
+): Response {
+  // Nobody reads it, and a client leaving is nothing to report; the status
+  // is nginx's "client closed request".
+  if (request.signal.aborted) {
+    return new Response("499 Client Closed Request\n", {
+      status: 499,
+      headers: TEXT,
+    });
+  }
+  onError(error, request);
+  return new Response(NO_ANSWER_TEXT, { status: 502, headers: TEXT });
+}
+
+/** `proxyTo`'s default `onError`: one line, not a stack per request. */
+function logFailure(error: unknown, request: Request): void {
+  console.error(
+    `proxyTo: ${request.method} ${request.url}: the origin failed: ${error}`,
+  );
 }
 
 /**

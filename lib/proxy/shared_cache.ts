@@ -116,7 +116,12 @@ import {
   type StoredFreshness,
   usability,
 } from "./policy.ts";
-import { type ForwardParts, partsOf, proxySender } from "./proxy_to.ts";
+import {
+  type ForwardParts,
+  NO_ANSWER_TEXT,
+  partsOf,
+  proxySender,
+} from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
@@ -1410,7 +1415,7 @@ export class SharedCache implements PolicyTarget {
         text,
         "504 Gateway Timeout: the origin did not answer, and the stored response may not be used without it\n",
       )
-      : ctx.error(502, text, "502 Bad Gateway: the origin did not answer\n");
+      : ctx.error(502, text, NO_ANSWER_TEXT);
   }
 
   #canServeStaleOnError(ctx: CacheContext, state: RequestState): boolean {

@@ -10,7 +10,7 @@ import {
   SharedCache,
   type SharedCacheOptions,
 } from "../../lib/proxy/shared_cache.ts";
-import { proxyTo } from "../../lib/proxy/proxy_to.ts";
+import { proxyOrigin } from "../../lib/proxy/proxy_to.ts";
 
 /** A route: answers the request; `n` is how many times the path was asked for, this one included. */
 export type Route = (
@@ -75,7 +75,7 @@ export function harness(
     }
     return response;
   }, { port: 0 });
-  const forward = proxyTo(origin.url);
+  const forward = proxyOrigin(origin.url);
   const stampDate = async (request: Request) => {
     const response = await forward(request);
     const date = response.headers.get("x-test-date");

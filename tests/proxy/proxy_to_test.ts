@@ -4,7 +4,7 @@ import { serve } from "../../lib/adapters/serve.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
 import { proxyTo } from "../../lib/proxy/proxy_to.ts";
 import { SharedCache } from "../../lib/proxy/shared_cache.ts";
-import { rawExchange } from "../_util.ts";
+import { rawExchange, tick } from "../_util.ts";
 
 describe("proxyTo", () => {
   it("asks the origin under its path prefix, with the request's path and query, by the origin's own name", async () => {
@@ -117,6 +117,50 @@ describe("proxyTo", () => {
       for (const front of fronts) await front.shutdown();
       await cache.close();
       await origin.shutdown();
+    }
+  });
+
+  it("answers as a gateway: a 502 for an origin it cannot reach, said once to onError, and a quiet 499 once the client left", async () => {
+    const gone = serve(() => new Response("never"), { port: 0 });
+    await gone.shutdown();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slow = serve(async () => {
+      await released;
+      return new Response("late");
+    }, { port: 0 });
+    const failures: string[] = [];
+    const onError = (error: unknown, request: Request) =>
+      failures.push(`${request.url} ${error}`);
+    try {
+      const down = await proxyTo(gone.url, { onError })(
+        new Request("http://me/a"),
+      );
+      assert.equal(down.status, 502);
+      assert.equal(
+        down.headers.get("content-type"),
+        "text/plain; charset=utf-8",
+      );
+      assert.equal(
+        await down.text(),
+        "502 Bad Gateway: the origin did not answer\n",
+      );
+      assert.equal(failures.length, 1);
+      assert.match(failures[0], /^http:\/\/me\/a /);
+
+      const client = new AbortController();
+      const waiting = proxyTo(slow.url, { onError })(
+        new Request("http://me/b", { signal: client.signal }),
+      );
+      await tick(50);
+      client.abort();
+      const left = await waiting;
+      assert.equal(left.status, 499);
+      await left.body?.cancel();
+      assert.equal(failures.length, 1, failures.join("; "));
+    } finally {
+      release();
+      await slow.shutdown();
     }
   });
 });
