@@ -72,7 +72,18 @@ export function resuming(
   let reader = stored.getReader();
   let position = start;
   let resumed = false;
+  /** The rest being read came as `N-M/*`: its end need not be the body's. */
+  let open = false;
   let cancelled = false;
+  /** Reads on from the origin, from `position`. */
+  const askRest = async () => {
+    const range = `bytes=${position}-${end === undefined ? "" : end - 1}`;
+    const rest = restOf(await ask(range), position, end, encoding);
+    // The client may have left while the origin was asked.
+    if (cancelled) return void rest.body.cancel().catch(() => {});
+    reader = rest.body.getReader();
+    open = rest.open;
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       // A pull that enqueues nothing is not called again: read until a chunk
@@ -80,7 +91,13 @@ export function resuming(
       for (;;) {
         try {
           const next = await reader.read();
-          if (next.done) return controller.close();
+          if (next.done) {
+            if (!open) return controller.close();
+            // The origin did not say this was all: ask on until it does.
+            await askRest();
+            if (cancelled) return;
+            continue;
+          }
           position += next.value.byteLength;
           return controller.enqueue(next.value);
         } catch (error) {
@@ -88,11 +105,8 @@ export function resuming(
           resumed = true;
           // Storing failed at the very end (its commit): nothing is missing.
           if (end !== undefined && position >= end) return controller.close();
-          const range = `bytes=${position}-${end === undefined ? "" : end - 1}`;
-          const rest = restOf(await ask(range), position, end, encoding);
-          // The client may have left while the origin was asked.
-          if (cancelled) return void rest.cancel().catch(() => {});
-          reader = rest.getReader();
+          await askRest();
+          if (cancelled) return;
         }
       }
     },
@@ -119,21 +133,25 @@ function storingStopped(error: unknown): boolean {
  * The body of the origin's answer to a range for bytes `[from, end)` of the
  * stored response (to its end when `end` is undefined), exactly those bytes;
  * throws, cancelling it, if the answer is not that range of the same
- * representation.
+ * representation. `open`: the answer did not give the complete length
+ * (`N-M/*`, RFC 9110 §14.4), so more may follow it.
  */
 function restOf(
   response: Response,
   from: number,
   end: number | undefined,
   encoding: string,
-): ReadableStream<Uint8Array> {
+): { body: ReadableStream<Uint8Array>; open: boolean } {
   // A body of unknown length that was all there: nothing follows `from`.
   if (
     response.status === 416 && end === undefined &&
     response.headers.get("content-range") === `bytes */${from}`
   ) {
     response.body?.cancel().catch(() => {});
-    return new ReadableStream({ start: (controller) => controller.close() });
+    return {
+      body: new ReadableStream({ start: (controller) => controller.close() }),
+      open: false,
+    };
   }
   const [, first, last, complete] =
     CONTENT_RANGE.exec(response.headers.get("content-range") ?? "") ?? [];
@@ -152,7 +170,10 @@ function restOf(
       })`,
     );
   }
-  return exactly(response.body!, (end ?? through) - from);
+  return {
+    body: exactly(response.body!, (end ?? through) - from),
+    open: end === undefined && complete === "*",
+  };
 }
 
 /** The first `count` bytes of `body`; an error if it ends before them. */

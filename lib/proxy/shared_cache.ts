@@ -1420,6 +1420,9 @@ export class SharedCache implements PolicyTarget {
 
   #canServeStaleOnError(ctx: CacheContext, state: RequestState): boolean {
     if (!ctx.stored || !state.reader || !state.freshness) return false;
+    // Judged, and then sent with its Age, as it is now: the origin may have
+    // taken up to originTimeout to fail since the lookup.
+    state.freshness = this.#freshnessOf(ctx.stored);
     return this.#options.faultTolerant === true
       ? !staleForbidden(state.freshness.cc)
       : staleIfErrorAllows(state.freshness, state.requestCc);
@@ -1432,7 +1435,7 @@ export class SharedCache implements PolicyTarget {
     const cacheable = method === "GET" || method === "HEAD";
     // A URL whose last answer could not be stored is fetched by each client
     // on its own for a while, instead of queueing behind one another.
-    const sharing = cacheable && cache !== undefined &&
+    let sharing = cacheable && cache !== undefined &&
       !this.#isUncacheable(key);
 
     // Collapsed forwarding: share a fetch already under way for this key.
@@ -1466,9 +1469,16 @@ export class SharedCache implements PolicyTarget {
           state.reader = reader;
           ctx.stored = shared.stored;
           state.fwdStatus = shared.stored.status;
+          // What the lookup found (stale, and older) is not what goes out.
+          state.freshness = undefined;
           ctx.trace("collapsed");
           return ctx.deliver();
         }
+      }
+      if (!shared && this.#isUncacheable(key)) {
+        // What it waited for may not be stored: from now on, side by side.
+        sharing = false;
+        break;
       }
       const next = this.#inflight.get(key);
       pending = next !== waited ? next : undefined;
@@ -1860,7 +1870,10 @@ export class SharedCache implements PolicyTarget {
     const key = ctx.key;
     const url = ctx.request.url;
     const idle = this.#options.originIdleTimeout ?? 60_000;
-    const source = job.body && new BodyReader(job.body);
+    // A body whose reader a handler took cannot be stored (it fails below).
+    const source = job.body && !job.body.locked
+      ? new BodyReader(job.body)
+      : null;
     const sink = job.writer.getWriter();
     // An origin that stops sending is cut off: its pending read then ends.
     let stalled: OriginTimeoutError | undefined;
@@ -1882,6 +1895,9 @@ export class SharedCache implements PolicyTarget {
     };
     let size = 0;
     try {
+      if (job.body && !source) {
+        throw new TypeError("its body is locked: a handler took its reader");
+      }
       while (source) {
         watch!.reading();
         const next = await source.read();
@@ -1961,7 +1977,11 @@ export class SharedCache implements PolicyTarget {
   ): Promise<void> {
     return this.#updateVariants(ctx.metastore, ctx.key, (variants) => {
       if (this.#generations[slotOf(ctx.key)] !== generation) {
-        this.#discard(ctx, stored.entity);
+        // A body still recorded (a 304 freshened it) stays with its record:
+        // the slot may have moved for another key.
+        if (!variants.some((variant) => variant.entity === stored.entity)) {
+          this.#discard(ctx, stored.entity);
+        }
         return undefined;
       }
       const kept: StoredResponse[] = [];

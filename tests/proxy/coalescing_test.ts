@@ -246,3 +246,67 @@ describe("shared cache: request coalescing", () => {
     }
   });
 });
+
+describe("collapsed forwarding, reviewed", () => {
+  it("a client collapsed onto another's revalidation gets the refreshed response's Age, not its stale lookup's", async () => {
+    const h = harness({
+      "/v": async (request) => {
+        if (request.headers.get("if-none-match") === '"v"') {
+          await tick(200);
+          return new Response(null, { status: 304, headers: { etag: '"v"' } });
+        }
+        return new Response("v", {
+          headers: { "cache-control": "max-age=60", etag: '"v"' },
+        });
+      },
+    });
+    try {
+      await (await h.get("/v")).text();
+      await h.clock.advance(100_000); // stale: 100 s old, max-age 60
+      const first = h.get("/v"); // revalidates
+      await tick(50);
+      const second = h.get("/v"); // joins that revalidation
+      const answers = await Promise.all([first, second]);
+      for (const response of answers) await response.text();
+      assert.equal(h.count("/v"), 2, "one revalidation");
+      assert.equal(answers[0].headers.get("age"), "0");
+      assert.match(answers[1].headers.get("x-cache")!, /collapsed/);
+      assert.equal(
+        answers[1].headers.get("age"),
+        "0",
+        "the revalidated response is new, not 100 s old (RFC 9111 §4.2.3)",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("lets clients that waited on a fetch whose answer may not be stored go to the origin side by side", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const h = harness({
+      "/private": async (_request, n) => {
+        most = Math.max(most, ++inFlight);
+        await tick(300);
+        inFlight--;
+        return new Response(`for ${n}`, {
+          headers: { "cache-control": "private" },
+        });
+      },
+    });
+    try {
+      await Promise.all(
+        Array.from({ length: 5 }, async (_, i) => {
+          await tick(i * 10); // the first asks, the others join its fetch
+          await (await h.get("/private")).text();
+        }),
+      );
+      assert.equal(h.count("/private"), 5);
+      // The first answer puts the URL in hit-for-pass: the four that waited
+      // for it then ask at once, not one behind another.
+      assert.equal(most, 4);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@
  * Regression tests for what a review of the shared cache found: each case is
  * something real traffic or a hostile origin can do.
  */
+import process from "node:process";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -893,6 +894,91 @@ describe("shared cache hardening", () => {
       }
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe("stores under a purge and a misbehaving handler", () => {
+  it("a purge of another URL sharing the generation slot skips a revalidation's store, but does not free the stored body", async () => {
+    /** The engine's slot of a key (FNV-1a, 4096 slots). */
+    const slotOf = (key: string) => {
+      let hash = 2166136261;
+      for (let i = 0; i < key.length; i++) {
+        hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
+      }
+      return (hash >>> 0) % 4096;
+    };
+    const h = harness({
+      "/a": async (request) => {
+        if (request.headers.get("if-none-match") === '"a"') {
+          await tick(200);
+          return new Response(null, { status: 304, headers: { etag: '"a"' } });
+        }
+        return new Response("body of a", {
+          headers: { "cache-control": "max-age=1", etag: '"a"' },
+        });
+      },
+    });
+    try {
+      const key = h.url + "/a";
+      let other = "";
+      for (let i = 0; slotOf(other) !== slotOf(key); i++) {
+        other = `${h.url}/other/${i}`;
+      }
+      assert.equal(await (await h.get("/a")).text(), "body of a");
+      await h.clock.advance(10_000);
+      const revalidating = h.get("/a");
+      await tick(50); // the conditional request is at the origin
+      await h.cache.purge(other); // nothing stored there: 0
+      const refreshed = await revalidating;
+      assert.equal(await refreshed.text(), "body of a");
+      assert.equal(refreshed.headers.get("x-cache"), "stale, valid, store");
+      await h.clock.advance(10_000);
+      const next = await h.get("/a");
+      assert.equal(await next.text(), "body of a");
+      assert.equal(
+        next.headers.get("x-cache"),
+        "stale, valid, store",
+        "the stored response is still there, to be revalidated",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("fails a store whose body a handler left locked as a rejection, not an unhandled one that hangs its clients", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const h = harness({
+      "/x": async () => {
+        await tick(100);
+        return new Response("hello", {
+          headers: { "cache-control": "max-age=60" },
+        });
+      },
+    });
+    // A handler that looks at the body and leaves it locked.
+    h.cache.on("fetch", (ctx) => void ctx.response?.body?.getReader());
+    try {
+      const outcome = (path: string) =>
+        Promise.race([
+          h.get(path).then((r) => r.text()).then(
+            (text) => `body ${text}`,
+            (error) => `failed ${error}`,
+          ),
+          tick(3000).then(() => "hung"),
+        ]);
+      const first = outcome("/x");
+      await tick(20);
+      const joined = outcome("/x"); // waits on the first's fetch
+      const results = await Promise.all([first, joined]);
+      await tick(50);
+      assert.deepEqual(unhandled, [], "no unhandled rejection");
+      assert.ok(!results.includes("hung"), results.join(" | "));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      await Promise.race([h.close(), tick(3000)]);
     }
   });
 });

@@ -320,3 +320,67 @@ describe("shared cache: resuming joined clients from the origin", () => {
     }
   });
 });
+
+describe("resuming from an origin that does not know the length", () => {
+  it("does not take an origin's partial rest of unknown complete length as the end of a joined client's body", async () => {
+    const TOTAL = 4 << 20;
+    const PIECE = 64 * 1024;
+    const bytes = new Uint8Array(TOTAL).map((_, i) =>
+      (i * 31 + (i >>> 12)) & 0xff
+    );
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => open = resolve);
+    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
+    const h = harness({
+      "/grows": (request) => {
+        const range = request.headers.get("range");
+        if (range) {
+          // A part of the rest, the complete length not known (RFC 9110
+          // §14.4); past the end, the end's length.
+          const from = Number(/^bytes=(\d+)-$/.exec(range)![1]);
+          if (from >= TOTAL) {
+            return new Response(null, {
+              status: 416,
+              headers: { ...fields, "content-range": `bytes */${TOTAL}` },
+            });
+          }
+          const last = Math.min(from + 9_999, TOTAL - 1);
+          return new Response(bytes.slice(from, last + 1), {
+            status: 206,
+            headers: { ...fields, "content-range": `bytes ${from}-${last}/*` },
+          });
+        }
+        let sent = 0; // no Content-Length: the body outgrows maxEntrySize
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              if (sent === 512 * 1024) await gate;
+              if (sent >= TOTAL) return controller.close();
+              controller.enqueue(bytes.slice(sent, sent + PIECE));
+              sent += PIECE;
+            },
+          }, { highWaterMark: 0 }),
+          { headers: fields },
+        );
+      },
+    }, { maxEntrySize: 1 << 20 });
+    try {
+      const first = await h.get("/grows");
+      const joined = await h.get("/grows");
+      assert.match(joined.headers.get("x-cache")!, /collapsed/);
+      open();
+      assert.equal((await first.arrayBuffer()).byteLength, TOTAL);
+      let got: string;
+      try {
+        const length = (await joined.arrayBuffer()).byteLength;
+        got = length === TOTAL ? "whole" : `${length} bytes, ended cleanly`;
+      } catch {
+        got = "cut";
+      }
+      // The origin's `N-M/*` rests are asked for on until it says the end.
+      assert.equal(got, "whole");
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -1901,3 +1901,77 @@ describe("shared cache: Cache-Status (RFC 9211)", () => {
     }
   });
 });
+
+describe("stale-if-error, timed when the error comes", () => {
+  it("serves stale-if-error with the Age it has when sent, not the one it had before the origin was asked", async () => {
+    let broken = false;
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => release = resolve);
+    const h = harness({
+      "/sie": async () => {
+        if (broken) {
+          await stuck; // past originTimeout
+          return new Response("down", { status: 503 });
+        }
+        return new Response("good", {
+          headers: { "cache-control": "max-age=10, stale-if-error=600" },
+        });
+      },
+    });
+    try {
+      await (await h.get("/sie")).text();
+      broken = true;
+      await h.clock.advance(20_000); // 20 s old: stale
+      const pending = h.get("/sie");
+      await tick(100); // the origin has the request
+      await h.clock.advance(30_000); // originTimeout passes
+      const stale = await pending;
+      assert.equal(await stale.text(), "good");
+      assert.match(stale.headers.get("x-cache")!, /stale-if-error/);
+      assert.equal(
+        stale.headers.get("age"),
+        "50",
+        "the stored response is 50 s old when sent",
+      );
+    } finally {
+      release();
+      await h.close();
+    }
+  });
+
+  it("judges the stale-if-error window when the error comes, not when the request came", async () => {
+    let broken = false;
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => release = resolve);
+    const h = harness({
+      "/sie": async () => {
+        if (broken) {
+          await stuck; // past originTimeout (30 s)
+          return new Response("down", { status: 503 });
+        }
+        return new Response("good", {
+          headers: { "cache-control": "max-age=10, stale-if-error=20" },
+        });
+      },
+    });
+    try {
+      await (await h.get("/sie")).text();
+      broken = true;
+      await h.clock.advance(20_000); // 10 s stale: within stale-if-error=20
+      const pending = h.get("/sie");
+      await tick(100);
+      await h.clock.advance(30_000); // 40 s stale when the origin gives up
+      const answer = await pending;
+      const body = await answer.text();
+      assert.notEqual(
+        answer.headers.get("x-cache"),
+        "stale, stale-if-error",
+        `served ${JSON.stringify(body)} 40 s stale under stale-if-error=20`,
+      );
+      assert.equal(answer.status, 504);
+    } finally {
+      release();
+      await h.close();
+    }
+  });
+});
