@@ -39,10 +39,12 @@ proxy options:
                         their headers with them (default: 256 MiB for heap:, no bound
                         for file:)
   --max-entries N       keep at most N responses, least recently read go first (default:
-                        no bound for bodies; headers: 10,000 URLs in memory). Bound it
-                        too where clients choose long URLs: --max-bytes counts bodies only
+                        heap: 10,000; file: no bound, with the headers of 10,000 URLs in
+                        memory). Bound it too where clients choose long URLs: --max-bytes
+                        counts bodies only
   --default-ttl S       seconds of freshness for storable responses that state none (default 0)
-  --max-entry-size B    bodies larger than B bytes pass through unstored (default: no limit)
+  --max-entry-size B    bodies larger than B bytes pass through unstored (default:
+                        --max-bytes, so one body never empties the store)
   --origin-timeout S    seconds to wait for the origin's answer before a 504 (default 30)
   --fault-tolerant      serve a stale stored answer when the origin fails or answers 500,
                         502, 503 or 504, unless it said must-revalidate, proxy-revalidate,
@@ -86,7 +88,7 @@ export interface ProxyCommandOptions {
   store?: string;
   /** Most bytes of bodies to keep (least recently read go first). Default: heap: 256 MiB, file: no bound. */
   maxBytes?: number;
-  /** Most responses to keep (least recently read go first), and URLs whose headers memory holds. Default: no bound for bodies, 10,000 URLs. */
+  /** Most responses to keep (least recently read go first), and URLs whose headers memory holds. Default: `heap:` 10,000; `file:` no bound, the headers of 10,000 URLs in memory. */
   maxEntries?: number;
   /** Default TTL in seconds. Default `0`. */
   defaultTtl?: number;

@@ -233,29 +233,42 @@ describe("cistern command", () => {
     }
   });
 
-  it("bounds the bodies it keeps with --max-bytes", async () => {
-    const { cli, stop } = await behindCli(
-      () =>
-        new Response("x".repeat(500), {
-          headers: { "cache-control": "max-age=60" },
-        }),
-      [
-        "--max-bytes",
-        "100",
-      ],
-    );
-    try {
-      for (let i = 0; i < 2; i++) {
-        const response = await fetch(`${cli.url}/big`);
-        assert.equal((await response.text()).length, 500);
-        assert.equal(
-          response.headers.get("x-cache"),
-          "miss",
-          "larger than the store: passed through",
-        );
+  it("bounds the bodies it keeps with --max-bytes; one larger than that passes through and evicts nothing, on heap: and file:", async () => {
+    for (const file of [false, true]) {
+      const made = file ? await tempDir() : undefined;
+      const { cli, stop } = await behindCli(
+        (request) =>
+          new Response(
+            "x".repeat(request.url.endsWith("/big") ? 500 : 40),
+            { headers: { "cache-control": "max-age=60" } },
+          ),
+        [
+          "--max-bytes",
+          "100",
+          ...(made ? ["--store", `file:${made.dir}`] : []),
+        ],
+      );
+      const trace = async (path: string) => {
+        const response = await fetch(cli.url + path);
+        await response.text();
+        return response.headers.get("x-cache");
+      };
+      try {
+        assert.equal(await trace("/small"), "miss, store");
+        for (let i = 0; i < 2; i++) {
+          const response = await fetch(`${cli.url}/big`);
+          assert.equal((await response.text()).length, 500);
+          assert.equal(
+            response.headers.get("x-cache"),
+            "miss",
+            "larger than the store: passed through",
+          );
+        }
+        assert.equal(await trace("/small"), "fresh", file ? "file:" : "heap:");
+      } finally {
+        await stop();
+        await made?.cleanup();
       }
-    } finally {
-      await stop();
     }
   });
 

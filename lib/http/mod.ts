@@ -112,6 +112,12 @@ export {
   type ServerSentEventsInit,
 } from "./sse.ts";
 export {
+  type BareItem,
+  type Member,
+  type Parameters,
+  parseDictionary,
+} from "./structured_fields.ts";
+export {
   type Chunk,
   InvalidChunkError,
   isStreaming,

@@ -57,7 +57,7 @@ export function keyOfEntity(entity: string): string | undefined {
  * memory, default 64 MiB) or `noop:` (keeps no bodies: only headers are stored, which still
  * lets the cache answer conditional requests and revalidate). Both take
  * `?maxEntries=N`, `?expiry=MS` and `?maxEntrySize=N` (bodies larger pass
- * through unstored; for `heap:` it defaults to `maxBytes`). An object that already is an entity store
+ * through unstored; it defaults to `maxBytes`). An object that already is an entity store
  * is returned as is.
  *
  * @example
@@ -69,9 +69,10 @@ export function keyOfEntity(entity: string): string | undefined {
 export function entityStoreFrom(spec: string | EntityStore): EntityStore {
   if (typeof spec !== "string") return spec;
   const uri = parseStoreUri(spec);
+  // A body larger than the whole store could never stay, and storing it
+  // would empty the store first: it is handed through.
   switch (uri.scheme) {
     case "heap": {
-      // A body larger than the whole store could never stay: hand it through.
       const maxBytes = numberParam(uri, "maxBytes") ?? 256 << 20;
       return {
         cache: new StreamCache({
@@ -90,7 +91,8 @@ export function entityStoreFrom(spec: string | EntityStore): EntityStore {
           }),
           reaper: reaperFor(uri),
         }),
-        maxEntrySize: numberParam(uri, "maxEntrySize"),
+        maxEntrySize: numberParam(uri, "maxEntrySize") ??
+          numberParam(uri, "maxBytes"),
       };
     case "noop":
       return { cache: undefined };

@@ -23,6 +23,14 @@ const FORGEABLE = [
   "x-rewrite-url",
   "x-original-host",
   "x-host",
+  "x-forwarded-path",
+  "x-forwarded-pathbase",
+  "x-original-uri",
+  "x-forwarded-protocol",
+  "x-forwarded-hostname",
+  "x-url-scheme",
+  "front-end-https",
+  "x-envoy-original-path",
 ];
 
 /** Fields that make a GET act as another method: on GET and HEAD, whose answers are stored, they go too. */
@@ -244,6 +252,15 @@ export function proxySender(
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new TypeError(
       `origin must be an http(s) URL, got ${JSON.stringify(base)}`,
+    );
+  }
+  // They would be dropped unseen (the request's own query replaces the
+  // base's), and credentials would be printed wherever the origin is.
+  if (url.username || url.password || url.search || url.hash) {
+    throw new TypeError(
+      `origin must be an http(s) URL without credentials, query or fragment, got ${
+        JSON.stringify(`${url.protocol}//${url.host}${url.pathname}`)
+      }…`,
     );
   }
   // The origin's scheme, host and path prefix; the request's path and query

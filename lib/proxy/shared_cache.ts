@@ -16,6 +16,7 @@ import { deferred } from "../deferred.ts";
 import type { CacheControl } from "../http/cache_control.ts";
 import { isToken } from "../http/field_tokens.ts";
 import { parseHttpDate } from "../http/http_date.ts";
+import { isETag } from "../http/etag.ts";
 import { evaluatePreconditions } from "../http/preconditions.ts";
 import { bytesBodyLimit } from "../adapters/runtime.ts";
 import {
@@ -35,6 +36,7 @@ import {
   TEMPLATE_MAX_BYTES,
 } from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
+import { finalRecipientAnswer, hopCount } from "./max_forwards.ts";
 import {
   cacheStatusMember,
   cacheStatusName,
@@ -256,7 +258,7 @@ interface RequestState {
   times?: { requestTime: number; responseTime: number };
   /** The in-flight record this request registered, and how to settle it. */
   record?: Promise<Shared | undefined>;
-  settle?: (shared: Shared | undefined) => void;
+  settle?: (shared: Shared | undefined, error?: unknown) => void;
   /** The key's invalidation count when the fetch started. */
   generation: number;
   /** Aborts the origin request (timeouts). */
@@ -470,6 +472,11 @@ export class SharedCache implements PolicyTarget {
   readonly #rules: PolicyOptions;
   readonly #options: SharedCacheOptions;
   readonly #inflight = new Map<string, Promise<Shared | undefined>>();
+  /** In-flight records whose origin did not answer in time, and how long it had. */
+  readonly #timedOut = new WeakMap<
+    Promise<Shared | undefined>,
+    OriginTimeoutError
+  >();
   readonly #revalidating = new Set<string>();
   /** Keys whose last response could not be stored, until when (ms). */
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
@@ -1252,18 +1259,24 @@ export class SharedCache implements PolicyTarget {
       ctx.trace("pass");
       return this.#run("pass", ctx);
     }
+    const hops = hopCount(method, ctx.request.headers.get("max-forwards"));
+    if (hops.answer) {
+      ctx.response = finalRecipientAnswer(method);
+      ctx.trace("pass");
+      return this.#run("pass", ctx);
+    }
     const controller = new AbortController();
     const requestTime = this.#clock.now();
     let response: Response;
     try {
-      response = await this.#callOrigin(
-        this.#forwardRequest(ctx, {
-          body: true,
-          signal: controller.signal,
-        }),
-        controller,
-        ctx.received,
-      );
+      const forward = this.#forwardRequest(ctx, {
+        body: true,
+        signal: controller.signal,
+      });
+      if (hops.next !== undefined) {
+        forward.headers.set("max-forwards", hops.next);
+      }
+      response = await this.#callOrigin(forward, controller, ctx.received);
     } catch (error) {
       return this.#originFailed(ctx, error);
     }
@@ -1423,9 +1436,16 @@ export class SharedCache implements PolicyTarget {
     // Judged, and then sent with its Age, as it is now: the origin may have
     // taken up to originTimeout to fail since the lookup.
     state.freshness = this.#freshnessOf(ctx.stored);
-    return this.#options.faultTolerant === true
-      ? !staleForbidden(state.freshness.cc)
-      : staleIfErrorAllows(state.freshness, state.requestCc);
+    if (this.#options.faultTolerant === true) {
+      return !staleForbidden(state.freshness.cc);
+    }
+    // A client's no-cache asked for the origin's word (RFC 9111 §5.2.1.4):
+    // without it, the stored answer goes out only if the client said it
+    // would take one on an error.
+    if (
+      state.requestCc.noCache && state.requestCc.staleIfError === undefined
+    ) return false;
+    return staleIfErrorAllows(state.freshness, state.requestCc);
   }
 
   async #fetch(ctx: CacheContext, state: RequestState): Promise<Transition> {
@@ -1451,9 +1471,25 @@ export class SharedCache implements PolicyTarget {
     let waited: Promise<Shared | undefined> | undefined;
     // At most a few in turn: behind an origin that keeps failing, a client
     // then asks it on its own rather than wait through every attempt.
+    let timeouts = 0;
     for (let turns = 0; pending && turns < 3; turns++) {
       waited = pending;
       const shared = await pending;
+      const timedOut = this.#timedOut.get(pending);
+      if (timedOut && timeouts++ > 0) {
+        // One more try after a timeout (an origin slow once, starting up),
+        // not one per turn: behind a hung origin, the 504 comes after at
+        // most twice originTimeout.
+        if (this.#canServeStaleOnError(ctx, state)) {
+          ctx.trace("stale-if-error");
+          return ctx.deliver();
+        }
+        return this.#originFailed(
+          ctx,
+          timedOut,
+          ctx.stored !== undefined && state.reader !== undefined,
+        );
+      }
       if (
         shared &&
         usability(this.#freshnessOf(shared.stored), state.requestCc).use ===
@@ -1490,8 +1526,11 @@ export class SharedCache implements PolicyTarget {
       const record = deferred<Shared | undefined>();
       this.#inflight.set(key, record.promise);
       state.record = record.promise;
-      state.settle = (shared) => {
+      state.settle = (shared, error) => {
         state.settle = undefined;
+        if (error instanceof OriginTimeoutError) {
+          this.#timedOut.set(record.promise, error);
+        }
         record.resolve(shared);
         if (!shared) this.#dropInflight(key, record.promise);
       };
@@ -1524,10 +1563,14 @@ export class SharedCache implements PolicyTarget {
     if (stored) {
       headers.delete("if-none-match");
       headers.delete("if-modified-since");
+      // Only validators that are what RFC 9110 §8.8 says they are: a junk
+      // one would be sent to the origin as a condition it cannot read.
       const etag = stored.get("etag");
       const lastModified = stored.get("last-modified");
-      if (etag !== null) headers.set("if-none-match", etag);
-      if (lastModified !== null) headers.set("if-modified-since", lastModified);
+      if (etag !== null && isETag(etag)) headers.set("if-none-match", etag);
+      if (parseHttpDate(lastModified) !== undefined) {
+        headers.set("if-modified-since", lastModified!);
+      }
     }
     let requestTime: number;
     let response: Response;
@@ -1548,7 +1591,7 @@ export class SharedCache implements PolicyTarget {
           sharing ? undefined : ctx.received,
         );
       } catch (error) {
-        state.settle?.(undefined);
+        state.settle?.(undefined, error);
         if (this.#canServeStaleOnError(ctx, state)) {
           ctx.trace("stale-if-error");
           return ctx.deliver();

@@ -59,7 +59,7 @@ export function numberParam(uri: StoreUri, name: string): number | undefined {
   if (!Number.isSafeInteger(number) || number < 0) {
     throw new StoreUriError(
       `${uri.scheme}:${uri.path}`,
-      `${name} must be an integer >= 0`,
+      `${name} must be an integer >= 0, got ${JSON.stringify(value)}`,
     );
   }
   return number;

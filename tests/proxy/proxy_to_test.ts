@@ -28,7 +28,7 @@ describe("proxyTo", () => {
           "8080",
         ],
         [origin.url, "https://me", "/", "443"],
-        [`${origin.url}/?ignored=1`, "http://[::1]/p?q", "/p?q", "80"],
+        [`${origin.url}/`, "http://[::1]/p?q", "/p?q", "80"],
         [origin.url, "http://[::1]:81/", "/", "81"],
       ];
       for (const [base, incoming, path, port] of cases) {
@@ -45,6 +45,20 @@ describe("proxyTo", () => {
         assert.equal(last.port, port, incoming);
       }
       assert.throws(() => proxyTo("ftp://x/"), /http\(s\) URL/);
+      // What would be dropped unseen, or print a password, is refused.
+      for (
+        const base of [
+          "http://user:pw@127.0.0.1:1/",
+          "http://127.0.0.1:1/?q=1",
+          "http://127.0.0.1:1/#f",
+        ]
+      ) {
+        assert.throws(
+          () => proxyTo(base),
+          /without credentials, query or fragment, got "http:\/\/127\.0\.0\.1:1\/"/,
+          base,
+        );
+      }
     } finally {
       await origin.shutdown();
     }

@@ -1975,3 +1975,147 @@ describe("stale-if-error, timed when the error comes", () => {
     }
   });
 });
+
+describe("origin failures and validators, reviewed", () => {
+  it("gives the clients that waited on a fetch the origin did not answer in time one more try, then the 504, not one try per turn", async () => {
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    const h = harness({
+      "/hang": async () => {
+        await stuck;
+        return new Response("late", {
+          headers: { "cache-control": "max-age=60" },
+        });
+      },
+    });
+    try {
+      const first = h.get("/hang");
+      await tick(50);
+      const joined = [h.get("/hang"), h.get("/hang")];
+      await tick(50);
+      await h.clock.advance(30_000); // originTimeout
+      assert.equal((await first).status, 504);
+      // The two that waited share one more try, which times out too.
+      while (h.count("/hang") < 2) await tick(10);
+      await tick(50);
+      await h.clock.advance(30_000);
+      for (const answer of [await first, ...await Promise.all(joined)]) {
+        assert.equal(answer.status, 504);
+        await answer.text();
+      }
+      assert.equal(h.count("/hang"), 2);
+    } finally {
+      release();
+      await h.close();
+    }
+  });
+
+  it("does not answer a client's no-cache from the stored response when the origin fails, unless the client takes stale-if-error", async () => {
+    let failing = false;
+    const h = harness({
+      "/nc": () =>
+        failing
+          ? new Response("origin down", { status: 503 })
+          : new Response("stored body", {
+            headers: { "cache-control": "max-age=100", etag: '"n"' },
+          }),
+    });
+    try {
+      await (await h.get("/nc")).text();
+      failing = true;
+      const refused = await h.get("/nc", {
+        headers: { "cache-control": "no-cache" },
+      });
+      assert.equal(refused.status, 503);
+      assert.equal(await refused.text(), "origin down");
+      assert.doesNotMatch(refused.headers.get("x-cache")!, /stale-if-error/);
+      const taken = await h.get("/nc", {
+        headers: { "cache-control": "no-cache, stale-if-error=60" },
+      });
+      assert.equal(taken.status, 200);
+      assert.equal(await taken.text(), "stored body");
+      assert.match(taken.headers.get("x-cache")!, /stale-if-error/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("revalidates only with validators RFC 9110 can read: no junk ETag or Last-Modified is sent as a condition", async () => {
+    const h = harness({
+      "/junk": () =>
+        new Response("j", {
+          headers: {
+            "cache-control": "max-age=0",
+            etag: "bogus-unquoted",
+            "last-modified": "garbage",
+          },
+        }),
+      "/good": () =>
+        new Response("g", {
+          headers: {
+            "cache-control": "max-age=0",
+            etag: '"g"',
+            "last-modified": "Sun, 06 Nov 1994 08:49:37 GMT",
+          },
+        }),
+    });
+    try {
+      for (const path of ["/junk", "/junk", "/good", "/good"]) {
+        await (await h.get(path)).text();
+      }
+      const [, junk, , good] = h.seen.map((request) => request.headers);
+      assert.equal(junk.get("if-none-match"), null);
+      assert.equal(junk.get("if-modified-since"), null);
+      assert.equal(good.get("if-none-match"), '"g"');
+      assert.equal(
+        good.get("if-modified-since"),
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("Max-Forwards (RFC 9110 §7.6.2)", () => {
+  it("answers an OPTIONS or TRACE with Max-Forwards: 0 itself, and passes others on one lower", async () => {
+    const h = harness({ "/m": () => new Response("from origin") });
+    try {
+      const options = await h.get("/m", {
+        method: "OPTIONS",
+        headers: { "max-forwards": "0" },
+      });
+      assert.equal(options.status, 200);
+      assert.match(options.headers.get("allow")!, /OPTIONS/);
+      await options.text();
+      // fetch() may not send a TRACE: written out.
+      const trace = await rawExchange(
+        Number(new URL(h.url).port),
+        "TRACE /m HTTP/1.1\r\nhost: x\r\nmax-forwards: 0\r\nconnection: close\r\n\r\n",
+      );
+      assert.match(trace, /^HTTP\/1\.1 405/);
+      assert.equal(h.count("/m"), 0);
+      await (await h.get("/m", {
+        method: "OPTIONS",
+        headers: { "max-forwards": "5" },
+      })).text();
+      // Other methods, and values that are not numbers, pass as they came.
+      await (await h.get("/m", {
+        method: "POST",
+        headers: { "max-forwards": "0" },
+      })).text();
+      await (await h.get("/m", {
+        method: "OPTIONS",
+        headers: { "max-forwards": "x" },
+      })).text();
+      assert.deepEqual(
+        h.seen.map((request) =>
+          `${request.method} ${request.headers.get("max-forwards")}`
+        ),
+        ["OPTIONS 4", "POST 0", "OPTIONS x"],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
