@@ -276,25 +276,23 @@ function bearerIs(token: string): (request: Request) => boolean {
 function numberFlag(
   value: string | undefined,
   flag: string,
+  least: 0 | "above 0" = 0,
 ): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!Number.isFinite(number) || number < 0) {
+  if (!Number.isFinite(number) || number < 0 || (least && number === 0)) {
     throw new UsageError(
-      `${flag} must be a number >= 0, got ${JSON.stringify(value)}`,
+      `${flag} must be a number ${least ? "> 0" : ">= 0"}, got ${
+        JSON.stringify(value)
+      }`,
     );
   }
   return number;
 }
 
-function positive(value: number | undefined, flag: string) {
-  if (value === 0) throw new UsageError(`${flag} must be more than 0`);
-  return value;
-}
-
 /** A flag that counts things: a whole number, at least 1. */
 function count(value: string | undefined, flag: string): number | undefined {
-  const number = positive(numberFlag(value, flag), flag);
+  const number = numberFlag(value, flag, "above 0");
   if (number !== undefined && !Number.isSafeInteger(number)) {
     throw new UsageError(`${flag} must be a whole number, got ${value}`);
   }
@@ -395,9 +393,10 @@ export async function main(args: string[]): Promise<number> {
       maxBytes: numberFlag(values["max-bytes"], "--max-bytes"),
       maxEntries: count(values["max-entries"], "--max-entries"),
       maxEntrySize: numberFlag(values["max-entry-size"], "--max-entry-size"),
-      originTimeout: positive(
-        numberFlag(values["origin-timeout"], "--origin-timeout"),
+      originTimeout: numberFlag(
+        values["origin-timeout"],
         "--origin-timeout",
+        "above 0",
       ),
       faultTolerant: values["fault-tolerant"],
       traceHeader: values["no-trace"] ? false : values["trace-header"],

@@ -366,7 +366,10 @@ describe("cistern command", () => {
         "0",
       ]);
       assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /--origin-timeout must be more than 0/);
+      assert.match(
+        bad.stderr,
+        /--origin-timeout must be a number > 0, got "0"/,
+      );
     } finally {
       await stop();
     }

@@ -61,7 +61,10 @@ export function denoServe(
   return {
     hostname,
     port,
-    url: `http://${hostname}:${port}`,
+    // An IPv6 address is bracketed in a URL, as the Bun adapter does.
+    url: `http://${
+      hostname.includes(":") ? `[${hostname}]` : hostname
+    }:${port}`,
     finished: server.finished,
     async shutdown() {
       // Live bodies end now: the server waits for every answer in flight.

@@ -36,6 +36,7 @@ import {
   TEMPLATE_MAX_BYTES,
 } from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
+import { Http1ProtocolError } from "../adapters/http1_client.ts";
 import { finalRecipientAnswer, hopCount } from "./max_forwards.ts";
 import {
   cacheStatusMember,
@@ -1428,7 +1429,13 @@ export class SharedCache implements PolicyTarget {
         text,
         "504 Gateway Timeout: the origin did not answer, and the stored response may not be used without it\n",
       )
-      : ctx.error(502, text, NO_ANSWER_TEXT);
+      : ctx.error(
+        502,
+        text,
+        error instanceof Http1ProtocolError
+          ? "502 Bad Gateway: the origin's answer was not valid HTTP/1.1\n"
+          : NO_ANSWER_TEXT,
+      );
   }
 
   #canServeStaleOnError(ctx: CacheContext, state: RequestState): boolean {

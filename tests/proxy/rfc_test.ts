@@ -381,6 +381,31 @@ describe("shared cache: a faithful intermediary", () => {
     }
   });
 
+  it("answers 502 saying so when the origin's answer is not HTTP/1.1", async () => {
+    const { createServer } = await import("node:net");
+    const { SharedCache } = await import("../../lib/proxy/shared_cache.ts");
+    const origin = createServer((socket) => {
+      socket.on("error", () => {});
+      socket.once("data", () => socket.end("HTTP/1.1 999 Weird\r\n\r\n"));
+    });
+    await new Promise<void>((resolve) =>
+      origin.listen(0, "127.0.0.1", resolve)
+    );
+    const port = (origin.address() as { port: number }).port;
+    const cache = new SharedCache({ origin: `http://127.0.0.1:${port}` });
+    try {
+      const response = await cache.fetch(new Request("http://me/x"));
+      assert.equal(response.status, 502);
+      assert.equal(
+        await response.text(),
+        "502 Bad Gateway: the origin's answer was not valid HTTP/1.1\n",
+      );
+    } finally {
+      await cache.close();
+      await new Promise((resolve) => origin.close(resolve));
+    }
+  });
+
   it("answers 502 with a short body when the origin is unreachable", async () => {
     const h = harness({});
     const { SharedCache } = await import("../../lib/proxy/shared_cache.ts");
