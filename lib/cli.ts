@@ -276,13 +276,13 @@ function bearerIs(token: string): (request: Request) => boolean {
 function numberFlag(
   value: string | undefined,
   flag: string,
-  least: 0 | "above 0" = 0,
+  positive = false,
 ): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || (least && number === 0)) {
+  if (!Number.isFinite(number) || number < 0 || (positive && number === 0)) {
     throw new UsageError(
-      `${flag} must be a number ${least ? "> 0" : ">= 0"}, got ${
+      `${flag} must be a number ${positive ? "> 0" : ">= 0"}, got ${
         JSON.stringify(value)
       }`,
     );
@@ -292,7 +292,7 @@ function numberFlag(
 
 /** A flag that counts things: a whole number, at least 1. */
 function count(value: string | undefined, flag: string): number | undefined {
-  const number = numberFlag(value, flag, "above 0");
+  const number = numberFlag(value, flag, true);
   if (number !== undefined && !Number.isSafeInteger(number)) {
     throw new UsageError(`${flag} must be a whole number, got ${value}`);
   }
@@ -396,7 +396,7 @@ export async function main(args: string[]): Promise<number> {
       originTimeout: numberFlag(
         values["origin-timeout"],
         "--origin-timeout",
-        "above 0",
+        true,
       ),
       faultTolerant: values["fault-tolerant"],
       traceHeader: values["no-trace"] ? false : values["trace-header"],

@@ -82,18 +82,19 @@ export function entityStoreFrom(spec: string | EntityStore): EntityStore {
         maxEntrySize: numberParam(uri, "maxEntrySize") ?? maxBytes,
       };
     }
-    case "file":
+    case "file": {
       if (!uri.path) throw new StoreUriError(spec, "file: needs a path");
+      const maxBytes = numberParam(uri, "maxBytes");
       return {
         cache: new StreamCache({
           fs: diskFs(uri.path, {
             memoryBytes: numberParam(uri, "memoryBytes"),
           }),
-          reaper: reaperFor(uri),
+          reaper: reaperFor(uri, maxBytes),
         }),
-        maxEntrySize: numberParam(uri, "maxEntrySize") ??
-          numberParam(uri, "maxBytes"),
+        maxEntrySize: numberParam(uri, "maxEntrySize") ?? maxBytes,
       };
+    }
     case "noop":
       return { cache: undefined };
     default:
@@ -104,12 +105,12 @@ export function entityStoreFrom(spec: string | EntityStore): EntityStore {
   }
 }
 
+/** The reaper of `uri`'s bounds, `maxBytes` already read from it (with its default). */
 function reaperFor(
   uri: StoreUri,
-  defaultMaxBytes?: number,
+  maxBytes: number | undefined,
 ): Reaper | undefined {
   const reapers: Reaper[] = [];
-  const maxBytes = numberParam(uri, "maxBytes") ?? defaultMaxBytes;
   const maxEntries = numberParam(uri, "maxEntries");
   const expiry = numberParam(uri, "expiry");
   if (maxBytes !== undefined || maxEntries !== undefined) {

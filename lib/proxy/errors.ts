@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { Http1ProtocolError } from "../adapters/http1_client.ts";
 
 /**
  * The origin did not answer (its headers), or paused its body, for longer
@@ -104,4 +105,23 @@ export class EntityTooLargeError extends StoringStoppedError {
     this.name = "EntityTooLargeError";
     this.limit = limit;
   }
+}
+
+/** The body of a proxy's `499` for a client that left before the answer (nginx's status). */
+export const CLIENT_CLOSED_TEXT = "499 Client Closed Request\n";
+
+/**
+ * The body of a proxy's `502` for an origin that failed with `error`: its
+ * answer was not HTTP/1.1, or it sent none.
+ *
+ * @example
+ * ```ts
+ * import { badGatewayText } from "./errors.ts";
+ * badGatewayText(new Error("connection refused")); // "502 Bad Gateway: the origin did not answer\n"
+ * ```
+ */
+export function badGatewayText(error: unknown): string {
+  return error instanceof Http1ProtocolError
+    ? "502 Bad Gateway: the origin's answer was not valid HTTP/1.1\n"
+    : "502 Bad Gateway: the origin did not answer\n";
 }

@@ -9,6 +9,7 @@ import { clientAddressOf } from "../adapters/client_address.ts";
 import { invalidHostAnswer, isValidHost } from "../adapters/host_field.ts";
 import { Http1Client, type OutgoingMessage } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
+import { badGatewayText, CLIENT_CLOSED_TEXT } from "./errors.ts";
 
 /** Request fields that, forged, would shape an answer the cache keeps for all; dropped in `"replace"` mode. */
 const FORGEABLE = [
@@ -156,9 +157,6 @@ export function proxyOrigin(
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
 
-/** The body of the `502` for an origin that sent no answer. */
-export const NO_ANSWER_TEXT = "502 Bad Gateway: the origin did not answer\n";
-
 /** The answer for a request the origin could not answer, as a gateway gives it. */
 function gatewayAnswer(
   request: Request,
@@ -168,13 +166,10 @@ function gatewayAnswer(
   // Nobody reads it, and a client leaving is nothing to report; the status
   // is nginx's "client closed request".
   if (request.signal.aborted) {
-    return new Response("499 Client Closed Request\n", {
-      status: 499,
-      headers: TEXT,
-    });
+    return new Response(CLIENT_CLOSED_TEXT, { status: 499, headers: TEXT });
   }
   onError(error, request);
-  return new Response(NO_ANSWER_TEXT, { status: 502, headers: TEXT });
+  return new Response(badGatewayText(error), { status: 502, headers: TEXT });
 }
 
 /** `proxyTo`'s default `onError`: one line, not a stack per request. */

@@ -36,8 +36,8 @@ import {
   TEMPLATE_MAX_BYTES,
 } from "./hit_templates.ts";
 import { IdleWatch } from "./idle_watch.ts";
-import { Http1ProtocolError } from "../adapters/http1_client.ts";
 import { finalRecipientAnswer, hopCount } from "./max_forwards.ts";
+import { GENERATION_SLOTS, slotOf } from "./key_slots.ts";
 import {
   cacheStatusMember,
   cacheStatusName,
@@ -84,6 +84,8 @@ import {
   newEntityId,
 } from "./entitystore.ts";
 import {
+  badGatewayText,
+  CLIENT_CLOSED_TEXT,
   ClientGoneError,
   EntityTooLargeError,
   OriginTimeoutError,
@@ -119,12 +121,7 @@ import {
   type StoredFreshness,
   usability,
 } from "./policy.ts";
-import {
-  type ForwardParts,
-  NO_ANSWER_TEXT,
-  partsOf,
-  proxySender,
-} from "./proxy_to.ts";
+import { type ForwardParts, partsOf, proxySender } from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
@@ -333,8 +330,6 @@ const MARKER_SLOTS = 16_384;
 /** What `Via` may name this cache: `received-by [ RWS comment ]` (RFC 9110 §7.6.3). */
 const VIA_NAME =
   /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?(?: \([\x20-\x7e]*\))?$/;
-/** Invalidation counters, by key hash: a collision only skips one store. */
-const GENERATION_SLOTS = 4096;
 
 /**
  * `names` in lower case, each checked to be a field name: an option with a
@@ -421,15 +416,6 @@ function followClient(
   if (gone.aborted) leave();
   else gone.addEventListener("abort", leave, { once: true });
   return () => gone.removeEventListener("abort", leave);
-}
-
-/** A key's slot among `slots` (FNV-1a). */
-function slotOf(key: string, slots = GENERATION_SLOTS): number {
-  let hash = 2166136261;
-  for (let i = 0; i < key.length; i++) {
-    hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
-  }
-  return (hash >>> 0) % slots;
 }
 
 /**
@@ -1411,7 +1397,7 @@ export class SharedCache implements PolicyTarget {
     if (error instanceof ClientGoneError) {
       // Nobody reads it; the status is nginx's "client closed request".
       ctx.log(`${ctx.request.method} ${ctx.request.url}: ${error.message}`);
-      return ctx.error(499, text, "499 Client Closed Request\n");
+      return ctx.error(499, text, CLIENT_CLOSED_TEXT);
     }
     ctx.log(
       `origin failed for ${ctx.request.method} ${ctx.request.url}: ${error}`,
@@ -1429,13 +1415,21 @@ export class SharedCache implements PolicyTarget {
         text,
         "504 Gateway Timeout: the origin did not answer, and the stored response may not be used without it\n",
       )
-      : ctx.error(
-        502,
-        text,
-        error instanceof Http1ProtocolError
-          ? "502 Bad Gateway: the origin's answer was not valid HTTP/1.1\n"
-          : NO_ANSWER_TEXT,
-      );
+      : ctx.error(502, text, badGatewayText(error));
+  }
+
+  /** After the origin failed: the stored answer if it may go out, else the error's. */
+  #staleOrFailed(
+    ctx: CacheContext,
+    state: RequestState,
+    error: unknown,
+    staleHeld: boolean,
+  ): Transition {
+    if (!this.#canServeStaleOnError(ctx, state)) {
+      return this.#originFailed(ctx, error, staleHeld);
+    }
+    ctx.trace("stale-if-error");
+    return ctx.deliver();
   }
 
   #canServeStaleOnError(ctx: CacheContext, state: RequestState): boolean {
@@ -1483,16 +1477,14 @@ export class SharedCache implements PolicyTarget {
       waited = pending;
       const shared = await pending;
       const timedOut = this.#timedOut.get(pending);
-      if (timedOut && timeouts++ > 0) {
+      if (timedOut) timeouts++;
+      if (timedOut && timeouts === 2) {
         // One more try after a timeout (an origin slow once, starting up),
         // not one per turn: behind a hung origin, the 504 comes after at
         // most twice originTimeout.
-        if (this.#canServeStaleOnError(ctx, state)) {
-          ctx.trace("stale-if-error");
-          return ctx.deliver();
-        }
-        return this.#originFailed(
+        return this.#staleOrFailed(
           ctx,
+          state,
           timedOut,
           ctx.stored !== undefined && state.reader !== undefined,
         );
@@ -1599,11 +1591,7 @@ export class SharedCache implements PolicyTarget {
         );
       } catch (error) {
         state.settle?.(undefined, error);
-        if (this.#canServeStaleOnError(ctx, state)) {
-          ctx.trace("stale-if-error");
-          return ctx.deliver();
-        }
-        return this.#originFailed(ctx, error, validating);
+        return this.#staleOrFailed(ctx, state, error, validating);
       }
       if (
         !validating || response.status !== 304 ||

@@ -6,6 +6,7 @@
  */
 import { serve } from "../../lib/adapters/serve.ts";
 import { ManualClock } from "../../lib/clock.ts";
+import { tick } from "../_util.ts";
 import {
   SharedCache,
   type SharedCacheOptions,
@@ -152,18 +153,24 @@ export function crowd(
 /**
  * A route whose answer carries `ETag: etag`: a 304 with that (and
  * `notModified`'s fields) to a request that names it in `If-None-Match`,
- * else `body` with `headers`.
+ * `slowMs` later (a revalidation others can join), else `body` with
+ * `headers`.
  */
 export function revalidatable(
   etag: string,
   body: string,
   headers: Record<string, string>,
   notModified: Record<string, string> = {},
+  slowMs = 0,
 ): Route {
-  return (request) =>
-    request.headers.get("if-none-match") === etag
-      ? new Response(null, { status: 304, headers: { ...notModified, etag } })
-      : new Response(body, { headers: { ...headers, etag } });
+  return (request) => {
+    if (request.headers.get("if-none-match") !== etag) {
+      return new Response(body, { headers: { ...headers, etag } });
+    }
+    const answer = () =>
+      new Response(null, { status: 304, headers: { ...notModified, etag } });
+    return slowMs > 0 ? tick(slowMs).then(answer) : answer();
+  };
 }
 
 /** A route that answers after `ms` and records how many requests it held at once. */

@@ -1,7 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { tick } from "../_util.ts";
-import { harness, numbered, visit } from "./_harness.ts";
+import {
+  harness,
+  numbered,
+  overlapping,
+  revalidatable,
+  visit,
+} from "./_harness.ts";
 
 /** A body that arrives in `parts` pieces, `pause` ms apart; `fail` makes it die after half. */
 function slowBody(
@@ -250,15 +256,13 @@ describe("shared cache: request coalescing", () => {
 describe("collapsed forwarding, reviewed", () => {
   it("a client collapsed onto another's revalidation gets the refreshed response's Age, not its stale lookup's", async () => {
     const h = harness({
-      "/v": async (request) => {
-        if (request.headers.get("if-none-match") === '"v"') {
-          await tick(200);
-          return new Response(null, { status: 304, headers: { etag: '"v"' } });
-        }
-        return new Response("v", {
-          headers: { "cache-control": "max-age=60", etag: '"v"' },
-        });
-      },
+      "/v": revalidatable(
+        '"v"',
+        "v",
+        { "cache-control": "max-age=60" },
+        {},
+        200,
+      ),
     });
     try {
       await (await h.get("/v")).text();
@@ -282,18 +286,11 @@ describe("collapsed forwarding, reviewed", () => {
   });
 
   it("lets clients that waited on a fetch whose answer may not be stored go to the origin side by side", async () => {
-    let inFlight = 0;
-    let most = 0;
-    const h = harness({
-      "/private": async (_request, n) => {
-        most = Math.max(most, ++inFlight);
-        await tick(300);
-        inFlight--;
-        return new Response(`for ${n}`, {
-          headers: { "cache-control": "private" },
-        });
-      },
-    });
+    const held = overlapping(
+      () => new Response("mine", { headers: { "cache-control": "private" } }),
+      300,
+    );
+    const h = harness({ "/private": held.route });
     try {
       await Promise.all(
         Array.from({ length: 5 }, async (_, i) => {
@@ -304,7 +301,7 @@ describe("collapsed forwarding, reviewed", () => {
       assert.equal(h.count("/private"), 5);
       // The first answer puts the URL in hit-for-pass: the four that waited
       // for it then ask at once, not one behind another.
-      assert.equal(most, 4);
+      assert.equal(held.most(), 4);
     } finally {
       await h.close();
     }

@@ -17,6 +17,7 @@ import {
 } from "../../mod.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
 import { tick } from "../_util.ts";
+import { slotOf } from "../../lib/proxy/key_slots.ts";
 import {
   crowd,
   harness,
@@ -900,24 +901,14 @@ describe("shared cache hardening", () => {
 
 describe("stores under a purge and a misbehaving handler", () => {
   it("a purge of another URL sharing the generation slot skips a revalidation's store, but does not free the stored body", async () => {
-    /** The engine's slot of a key (FNV-1a, 4096 slots). */
-    const slotOf = (key: string) => {
-      let hash = 2166136261;
-      for (let i = 0; i < key.length; i++) {
-        hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
-      }
-      return (hash >>> 0) % 4096;
-    };
     const h = harness({
-      "/a": async (request) => {
-        if (request.headers.get("if-none-match") === '"a"') {
-          await tick(200);
-          return new Response(null, { status: 304, headers: { etag: '"a"' } });
-        }
-        return new Response("body of a", {
-          headers: { "cache-control": "max-age=1", etag: '"a"' },
-        });
-      },
+      "/a": revalidatable(
+        '"a"',
+        "body of a",
+        { "cache-control": "max-age=1" },
+        {},
+        200,
+      ),
     });
     try {
       const key = h.url + "/a";

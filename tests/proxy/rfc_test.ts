@@ -1928,76 +1928,70 @@ describe("shared cache: Cache-Status (RFC 9211)", () => {
 });
 
 describe("stale-if-error, timed when the error comes", () => {
-  it("serves stale-if-error with the Age it has when sent, not the one it had before the origin was asked", async () => {
+  /**
+   * The answer to a request for a response stored with `cc`, made
+   * `storedFor` ms after it was stored, to an origin that then hangs past
+   * originTimeout (30 s).
+   */
+  async function afterTimeout(
+    cc: string,
+    storedFor: number,
+  ): Promise<{ answer: Response; body: string }> {
     let broken = false;
     let release!: () => void;
     const stuck = new Promise<void>((resolve) => release = resolve);
     const h = harness({
       "/sie": async () => {
         if (broken) {
-          await stuck; // past originTimeout
+          await stuck;
           return new Response("down", { status: 503 });
         }
-        return new Response("good", {
-          headers: { "cache-control": "max-age=10, stale-if-error=600" },
-        });
+        return new Response("good", { headers: { "cache-control": cc } });
       },
     });
     try {
       await (await h.get("/sie")).text();
       broken = true;
-      await h.clock.advance(20_000); // 20 s old: stale
+      await h.clock.advance(storedFor);
       const pending = h.get("/sie");
       await tick(100); // the origin has the request
       await h.clock.advance(30_000); // originTimeout passes
-      const stale = await pending;
-      assert.equal(await stale.text(), "good");
-      assert.match(stale.headers.get("x-cache")!, /stale-if-error/);
-      assert.equal(
-        stale.headers.get("age"),
-        "50",
-        "the stored response is 50 s old when sent",
-      );
+      const answer = await pending;
+      return { answer, body: await answer.text() };
     } finally {
       release();
       await h.close();
     }
+  }
+
+  it("serves stale-if-error with the Age it has when sent, not the one it had before the origin was asked", async () => {
+    // 20 s old when asked: stale.
+    const { answer: stale, body } = await afterTimeout(
+      "max-age=10, stale-if-error=600",
+      20_000,
+    );
+    assert.equal(body, "good");
+    assert.match(stale.headers.get("x-cache")!, /stale-if-error/);
+    assert.equal(
+      stale.headers.get("age"),
+      "50",
+      "the stored response is 50 s old when sent",
+    );
   });
 
   it("judges the stale-if-error window when the error comes, not when the request came", async () => {
-    let broken = false;
-    let release!: () => void;
-    const stuck = new Promise<void>((resolve) => release = resolve);
-    const h = harness({
-      "/sie": async () => {
-        if (broken) {
-          await stuck; // past originTimeout (30 s)
-          return new Response("down", { status: 503 });
-        }
-        return new Response("good", {
-          headers: { "cache-control": "max-age=10, stale-if-error=20" },
-        });
-      },
-    });
-    try {
-      await (await h.get("/sie")).text();
-      broken = true;
-      await h.clock.advance(20_000); // 10 s stale: within stale-if-error=20
-      const pending = h.get("/sie");
-      await tick(100);
-      await h.clock.advance(30_000); // 40 s stale when the origin gives up
-      const answer = await pending;
-      const body = await answer.text();
-      assert.notEqual(
-        answer.headers.get("x-cache"),
-        "stale, stale-if-error",
-        `served ${JSON.stringify(body)} 40 s stale under stale-if-error=20`,
-      );
-      assert.equal(answer.status, 504);
-    } finally {
-      release();
-      await h.close();
-    }
+    // 10 s stale when asked, within stale-if-error=20; 40 s when the origin
+    // gives up.
+    const { answer, body } = await afterTimeout(
+      "max-age=10, stale-if-error=20",
+      20_000,
+    );
+    assert.notEqual(
+      answer.headers.get("x-cache"),
+      "stale, stale-if-error",
+      `served ${JSON.stringify(body)} 40 s stale under stale-if-error=20`,
+    );
+    assert.equal(answer.status, 504);
   });
 });
 
@@ -2066,23 +2060,17 @@ describe("origin failures and validators, reviewed", () => {
   });
 
   it("revalidates only with validators RFC 9110 can read: no junk ETag or Last-Modified is sent as a condition", async () => {
+    const stale = (lastModified: string) => ({
+      "cache-control": "max-age=0",
+      "last-modified": lastModified,
+    });
     const h = harness({
-      "/junk": () =>
-        new Response("j", {
-          headers: {
-            "cache-control": "max-age=0",
-            etag: "bogus-unquoted",
-            "last-modified": "garbage",
-          },
-        }),
-      "/good": () =>
-        new Response("g", {
-          headers: {
-            "cache-control": "max-age=0",
-            etag: '"g"',
-            "last-modified": "Sun, 06 Nov 1994 08:49:37 GMT",
-          },
-        }),
+      "/junk": revalidatable("bogus-unquoted", "j", stale("garbage")),
+      "/good": revalidatable(
+        '"g"',
+        "g",
+        stale("Sun, 06 Nov 1994 08:49:37 GMT"),
+      ),
     });
     try {
       for (const path of ["/junk", "/junk", "/good", "/good"]) {
