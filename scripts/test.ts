@@ -118,7 +118,14 @@ if (!only) {
       "examples/",
       "scripts/",
     ]],
-    [deno, ["doc", "--lint", "mod.ts"]],
+    // Every module JSR publishes, not only the main one.
+    [deno, [
+      "doc",
+      "--lint",
+      ...Object.values<string>(
+        JSON.parse(await readFile("deno.json", "utf8")).exports,
+      ),
+    ]],
   ];
   for (const [cmd, cmdArgs] of checks) {
     if (await run(cmd, cmdArgs) !== 0) checksFailed++;

@@ -43,6 +43,20 @@ export function watchedUpload(
   );
 }
 
+/**
+ * The length in bytes of a body given whole (a string, bytes, a `Blob`, or
+ * none), or undefined for a stream or form data.
+ */
+export function knownLength(body: BodyInit | null): number | undefined {
+  if (body === null) return 0;
+  if (typeof body === "string") return new TextEncoder().encode(body).length;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
+    return body.byteLength;
+  }
+  if (body instanceof Blob) return body.size;
+  return undefined;
+}
+
 /** Statuses whose answers never have a body. */
 export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
 

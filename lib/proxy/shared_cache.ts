@@ -61,6 +61,7 @@ import {
   cancelReplaced,
   type Handoff,
   headAnswer,
+  knownLength,
   nothingMore,
   NULL_BODY_STATUSES,
   releasing,
@@ -2208,11 +2209,18 @@ export class SharedCache implements PolicyTarget {
     if (bodiless && body instanceof ReadableStream) {
       body.cancel().catch(() => {});
     }
-    ctx.response = new Response(bodiless ? null : body, {
-      status,
-      headers: transition.headers,
-    });
-    ctx.trace("error");
+    const headers = new Headers(transition.headers);
+    // The cache speaks for itself here: the answer gets its own Date, and
+    // its length where known, so that its HEAD twin says the same.
+    addValidDate(headers, this.#clock.now());
+    const length = bodiless ? undefined : knownLength(body);
+    if (length !== undefined && !headers.has("content-length")) {
+      headers.set("content-length", String(length));
+    }
+    ctx.response = new Response(bodiless ? null : body, { status, headers });
+    // An answer a handler made that is no failure (a purge's 200, a
+    // redirect) is synthetic, as Varnish calls it, not an error.
+    ctx.trace(status >= 400 ? "error" : "synth");
     return this.#run("error", ctx);
   }
 

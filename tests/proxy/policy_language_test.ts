@@ -529,7 +529,9 @@ describe("shipped policies", () => {
       const purged = await purge("Bearer t");
       assert.equal(purged.status, 200);
       assert.equal(purged.body, "purged 2\n");
-      assert.equal(purged.trace, "purge, error");
+      assert.equal(purged.trace, "purge, synth");
+      assert.equal(purged.headers.get("content-length"), "9");
+      assert.ok(purged.headers.has("date"));
       assert.equal((await purge("Bearer t")).status, 404, "nothing left");
       assert.equal(h.seen.filter((r) => r.method === "PURGE").length, 0);
       assert.match((await visit(h, "/p", as("en"))).trace!, /^miss/);

@@ -842,6 +842,21 @@ describe("shared cache: request directives", () => {
       });
       assert.equal(missing.status, 504);
       assert.equal(h.count("/o"), 0, "the origin is not asked");
+      // Its HEAD twin: the same length, a Date, no body, on both servers.
+      const head = await rawExchange(
+        Number(new URL(h.url).port),
+        "HEAD /o HTTP/1.1\r\nhost: a.test\r\n" +
+          "cache-control: only-if-cached\r\nconnection: close\r\n\r\n",
+      );
+      const [fields, rest] = head.split("\r\n\r\n");
+      assert.match(fields, /^HTTP\/1\.1 504/);
+      assert.match(
+        fields,
+        new RegExp(`\r\ncontent-length: ${missing.body.length}(\r|$)`, "i"),
+      );
+      assert.match(fields, /\r\ndate: /i);
+      assert.doesNotMatch(fields, /transfer-encoding/i);
+      assert.equal(rest, "");
       await visit(h, "/o");
       const cached = await visit(h, "/o", {
         headers: { "cache-control": "only-if-cached" },
