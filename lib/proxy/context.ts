@@ -30,7 +30,22 @@ const escapeChar = (char: string) =>
  * ```
  */
 export class CacheContext {
-  /** The request; handlers may replace it (in `receive`, before the key is taken). */
+  /**
+   * The request; handlers may replace it (in `receive`, before the key is
+   * taken). Replace it rather than change its headers in place: a server
+   * may hand requests over with immutable headers (Deno's does).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   const headers = new Headers(ctx.request.headers);
+   *   headers.delete("cookie"); // Varnish's unset req.http.Cookie
+   *   ctx.request = new Request(ctx.request, { headers });
+   * });
+   * ```
+   */
   request: Request;
   /**
    * The request as the server handed it over, whatever handlers made of
@@ -46,8 +61,19 @@ export class CacheContext {
    */
   response: Response | undefined;
   /**
-   * Freshness lifetime in seconds to store the response with, overriding its
-   * headers' (set it in `fetch` or `store`). `undefined`: from the headers.
+   * Seconds the response stays fresh from now, overriding its headers' (set
+   * it in `fetch` or `store`), as Rack::Cache's `ttl=` and Varnish's
+   * `beresp.ttl`: the age it came with (`Age`, time in transit) is added to
+   * make its freshness lifetime. `undefined`: from the headers.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("fetch", (ctx) => {
+   *   if (ctx.request.url.endsWith(".css")) ctx.ttl = 3600; // an hour from now
+   * });
+   * ```
    */
   ttl: number | undefined;
   /** The meta store for this request (change it in `receive`). */

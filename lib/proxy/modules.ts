@@ -72,10 +72,9 @@ export function honourClientNoCache(): PolicyModule {
     cache.on("receive", (ctx) => {
       const method = ctx.request.method.toUpperCase();
       if (method !== "GET" && method !== "HEAD") return;
-      if (requestCacheControl(ctx.request.headers).noCache) {
-        ctx.reload = true;
-        return ctx.lookup();
-      }
+      // Hands over: earlier handlers and the default policy (which passes
+      // WebSocket handshakes) still decide whether to look up at all.
+      if (requestCacheControl(ctx.request.headers).noCache) ctx.reload = true;
     });
   };
 }

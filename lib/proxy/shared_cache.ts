@@ -144,7 +144,17 @@ export interface SharedCacheOptions {
   /**
    * Request fields that make a response private unless it says it is
    * shareable (`public`, `s-maxage`, `must-revalidate`). Default
-   * `["authorization", "cookie"]`.
+   * `["authorization", "cookie"]`; `authorization` counts whatever the list
+   * says, as RFC 9111 §3.5 requires of a shared cache.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({
+   *   origin: "http://127.0.0.1:8081",
+   *   privateHeaders: ["cookie", "x-api-key"], // and authorization
+   * });
+   * ```
    */
   privateHeaders?: string[];
   /** Response fields removed from stored copies. Default `["set-cookie"]`. */
@@ -547,10 +557,16 @@ export class SharedCache implements PolicyTarget {
       );
     }
     this.#rules = {
-      privateHeaders: fieldNames(
-        "privateHeaders",
-        options.privateHeaders ?? DEFAULT_PRIVATE_HEADERS,
-      ),
+      // RFC 9111 §3.5 holds for Authorization whatever else is listed.
+      privateHeaders: [
+        ...new Set([
+          "authorization",
+          ...fieldNames(
+            "privateHeaders",
+            options.privateHeaders ?? DEFAULT_PRIVATE_HEADERS,
+          ),
+        ]),
+      ],
       storeSetCookie: options.storeSetCookie ?? false,
       defaultTtl: options.defaultTtl ?? 0,
       heuristicMaxTtl: options.heuristicMaxTtl ?? 86_400,
@@ -768,11 +784,20 @@ export class SharedCache implements PolicyTarget {
   /** Runs an event's handlers; a response they replace is cancelled, never left open. */
   #run(event: CacheEvent, ctx: CacheContext): Transition | Promise<Transition> {
     const before = ctx.response;
-    const result = this.#policy.run(event, ctx);
+    let result;
+    try {
+      result = this.#policy.run(event, ctx);
+    } catch (error) {
+      cancelReplaced(before, ctx.response);
+      throw error;
+    }
     if (result instanceof Promise) {
       return result.then((transition) => {
         cancelReplaced(before, ctx.response);
         return transition;
+      }, (error) => {
+        cancelReplaced(before, ctx.response);
+        throw error;
       });
     }
     cancelReplaced(before, ctx.response);
@@ -1689,6 +1714,9 @@ export class SharedCache implements PolicyTarget {
     // the URL's next clients ask on their own too, not queue behind each other.
     if (transition.name === "deliver" && ctx.storable) {
       this.#markUncacheable(key);
+    } else if (transition.name === "store" && state.times) {
+      // The policy stores what RFC 9111 alone would not: not hit-for-pass.
+      this.#markUncacheable(key, false);
     }
     return transition;
   }
@@ -1770,8 +1798,9 @@ export class SharedCache implements PolicyTarget {
             validated.responseTime,
           ),
         ),
-        ttl: ctx.ttl ?? validated.ttl,
+        ttl: validated.ttl,
       };
+      if (ctx.ttl !== undefined) stored.ttl = ctx.ttl + this.#ageOf(stored);
       await this.#saveVariant(ctx, stored, state.generation);
       ctx.trace("store");
       state.validated = ctx.stored = stored;
@@ -1822,8 +1851,9 @@ export class SharedCache implements PolicyTarget {
       ...state.times,
       entity: newEntityId(ctx.key),
       size: -1,
-      ...(ctx.ttl !== undefined ? { ttl: ctx.ttl } : {}),
     };
+    // ctx.ttl is freshness from now: the lifetime adds the age it came with.
+    if (ctx.ttl !== undefined) stored.ttl = ctx.ttl + this.#ageOf(stored);
     if (!cache) {
       // noop: keep the headers (for validation and 304s); the body goes to
       // this client only.

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { cacheBusters } from "../../mod.ts";
 import { tick } from "../_util.ts";
 import {
   harness,
@@ -68,6 +69,33 @@ describe("shared cache: request coalescing", () => {
       const later = await h.get("/slow");
       assert.equal(later.headers.get("x-cache"), "fresh");
       assert.equal(await later.text(), expected);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("coalesces concurrent misses of a URL cacheBusters stores (no hit-for-pass left behind)", async () => {
+    const h = harness({
+      "/app.js": () =>
+        new Response(slowBody(5, 30), {
+          headers: { "content-type": "text/javascript" },
+        }),
+    });
+    h.cache.use(cacheBusters());
+    try {
+      const first = visit(h, "/app.js?v=1");
+      await tick(60); // the head has come, the body is being stored
+      const rest = await Promise.all([
+        visit(h, "/app.js?v=1"),
+        visit(h, "/app.js?v=1"),
+        visit(h, "/app.js?v=1"),
+      ]);
+      assert.equal((await first).trace, "miss, busted, store");
+      for (const answer of rest) {
+        assert.equal(answer.body, expected.slice(0, "part 0\n".length * 5));
+        assert.equal(answer.trace, "miss, collapsed");
+      }
+      assert.equal(h.count("/app.js"), 1, "one origin request");
     } finally {
       await h.close();
     }

@@ -466,6 +466,131 @@ describe("shipped policies", () => {
     }
   });
 
+  it("honourClientNoCache passes a browser's WebSocket handshake (which says no-cache) on untouched", async () => {
+    const upgrades: (string | null)[] = [];
+    const cache = new SharedCache({
+      origin: (request) => {
+        upgrades.push(request.headers.get("upgrade"));
+        return new Response("app");
+      },
+    }).use(honourClientNoCache());
+    try {
+      const answer = await cache.fetch(
+        new Request("http://a.test/ws", {
+          headers: {
+            upgrade: "websocket",
+            connection: "Upgrade",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "sec-websocket-version": "13",
+            // Chrome and Firefox send both on every handshake.
+            "cache-control": "no-cache",
+            pragma: "no-cache",
+          },
+        }),
+      );
+      assert.deepEqual(upgrades, ["websocket"], "the app saw the upgrade");
+      assert.equal(await answer.text(), "app");
+      assert.equal(
+        answer.headers.get("x-cache"),
+        null,
+        "the app's answer goes out untouched, as without the module",
+      );
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("honourClientNoCache leaves earlier receive handlers their say (a pass stays a pass)", async () => {
+    const h = harness({
+      "/admin": (_request, n) =>
+        new Response(`admin ${n}`, {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    });
+    h.cache.on(
+      "receive",
+      (ctx) =>
+        new URL(ctx.request.url).pathname.startsWith("/admin")
+          ? ctx.pass()
+          : undefined,
+    );
+    h.cache.use(honourClientNoCache());
+    try {
+      const noCache = { headers: { "cache-control": "no-cache" } };
+      assert.equal((await visit(h, "/admin", noCache)).trace, "pass");
+      const next = await visit(h, "/admin");
+      assert.equal(next.trace, "pass", "never stored for all");
+      assert.equal(next.body, "admin 2");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("keeps a response fresh for ctx.ttl seconds from now, as Rack::Cache's ttl= and Varnish's beresp.ttl do, whatever Age it came with", async () => {
+    const h = harness({
+      "/a": (request, n) =>
+        request.headers.get("if-none-match") === '"a"'
+          ? new Response(null, { status: 304, headers: { age: "120" } })
+          : new Response(`a${n}`, { headers: { age: "120", etag: '"a"' } }),
+    });
+    let ttl = 60;
+    h.cache.on("fetch", (ctx) => {
+      ctx.ttl = ttl;
+      return ctx.store();
+    });
+    try {
+      assert.equal((await visit(h, "/a")).trace, "miss, store");
+      await h.clock.advance(30_000);
+      const hit = await visit(h, "/a");
+      assert.equal(hit.trace, "fresh");
+      assert.equal(hit.body, "a1");
+      // The same after a 304 that came with an Age.
+      await h.clock.advance(40_000);
+      ttl = 100;
+      assert.equal((await visit(h, "/a")).trace, "stale, valid, store");
+      await h.clock.advance(90_000);
+      assert.equal((await visit(h, "/a")).trace, "fresh", "after the 304");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("cancels the origin's body when a handler replaces the response and then throws or rejects", async () => {
+    for (const event of ["fetch", "store", "pass"] as const) {
+      for (const rejects of [false, true]) {
+        let cancelled = false;
+        const cache = new SharedCache({
+          origin: () =>
+            new Response(
+              new ReadableStream({
+                pull: () => tick(5),
+                cancel() {
+                  cancelled = true;
+                },
+              }),
+              { headers: { "cache-control": "max-age=60" } },
+            ),
+        });
+        if (event === "pass") cache.on("receive", (ctx) => ctx.pass());
+        cache.on(event, (ctx) => {
+          ctx.response = new Response("replaced");
+          if (rejects) return Promise.reject(new Error("boom"));
+          throw new Error("boom");
+        });
+        try {
+          await assert.rejects(
+            Promise.resolve(cache.fetch(new Request("http://a.test/x"))),
+            /boom/,
+          );
+          await tick(20);
+          assert.ok(cancelled, `${event}, ${rejects ? "rejects" : "throws"}`);
+        } finally {
+          await cache.close();
+        }
+      }
+    }
+  });
+
   it("normalizeAcceptEncoding stores one variant per coding, not per client's spelling", async () => {
     const h = harness({
       "/z": echoing("accept-encoding"),

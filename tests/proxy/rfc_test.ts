@@ -654,6 +654,24 @@ describe("shared cache: storing and freshness", () => {
     }
   });
 
+  it("never shares an answer to a request with Authorization, whatever privateHeaders lists (RFC 9111 §3.5)", async () => {
+    const h = harness({
+      "/me": (request) =>
+        new Response(`hello ${request.headers.get("authorization")}`, {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    }, { privateHeaders: ["x-api-key"] });
+    try {
+      const alice = { headers: { authorization: "Bearer alice" } };
+      const bob = { headers: { authorization: "Bearer bob" } };
+      assert.equal((await visit(h, "/me", alice)).body, "hello Bearer alice");
+      const answer = await visit(h, "/me", bob);
+      assert.equal(answer.body, "hello Bearer bob", "not alice's");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("never stores Set-Cookie responses unless configured, and then strips the cookie", async () => {
     const routes = {
       "/c": text("c", { "cache-control": "max-age=60", "set-cookie": "s=1" }),
