@@ -158,6 +158,9 @@ function restOf(
   const through = Number(last) + 1;
   const fits = response.status === 206 && response.body !== null &&
     Number(first) === from &&
+    // A range whose last byte is before its first is invalid (RFC 9110
+    // §14.4): taken, it would bring nothing and be asked for again forever.
+    Number(last) >= from &&
     (end === undefined
       ? complete === "*" || Number(complete) === through
       : through >= end) &&

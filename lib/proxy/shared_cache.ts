@@ -1884,6 +1884,7 @@ export class SharedCache implements PolicyTarget {
       record: state.record,
       generation: state.generation,
       maxEntrySize,
+      declared: length,
       abort: state.abort,
       handoff,
     }).finally(() => this.#pumps.delete(pumping));
@@ -1932,6 +1933,8 @@ export class SharedCache implements PolicyTarget {
     record: Promise<Shared | undefined> | undefined;
     generation: number;
     maxEntrySize: number;
+    /** The response's Content-Length: a body of another size is not the one described. */
+    declared?: number;
     abort: AbortController | undefined;
     handoff: { resolve(value: Handoff | undefined): void };
   }): Promise<void> {
@@ -1973,6 +1976,12 @@ export class SharedCache implements PolicyTarget {
         watch!.answered();
         if (next.done) {
           if (stalled) throw stalled;
+          if (job.declared !== undefined && size !== job.declared) {
+            // RFC 9112 §6.3: an incomplete message, never stored as whole.
+            throw new Error(
+              `body of ${size} bytes, Content-Length ${job.declared}`,
+            );
+          }
           break;
         }
         if (size + next.value.byteLength > maxEntrySize) {

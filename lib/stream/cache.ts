@@ -66,6 +66,8 @@ export class StreamCache {
   #timer: unknown;
   #closed = false;
   #sweepQueued = false;
+  /** A sweep was asked for while one ran. */
+  #sweepAgain = false;
   #loaded = false;
   #sweeping: Promise<void> | undefined;
   /** The last sweep left the bounds passed by entries in use. */
@@ -242,9 +244,18 @@ export class StreamCache {
    * bound-triggered sweeps call this too.
    */
   reap(): Promise<void> {
-    // One sweep at a time; a request during a sweep waits for it.
-    this.#sweeping ??= this.#sweep().finally(() => {
+    // One sweep at a time; a request during a sweep waits for it, and one
+    // more sweep follows it: entries that completed meanwhile were not in it.
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return this.#sweeping;
+    }
+    this.#sweeping = this.#sweep().finally(() => {
       this.#sweeping = undefined;
+      if (this.#sweepAgain) {
+        this.#sweepAgain = false;
+        if (!this.#closed) this.#queueSweep();
+      }
     });
     return this.#sweeping;
   }

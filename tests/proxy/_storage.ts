@@ -1,15 +1,22 @@
 /**
- * Storage that fails the way a full disk does, for the proxy suites.
+ * Storage that misbehaves the way a full or busy disk does, for the proxy
+ * suites.
  *
  * @module
  */
-import { type FileSystem, memoryFs } from "../../mod.ts";
+import { type FileSystem, memoryFs, type StoredFile } from "../../mod.ts";
+import { tick } from "../_util.ts";
 
-/** Memory storage that fails writes past `writeLimit` bytes of one body, and every commit if `commitFails`. */
-function failing(writeLimit: number, commitFails: boolean): FileSystem {
+/** What a wrapped file does instead of its own `write`, `commit` or `remove`. */
+interface Misbehaviour {
+  write?(file: StoredFile, chunk: Uint8Array): Promise<void>;
+  commit?(file: StoredFile): Promise<void>;
+  remove?(file: StoredFile): Promise<void>;
+}
+
+/** Memory storage whose files behave as `instead` says, and as memory's otherwise. */
+function misbehaving(instead: Misbehaviour): FileSystem {
   const inner = memoryFs();
-  const full = () =>
-    Promise.reject(new Error("ENOSPC: no space left on device"));
   return {
     reload: () => inner.reload(),
     async create(key) {
@@ -21,24 +28,32 @@ function failing(writeLimit: number, commitFails: boolean): FileSystem {
         },
         modified: file.modified,
         write: (chunk) =>
-          file.size + chunk.byteLength > writeLimit
-            ? full()
-            : file.write(chunk),
-        commit: () => commitFails ? full() : file.commit(),
+          instead.write ? instead.write(file, chunk) : file.write(chunk),
+        commit: () => instead.commit ? instead.commit(file) : file.commit(),
         abandon: () => file.abandon(),
         read: (start, end) => file.read(start, end),
-        remove: () => file.remove(),
+        remove: () => instead.remove ? instead.remove(file) : file.remove(),
       };
     },
   };
 }
 
+const full = () => Promise.reject(new Error("ENOSPC: no space left on device"));
+
 /** Memory storage that fills up after 1 MiB of any one body. */
 export function fillsUp(): FileSystem {
-  return failing(1 << 20, false);
+  return misbehaving({
+    write: (file, chunk) =>
+      file.size + chunk.byteLength > 1 << 20 ? full() : file.write(chunk),
+  });
 }
 
 /** Memory storage that takes every byte but fails to commit any body. */
 export function failsToCommit(): FileSystem {
-  return failing(Infinity, true);
+  return misbehaving({ commit: full });
+}
+
+/** Memory storage whose every removal takes `ms`, as unlinking on a busy disk does. */
+export function slowRemovals(ms: number): FileSystem {
+  return misbehaving({ remove: (file) => tick(ms).then(() => file.remove()) });
 }

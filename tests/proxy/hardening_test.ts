@@ -897,6 +897,48 @@ describe("shared cache hardening", () => {
       await h.close();
     }
   });
+
+  it("never stores a body shorter than its Content-Length as complete", async () => {
+    // An app (sharedCache middleware, a fetch-handler origin) whose
+    // Content-Length promises more than its body holds: RFC 9112 §6.3 makes
+    // that message incomplete, and RFC 9111 §3 forbids storing it as whole.
+    let asked = 0;
+    const cache = new SharedCache({
+      origin: () => {
+        asked++;
+        // "abc" a turn of the loop after the head, so the head goes first.
+        const body = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            await tick(10);
+            controller.enqueue(new TextEncoder().encode("abc"));
+            controller.close();
+          },
+        });
+        return new Response(body, {
+          headers: { "cache-control": "max-age=60", "content-length": "10" },
+        });
+      },
+      entitystore: "heap:",
+    });
+    try {
+      const first = await cache.fetch(new Request("http://me/short"));
+      await first.arrayBuffer().catch(() => {});
+      await tick(50);
+      const second = await cache.fetch(new Request("http://me/short"));
+      const trace = second.headers.get("x-cache");
+      const body = await second.text().catch((error) => `failed: ${error}`);
+      assert.notEqual(
+        trace,
+        "fresh",
+        `3 of 10 promised bytes were stored and served as a fresh ${
+          JSON.stringify(body)
+        } with content-length ${second.headers.get("content-length")}`,
+      );
+      assert.equal(asked, 2);
+    } finally {
+      await cache.close();
+    }
+  });
 });
 
 describe("stores under a purge and a misbehaving handler", () => {

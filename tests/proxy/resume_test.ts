@@ -6,6 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rangeResponse, SharedCache, StreamCache } from "../../mod.ts";
+import { tick } from "../_util.ts";
 import { type Harness, harness, visit } from "./_harness.ts";
 import { failsToCommit, fillsUp } from "./_storage.ts";
 
@@ -380,6 +381,68 @@ describe("resuming from an origin that does not know the length", () => {
       // The origin's `N-M/*` rests are asked for on until it says the end.
       assert.equal(got, "whole");
     } finally {
+      await h.close();
+    }
+  });
+
+  it("cuts a joined client, not loops, when the origin's rest of unknown length brings no byte", async () => {
+    const TOTAL = 2 << 20;
+    const PIECE = 64 * 1024;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => open = resolve);
+    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
+    let rests = 0;
+    const h = harness({
+      "/grows": (request) => {
+        const range = request.headers.get("range");
+        if (range) {
+          // (After 100, a 500 ends the loop this test is about.)
+          if (++rests > 100) return new Response(null, { status: 500 });
+          // "bytes N-(N-1)/*": a range that ends before it starts, with a
+          // byte of body all the same.
+          const from = Number(/^bytes=(\d+)-$/.exec(range)![1]);
+          return new Response(new Uint8Array(1), {
+            status: 206,
+            headers: {
+              ...fields,
+              "content-range": `bytes ${from}-${from - 1}/*`,
+            },
+          });
+        }
+        let sent = 0; // no Content-Length: the body outgrows maxEntrySize
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              if (sent === 512 * 1024) await gate;
+              if (sent >= TOTAL) return controller.close();
+              controller.enqueue(new Uint8Array(PIECE).fill(sent / PIECE));
+              sent += PIECE;
+            },
+          }, { highWaterMark: 0 }),
+          { headers: fields },
+        );
+      },
+    }, { maxEntrySize: 1 << 20 });
+    const joined = await h.get("/grows").then(async (first) => {
+      const joined = await h.get("/grows");
+      assert.match(joined.headers.get("x-cache")!, /collapsed/);
+      open();
+      await first.arrayBuffer();
+      return joined;
+    });
+    try {
+      const outcome = await Promise.race([
+        joined.arrayBuffer().then(() => "ended cleanly", () => "cut"),
+        tick(3000).then(() => "still waiting"),
+      ]);
+      assert.equal(
+        outcome,
+        "cut",
+        `${outcome} after ${rests} requests for the rest, none bringing a byte`,
+      );
+      assert.ok(rests < 5, `${rests} requests for the rest`);
+    } finally {
+      await joined.body?.cancel().catch(() => {});
       await h.close();
     }
   });

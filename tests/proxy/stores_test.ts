@@ -4,11 +4,13 @@ import {
   entityStoreFrom,
   fileMetaStore,
   heapMetaStore,
+  lruReaper,
   type MetaStore,
   metaStoreFrom,
   SharedCache,
   type StoredResponse,
   StoreUriError,
+  StreamCache,
 } from "../../mod.ts";
 import {
   lstat,
@@ -26,6 +28,7 @@ import { bytes, tempDirsRemovedAfter, tick } from "../_util.ts";
 import { lentBodyOf } from "../../lib/stream/lent_views.ts";
 import { bodyKindOf } from "../../lib/http/body_kind.ts";
 import { harness, numbered, visit } from "./_harness.ts";
+import { slowRemovals } from "./_storage.ts";
 
 const freshDir = tempDirsRemovedAfter();
 
@@ -774,5 +777,34 @@ describe("stores chosen by URI", () => {
       () => new SharedCache({ origin: "not a url" }),
       /http\(s\) URL/,
     );
+  });
+
+  it("keeps an entity store within its bounds when bodies complete during a sweep", async () => {
+    const bodies = new StreamCache({
+      fs: slowRemovals(200),
+      reaper: lruReaper({ maxEntries: 2 }),
+    });
+    const h = harness({
+      "/": (request) =>
+        new Response(new URL(request.url).search, {
+          headers: { "cache-control": "max-age=60" },
+        }),
+    }, { entitystore: { cache: bodies } });
+    try {
+      for (const name of ["a", "b", "c"]) {
+        await (await h.get(`/?${name}`)).text();
+      }
+      // The third body's completion started a sweep, which takes 200 ms to
+      // remove the first; the fourth completes while it runs.
+      await tick(20);
+      await (await h.get("/?d")).text();
+      await tick(500);
+      assert.ok(
+        bodies.keys().length <= 2,
+        `${bodies.keys().length} bodies kept against maxEntries=2`,
+      );
+    } finally {
+      await h.close();
+    }
   });
 });
