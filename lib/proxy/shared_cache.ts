@@ -821,6 +821,14 @@ export class SharedCache implements PolicyTarget {
     return info;
   }
 
+  /**
+   * Keeps `stored` fresh for `ttl` seconds from now (a policy's `ctx.ttl`,
+   * when set): its lifetime adds the age it came with.
+   */
+  #freshFor(stored: StoredResponse, ttl: number | undefined): void {
+    if (ttl !== undefined) stored.ttl = ttl + this.#ageOf(stored);
+  }
+
   #ageOf(stored: StoredResponse): number {
     const info = this.#infoOf(stored);
     return ageFrom(info.ageValue, info.date, stored, this.#clock.now());
@@ -1743,8 +1751,20 @@ export class SharedCache implements PolicyTarget {
       merged.set("date", new Date(times.responseTime).toUTCString());
     }
     const kept = this.#storedHeaders(merged, times.responseTime);
+    const refreshed: StoredResponse = {
+      ...stored,
+      headers: headerPairs(kept),
+      ...times,
+    };
+    if (stored.ttl !== undefined) {
+      // The ttl kept is freshness from the 304 on: the old age comes out of it.
+      const old = this.#infoOf(stored);
+      refreshed.ttl = stored.ttl -
+        ageFrom(old.ageValue, old.date, stored, stored.responseTime) +
+        this.#ageOf(refreshed);
+    }
     return {
-      stored: { ...stored, headers: headerPairs(kept), ...times },
+      stored: refreshed,
       fields: merged,
       cookies: incoming.getSetCookie(),
     };
@@ -1800,7 +1820,7 @@ export class SharedCache implements PolicyTarget {
         ),
         ttl: validated.ttl,
       };
-      if (ctx.ttl !== undefined) stored.ttl = ctx.ttl + this.#ageOf(stored);
+      this.#freshFor(stored, ctx.ttl);
       await this.#saveVariant(ctx, stored, state.generation);
       ctx.trace("store");
       state.validated = ctx.stored = stored;
@@ -1852,8 +1872,7 @@ export class SharedCache implements PolicyTarget {
       entity: newEntityId(ctx.key),
       size: -1,
     };
-    // ctx.ttl is freshness from now: the lifetime adds the age it came with.
-    if (ctx.ttl !== undefined) stored.ttl = ctx.ttl + this.#ageOf(stored);
+    this.#freshFor(stored, ctx.ttl);
     if (!cache) {
       // noop: keep the headers (for validation and 304s); the body goes to
       // this client only.
@@ -2253,14 +2272,23 @@ export class SharedCache implements PolicyTarget {
     // its length where known, so that its HEAD twin says the same.
     addValidDate(headers, this.#clock.now());
     const length = bodiless ? undefined : knownLength(body);
-    if (length !== undefined && !headers.has("content-length")) {
-      headers.set("content-length", String(length));
-    }
-    ctx.response = new Response(bodiless ? null : body, { status, headers });
+    const made = new Response(bodiless ? null : body, { status, headers });
+    ctx.response = made;
     // An answer a handler made that is no failure (a purge's 200, a
     // redirect) is synthetic, as Varnish calls it, not an error.
     ctx.trace(status >= 400 ? "error" : "synth");
-    return this.#run("error", ctx);
+    // Its length only if the error handlers kept its body.
+    const withLength = (transition: Transition) => {
+      if (
+        ctx.response === made && length !== undefined &&
+        !made.headers.has("content-length")
+      ) made.headers.set("content-length", String(length));
+      return transition;
+    };
+    const result = this.#run("error", ctx);
+    return result instanceof Promise
+      ? result.then(withLength)
+      : withLength(result);
   }
 
   /** What this cache did with the request, as its `Cache-Status` member. */

@@ -67,7 +67,7 @@ export class StreamCache {
   #closed = false;
   #sweepQueued = false;
   /** A sweep was asked for while one ran. */
-  #sweepAgain = false;
+  #sweepAgain: Promise<void> | undefined;
   #loaded = false;
   #sweeping: Promise<void> | undefined;
   /** The last sweep left the bounds passed by entries in use. */
@@ -247,15 +247,14 @@ export class StreamCache {
     // One sweep at a time; a request during a sweep waits for it, and one
     // more sweep follows it: entries that completed meanwhile were not in it.
     if (this.#sweeping) {
-      this.#sweepAgain = true;
-      return this.#sweeping;
+      // One follow-up for every request made meanwhile, resolving after it.
+      return this.#sweepAgain ??= this.#sweeping.catch(() => {}).then(() => {
+        this.#sweepAgain = undefined;
+        return this.#closed ? undefined : this.reap();
+      });
     }
     this.#sweeping = this.#sweep().finally(() => {
       this.#sweeping = undefined;
-      if (this.#sweepAgain) {
-        this.#sweepAgain = false;
-        if (!this.#closed) this.#queueSweep();
-      }
     });
     return this.#sweeping;
   }

@@ -79,6 +79,27 @@ describe("policy language", () => {
     }
   });
 
+  it("sends the whole page an error handler puts in place of ctx.error's body", async () => {
+    const h = harness({ "/x": cacheable() });
+    h.cache.on("receive", (ctx) => ctx.error(403, {}, "no"));
+    h.cache.on("error", (ctx) => {
+      // Varnish's vcl_synth: the page made around the status, fields kept.
+      ctx.response = new Response(
+        `<h1>${ctx.response!.status} Forbidden</h1>`,
+        ctx.response,
+      );
+    });
+    try {
+      const direct = await h.cache.fetch(new Request("http://a.test/x"));
+      assert.notEqual(direct.headers.get("content-length"), "2");
+      await direct.body?.cancel();
+      const served = await visit(h, "/x");
+      assert.equal(served.body, "<h1>403 Forbidden</h1>");
+    } finally {
+      await h.close();
+    }
+  });
+
   it("drops the body of an error with a null-body status, and refuses a status no response has", async () => {
     const cache = new SharedCache({ origin: cacheable() });
     let cancelled = false;
@@ -550,6 +571,33 @@ describe("shipped policies", () => {
       assert.equal((await visit(h, "/a")).trace, "stale, valid, store");
       await h.clock.advance(90_000);
       assert.equal((await visit(h, "/a")).trace, "fresh", "after the 304");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not add the Age a response first came with to the ttl it keeps after a 304", async () => {
+    const h = harness({
+      "/a": (request, n) =>
+        request.headers.get("if-none-match") === '"a"'
+          ? new Response(null, { status: 304 })
+          : new Response(`a${n}`, { headers: { age: "100", etag: '"a"' } }),
+    });
+    h.cache.on("fetch", (ctx) => {
+      // A ttl for bodies fetched whole; a 304's refresh keeps the one stored.
+      if (ctx.response?.body) ctx.ttl = 60;
+      return ctx.store();
+    });
+    try {
+      assert.equal((await visit(h, "/a")).trace, "miss, store");
+      await h.clock.advance(70_000);
+      assert.equal((await visit(h, "/a")).trace, "stale, valid, store");
+      await h.clock.advance(100_000); // 100 s after the 304, which had no Age
+      assert.match(
+        (await visit(h, "/a")).trace!,
+        /^stale/,
+        "fresh for 60 s from the 304, not 60 + the first response's 100",
+      );
     } finally {
       await h.close();
     }

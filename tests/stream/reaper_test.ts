@@ -10,6 +10,7 @@ import {
   StreamCache,
 } from "../../mod.ts";
 import { bytes } from "../_util.ts";
+import { slowRemovals } from "../proxy/_storage.ts";
 
 async function put(cache: StreamCache, key: string, size: number) {
   const { writer, reader } = await cache.get(key);
@@ -225,6 +226,31 @@ describe("lruReaper, entries in use", () => {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     assert.equal(cache.keys().length, 5, "back within 10,000 bytes");
+    await cache.close();
+  });
+});
+
+describe("lruReaper, sweeps that overlap", () => {
+  it("resolves a reap asked for during a sweep only once the entries completed meanwhile were swept", async () => {
+    // Each removal takes 100 ms: b's completion starts a sweep (removing a)
+    // that is still running when c completes and reap() is asked for.
+    const cache = new StreamCache({
+      fs: slowRemovals(100),
+      reaper: lruReaper({ maxEntries: 1 }),
+    });
+    const reaped: string[] = [];
+    cache.onReap((key) => reaped.push(key));
+    await put(cache, "a", 1);
+    await put(cache, "b", 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await put(cache, "c", 1);
+    await cache.reap();
+    assert.deepEqual(cache.keys(), ["c"]);
+    assert.deepEqual(
+      reaped,
+      ["a", "b"],
+      "b's removal is done once reap() resolves",
+    );
     await cache.close();
   });
 });
