@@ -80,41 +80,178 @@ starting on a folder deletes the bodies left half-written there.
 
 /** Options of {@link startProxy}, as the command line gives them. */
 export interface ProxyCommandOptions {
-  /** Origin base URL. */
+  /**
+   * Origin base URL.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000" }; // --origin
+   * ```
+   */
   origin: string;
-  /** `HOST:PORT` or `PORT`. Default `127.0.0.1:8080`. */
+  /**
+   * `HOST:PORT` or `PORT`. Default `127.0.0.1:8080`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", listen: "0.0.0.0:8080" }; // --listen
+   * ```
+   */
   listen?: string;
-  /** `file:PATH` (meta in PATH/meta, bodies in PATH/body) or `heap:`. Default `file:./.cistern`. */
+  /**
+   * `file:PATH` (meta in PATH/meta, bodies in PATH/body) or `heap:`. Default `file:./.cistern`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", store: "file:/var/cache/cistern" }; // --store
+   * ```
+   */
   store?: string;
-  /** Most bytes of bodies to keep (least recently read go first). Default: heap: 256 MiB, file: no bound. */
+  /**
+   * Most bytes of bodies to keep (least recently read go first). Default: heap: 256 MiB, file: no bound.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", maxBytes: 10 * 2 ** 30 }; // --max-bytes, 10 GiB
+   * ```
+   */
   maxBytes?: number;
-  /** Most responses to keep (least recently read go first), and URLs whose headers memory holds. Default: `heap:` 10,000; `file:` no bound, the headers of 10,000 URLs in memory. */
+  /**
+   * Most responses to keep (least recently read go first), and URLs whose headers memory holds. Default: `heap:` 10,000; `file:` no bound, the headers of 10,000 URLs in memory.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", maxEntries: 100_000 }; // --max-entries
+   * ```
+   */
   maxEntries?: number;
-  /** Default TTL in seconds. Default `0`. */
+  /**
+   * Default TTL in seconds. Default `0`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", defaultTtl: 60 }; // --default-ttl
+   * ```
+   */
   defaultTtl?: number;
-  /** See {@link SharedCacheOptions.maxEntrySize}. */
+  /**
+   * See {@link SharedCacheOptions.maxEntrySize}.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", maxEntrySize: 50 << 20 }; // --max-entry-size
+   * ```
+   */
   maxEntrySize?: number;
-  /** Seconds to wait for the origin's answer before a 504. Default `30`. */
+  /**
+   * Seconds to wait for the origin's answer before a 504. Default `30`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", originTimeout: 10 }; // --origin-timeout, seconds
+   * ```
+   */
   originTimeout?: number;
-  /** See {@link SharedCacheOptions.faultTolerant}. Default `false`. */
+  /**
+   * See {@link SharedCacheOptions.faultTolerant}. Default `false`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", faultTolerant: true }; // --fault-tolerant
+   * ```
+   */
   faultTolerant?: boolean;
-  /** Trace header name, or `false`. Default `"x-cache"`. */
+  /**
+   * Trace header name, or `false`. Default `"x-cache"`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", traceHeader: false }; // --no-trace
+   * ```
+   */
   traceHeader?: string | false;
-  /** See {@link SharedCacheOptions.cacheStatus}. Default: none. */
+  /**
+   * See {@link SharedCacheOptions.cacheStatus}. Default: none.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", cacheStatus: "edge" }; // --cache-status
+   * ```
+   */
   cacheStatus?: string;
-  /** Normalize `Accept-Encoding` to the best of these codings (see `normalizeAcceptEncoding`). Default: left as sent. */
+  /**
+   * Normalize `Accept-Encoding` to the best of these codings (see `normalizeAcceptEncoding`). Default: left as sent.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", acceptEncoding: ["br", "gzip"] }; // --accept-encoding br,gzip
+   * ```
+   */
   acceptEncoding?: string[];
-  /** Via name. */
+  /**
+   * Via name.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", via: "edge-1" }; // --via
+   * ```
+   */
   via?: string;
-  /** Pass the `X-Forwarded-*` fields as they came (see `ProxyToOptions.forwarded`). */
+  /**
+   * Pass the `X-Forwarded-*` fields as they came (see `ProxyToOptions.forwarded`).
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", trustForwarded: true }; // --trust-forwarded
+   * ```
+   */
   trustForwarded?: boolean;
-  /** Answer `PURGE` requests that carry `Authorization: Bearer <purgeToken>` (see `purgeRequests`). Default: none are. */
+  /**
+   * Answer `PURGE` requests that carry `Authorization: Bearer <purgeToken>` (see `purgeRequests`). Default: none are.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", purgeToken: "s3cret" }; // --purge-token
+   * ```
+   */
   purgeToken?: string;
-  /** Log each request. */
+  /**
+   * Log each request.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", verbose: true }; // --verbose
+   * ```
+   */
   verbose?: boolean;
 }
 
-/** Thrown for a command line that cannot be run, with the message to print. */
+/**
+ * Thrown for a command line that cannot be run, with the message to print.
+ *
+ * @example
+ * ```ts
+ * import { main, UsageError } from "./cli.ts";
+ * const error = new UsageError("--max-entries must be a whole number, got 1.5");
+ * await main(["proxy", "--origin", "http://127.0.0.1:3000", "--max-entries", "1.5"]); // 2, the message printed
+ * ```
+ */
 export class UsageError extends Error {
   /** Makes the error. */
   constructor(message: string) {
@@ -308,7 +445,10 @@ function count(value: string | undefined, flag: string): number | undefined {
  * @example
  * ```ts
  * import { startProxy, untilStopped } from "./cli.ts";
- * await untilStopped(startProxy({ origin: "http://127.0.0.1:8081", listen: "0" }));
+ * // in a command's entry module: runs until SIGINT or SIGTERM
+ * if (import.meta.main) {
+ *   await untilStopped(startProxy({ origin: "http://127.0.0.1:8081", listen: "0" }));
+ * }
  * ```
  */
 export async function untilStopped(

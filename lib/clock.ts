@@ -11,11 +11,37 @@ import {
 
 /** A source of the current time and of timers. */
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /**
+   * Milliseconds since the epoch.
+   *
+   * @example
+   * ```ts
+   * import { systemClock } from "./clock.ts";
+   * systemClock.now(); // Date.now()
+   * ```
+   */
   now(): number;
-  /** Calls `callback` once after `ms`; the timer never keeps the process alive. */
+  /**
+   * Calls `callback` once after `ms`; the timer never keeps the process alive.
+   *
+   * @example
+   * ```ts
+   * import { systemClock } from "./clock.ts";
+   * const timer = systemClock.setTimeout(() => console.log("later"), 1000);
+   * systemClock.clearTimeout(timer);
+   * ```
+   */
   setTimeout(callback: () => unknown, ms: number): unknown;
-  /** Cancels a timer made by {@link Clock.setTimeout}. */
+  /**
+   * Cancels a timer made by {@link Clock.setTimeout}.
+   *
+   * @example
+   * ```ts
+   * import { systemClock } from "./clock.ts";
+   * const timer = systemClock.setTimeout(() => console.log("never"), 60_000);
+   * systemClock.clearTimeout(timer);
+   * ```
+   */
   clearTimeout(handle: unknown): void;
 }
 
@@ -56,24 +82,65 @@ export class ManualClock implements Clock {
   #timers = new Map<number, { at: number; callback: () => unknown }>();
   #nextId = 1;
 
-  /** Starts at `start` ms since the epoch (default 0). */
+  /**
+   * Starts at `start` ms since the epoch (default 0).
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "./clock.ts";
+   * const clock = new ManualClock(Date.parse("2025-01-01T00:00:00Z"));
+   * clock.now(); // 1735689600000
+   * ```
+   */
   constructor(start = 0) {
     this.#now = start;
   }
 
-  /** The current (manual) time. */
+  /**
+   * The current (manual) time.
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "./clock.ts";
+   * const clock = new ManualClock(1000);
+   * await clock.advance(500);
+   * clock.now(); // 1500
+   * ```
+   */
   now(): number {
     return this.#now;
   }
 
-  /** Registers a timer that fires when {@link ManualClock.advance} passes it. */
+  /**
+   * Registers a timer that fires when {@link ManualClock.advance} passes it.
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "./clock.ts";
+   * const clock = new ManualClock(0);
+   * let fired = false;
+   * clock.setTimeout(() => (fired = true), 100);
+   * await clock.advance(100); // fired: true
+   * ```
+   */
   setTimeout(callback: () => unknown, ms: number): unknown {
     const id = this.#nextId++;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), callback });
     return id;
   }
 
-  /** Cancels a timer. */
+  /**
+   * Cancels a timer.
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "./clock.ts";
+   * const clock = new ManualClock(0);
+   * const timer = clock.setTimeout(() => console.log("never"), 100);
+   * clock.clearTimeout(timer);
+   * await clock.advance(1000); // prints nothing
+   * ```
+   */
   clearTimeout(handle: unknown): void {
     this.#timers.delete(handle as number);
   }
@@ -81,6 +148,14 @@ export class ManualClock implements Clock {
   /**
    * Moves time forward by `ms`, firing due timers in order and awaiting what
    * they return (so a timer that starts async work is finished afterwards).
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "./clock.ts";
+   * const clock = new ManualClock(0);
+   * clock.setTimeout(() => console.log("a minute"), 60_000);
+   * await clock.advance(60_000); // prints "a minute"
+   * ```
    */
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;

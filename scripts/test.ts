@@ -126,6 +126,8 @@ if (!only) {
         JSON.parse(await readFile("deno.json", "utf8")).exports,
       ),
     ]],
+    // The examples in the doc comments type-check and run (~50 s).
+    [deno, ["test", "--doc", "-A", "mod.ts", "lib/"]],
   ];
   for (const [cmd, cmdArgs] of checks) {
     if (await run(cmd, cmdArgs) !== 0) checksFailed++;

@@ -139,9 +139,25 @@ export function fastReadRange(): ReadRange {
  * stream cache's entry file. Each read is a fresh buffer the caller may keep.
  */
 export interface FixedFileReader {
-  /** Bytes `[start, end)`; rejects if the file ends before `end`. */
+  /**
+   * Bytes `[start, end)`; rejects if the file ends before `end`.
+   *
+   * @example
+   * ```ts
+   * import type { FixedFileReader } from "./file_io.ts";
+   * const header = (reader: FixedFileReader) => reader.read(0, 20); // the first 20 bytes
+   * ```
+   */
   read(start: number, end: number): Promise<Uint8Array>;
-  /** Lets go of what the reader holds open (idempotent; it may read again after). */
+  /**
+   * Lets go of what the reader holds open (idempotent; it may read again after).
+   *
+   * @example
+   * ```ts
+   * import type { FixedFileReader } from "./file_io.ts";
+   * const done = (reader: FixedFileReader) => reader.close(); // a later read opens it again
+   * ```
+   */
   close(): Promise<void>;
 }
 

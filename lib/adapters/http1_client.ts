@@ -19,19 +19,83 @@ import { Deadlines } from "../deadlines.ts";
 import { markBodyKind } from "../http/body_kind.ts";
 import { fieldTokens } from "../http/field_tokens.ts";
 
-/** A byte connection: reads into the caller's buffer, writes, closes. */
+/**
+ * A byte connection: reads into the caller's buffer, writes, closes.
+ *
+ * @example
+ * ```ts
+ * import { type ByteConn, Http1Client } from "./http1_client.ts";
+ * const answer = new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+ * let sent = false;
+ * const conn: ByteConn = {
+ *   read: (into) => Promise.resolve(sent ? null : (sent = true, into.set(answer), answer.length)),
+ *   write: () => Promise.resolve(),
+ *   close: () => {},
+ * };
+ * const client = new Http1Client({ connect: () => Promise.resolve(conn) });
+ * await (await client.fetch(new Request("http://origin.test/"))).text(); // "hi"
+ * ```
+ */
 export interface ByteConn {
-  /** Reads into `into`; resolves to the bytes read, or `null` at the end. */
+  /**
+   * Reads into `into`; resolves to the bytes read, or `null` at the end.
+   *
+   * @example
+   * ```ts
+   * import type { ByteConn } from "./http1_client.ts";
+   * const drain = async (conn: ByteConn) => {
+   *   const buffer = new Uint8Array(16_384);
+   *   for (let n; (n = await conn.read(buffer)) !== null;) console.log(`${n} bytes`);
+   * };
+   * ```
+   */
   read(into: Uint8Array): Promise<number | null>;
-  /** Writes all of `bytes`. */
+  /**
+   * Writes all of `bytes`.
+   *
+   * @example
+   * ```ts
+   * import type { ByteConn } from "./http1_client.ts";
+   * const ask = (conn: ByteConn) =>
+   *   conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: example.test\r\n\r\n"));
+   * ```
+   */
   write(bytes: Uint8Array): Promise<void>;
-  /** Closes the connection; pending reads end or fail. */
+  /**
+   * Closes the connection; pending reads end or fail.
+   *
+   * @example
+   * ```ts
+   * import type { ByteConn } from "./http1_client.ts";
+   * const hangUp = (conn: ByteConn) => conn.close(); // a pending read ends or fails
+   * ```
+   */
   close(): void;
-  /** Whether the connection keeps the process alive (idle ones do not). */
+  /**
+   * Whether the connection keeps the process alive (idle ones do not).
+   *
+   * @example
+   * ```ts
+   * import type { ByteConn } from "./http1_client.ts";
+   * const idle = (conn: ByteConn) => conn.ref?.(false); // no longer keeps the process alive
+   * ```
+   */
   ref?(active: boolean): void;
 }
 
-/** Opens a {@link ByteConn} to `host:port`, over TLS when `tls`. */
+/**
+ * Opens a {@link ByteConn} to `host:port`, over TLS when `tls`.
+ *
+ * @example
+ * ```ts
+ * import type { Connect } from "./http1_client.ts";
+ * import { nodeConnect } from "./http1_client.ts";
+ * const logged: Connect = (host, port, tls) => {
+ *   console.log(`connecting to ${host}:${port}${tls ? " over TLS" : ""}`);
+ *   return nodeConnect(host, port, tls);
+ * };
+ * ```
+ */
 export type Connect = (
   host: string,
   port: number,
@@ -158,6 +222,12 @@ export interface Http1ClientOptions {
   /**
    * Opens connections. Default: `Deno.connect` on Deno (reads land straight
    * in the reader's buffer), `node:net` elsewhere.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client, nodeConnect } from "./http1_client.ts";
+   * const client = new Http1Client({ connect: nodeConnect }); // node:net, on Deno too
+   * ```
    */
   connect?: Connect;
   /**
@@ -165,15 +235,35 @@ export interface Http1ClientOptions {
    * as Node's `http.Agent` keeps: past it, a connection freed when more are
    * idle is closed, and the next burst opens new ones (50 requests at a time
    * through a client keeping 32 opened a connection for about one in six).
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client({ maxIdlePerOrigin: 32 });
+   * ```
    */
   maxIdlePerOrigin?: number;
   /**
    * How long an idle connection is kept, in ms. Default 4000, under the
    * 5 s keep-alive of common servers, so the client rarely reuses one the
    * server is closing.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client({ idleTimeout: 2000 }); // for an origin keeping 3 s
+   * ```
    */
   idleTimeout?: number;
-  /** The largest response head (status line and fields) taken. Default 64 KiB. */
+  /**
+   * The largest response head (status line and fields) taken. Default 64 KiB.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client({ maxHeadBytes: 16 * 1024 }); // larger heads: 502
+   * ```
+   */
   maxHeadBytes?: number;
 }
 
@@ -484,7 +574,8 @@ function framingOf(head: Head, method: string): Framing {
  * ```ts
  * import { Http1Client } from "./http1_client.ts";
  * const client = new Http1Client();
- * const response = await client.fetch(new Request("http://127.0.0.1:8080/"));
+ * const get = (path: string) => client.fetch(new Request(`http://127.0.0.1:8080${path}`));
+ * // await get("/"): the origin's status, fields and bytes, exactly as sent
  * ```
  */
 export class Http1Client {
@@ -495,7 +586,15 @@ export class Http1Client {
   readonly #maxHead: number;
   readonly #idle = new Map<string, Connection[]>();
 
-  /** Makes a client; connections open on first use. */
+  /**
+   * Makes a client; connections open on first use.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client({ maxIdlePerOrigin: 64, idleTimeout: 4000 });
+   * ```
+   */
   constructor(options: Http1ClientOptions = {}) {
     this.#connect = options.connect ?? defaultConnect();
     this.#maxIdle = options.maxIdlePerOrigin ?? 256;
@@ -506,14 +605,31 @@ export class Http1Client {
     this.#maxHead = options.maxHeadBytes ?? 64 * 1024;
   }
 
-  /** Idle pooled connections, over all origins. */
+  /**
+   * Idle pooled connections, over all origins.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * new Http1Client().idleConnections; // 0: none opened yet
+   * ```
+   */
   get idleConnections(): number {
     let count = 0;
     for (const list of this.#idle.values()) count += list.length;
     return count;
   }
 
-  /** Closes the idle connections; later requests open new ones. */
+  /**
+   * Closes the idle connections; later requests open new ones.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client();
+   * client.close(); // idle connections closed; the client still works
+   * ```
+   */
   close(): void {
     for (const list of this.#idle.values()) {
       for (const connection of list) connection.close();
@@ -524,6 +640,14 @@ export class Http1Client {
   /**
    * Sends `request`; resolves once the response head arrives, with its body
    * streamed from the connection.
+   *
+   * @example
+   * ```ts
+   * import { Http1Client } from "./http1_client.ts";
+   * const client = new Http1Client();
+   * const get = (url: string) => client.fetch(new Request(url));
+   * // await get("http://127.0.0.1:8080/"): resolves at the head, the body streams
+   * ```
    */
   fetch(request: Request): Promise<Response> {
     return this.send(request.url, request);
@@ -540,12 +664,13 @@ export class Http1Client {
    * ```ts
    * import { Http1Client } from "./http1_client.ts";
    * const client = new Http1Client();
-   * const response = await client.send("http://127.0.0.1:8080/", {
-   *   method: "GET",
-   *   headers: new Headers({ accept: "text/html" }),
-   *   body: null,
-   *   signal: new AbortController().signal,
-   * });
+   * const get = (url: string) =>
+   *   client.send(url, {
+   *     method: "GET",
+   *     headers: new Headers({ accept: "text/html" }),
+   *     body: null,
+   *     signal: new AbortController().signal,
+   *   }); // get("http://127.0.0.1:8080/")
    * ```
    */
   async send(target: string, request: OutgoingMessage): Promise<Response> {
@@ -861,15 +986,67 @@ export class Http1Client {
 
 /** What {@link Http1Client.send} sends: a `Request` has all of it. */
 export interface OutgoingMessage {
-  /** The method, as a `Request` normalises it. */
+  /**
+   * The method, as a `Request` normalises it.
+   *
+   * @example
+   * ```ts
+   * import type { OutgoingMessage } from "./http1_client.ts";
+   * const head: OutgoingMessage = {
+   *   method: "HEAD", headers: new Headers(), body: null, signal: new AbortController().signal,
+   * };
+   * ```
+   */
   readonly method: string;
-  /** The fields sent (less the framing ones, which the client sets). */
+  /**
+   * The fields sent (less the framing ones, which the client sets).
+   *
+   * @example
+   * ```ts
+   * import type { OutgoingMessage } from "./http1_client.ts";
+   * const message: OutgoingMessage = {
+   *   method: "GET", headers: new Headers({ accept: "application/json" }), body: null,
+   *   signal: AbortSignal.timeout(5000),
+   * };
+   * ```
+   */
   readonly headers: Headers;
-  /** The body, streamed; none for `null`. */
+  /**
+   * The body, streamed; none for `null`.
+   *
+   * @example
+   * ```ts
+   * import type { OutgoingMessage } from "./http1_client.ts";
+   * const message: OutgoingMessage = {
+   *   method: "POST", headers: new Headers({ "content-type": "text/plain" }),
+   *   body: new Response("hello").body, signal: new AbortController().signal,
+   * };
+   * ```
+   */
   readonly body: ReadableStream<Uint8Array> | null;
-  /** Whether the body was read already (a `Request`'s `bodyUsed`). */
+  /**
+   * Whether the body was read already (a `Request`'s `bodyUsed`).
+   *
+   * @example
+   * ```ts
+   * import type { OutgoingMessage } from "./http1_client.ts";
+   * const request = new Request("http://localhost/", { method: "PUT", body: "x" });
+   * const message: OutgoingMessage = request; // its bodyUsed is checked: a read body throws
+   * ```
+   */
   readonly bodyUsed?: boolean;
-  /** Aborts the exchange (and closes its connection). */
+  /**
+   * Aborts the exchange (and closes its connection).
+   *
+   * @example
+   * ```ts
+   * import type { OutgoingMessage } from "./http1_client.ts";
+   * const message: OutgoingMessage = {
+   *   method: "GET", headers: new Headers(), body: null,
+   *   signal: AbortSignal.timeout(10_000), // gives up, and closes the connection, after 10 s
+   * };
+   * ```
+   */
   readonly signal: AbortSignal;
 }
 

@@ -11,27 +11,106 @@ import { denoServe } from "./deno.ts";
 
 /** Options for {@link serve}. */
 export interface ServeOptions {
-  /** Port to listen on; `0` picks a free one. Default `8000`. */
+  /**
+   * Port to listen on; `0` picks a free one. Default `8000`.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "./serve.ts";
+   * const start = () => serve(() => new Response("hi"), { port: 8080 });
+   * const startAnywhere = () => serve(() => new Response("hi"), { port: 0 }); // a free port
+   * ```
+   */
   port?: number;
-  /** Interface to bind. Default `"127.0.0.1"`. */
+  /**
+   * Interface to bind. Default `"127.0.0.1"`.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "./serve.ts";
+   * // every interface, not only loopback
+   * const start = () => serve(() => new Response("hi"), { hostname: "0.0.0.0", port: 8080 });
+   * ```
+   */
   hostname?: string;
-  /** Aborting it shuts the server down. */
+  /**
+   * Aborting it shuts the server down.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "./serve.ts";
+   * const stop = new AbortController();
+   * const start = () => serve(() => new Response("hi"), { signal: stop.signal });
+   * const stopServer = () => stop.abort(); // shuts the server down
+   * ```
+   */
   signal?: AbortSignal;
-  /** Called once listening. Default: nothing is printed. */
+  /**
+   * Called once listening. Default: nothing is printed.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "./serve.ts";
+   * const start = () =>
+   *   serve(() => new Response("hi"), {
+   *     onListen: ({ hostname, port }) => console.log(`listening on http://${hostname}:${port}`),
+   *   });
+   * ```
+   */
   onListen?: (address: { hostname: string; port: number }) => void;
 }
 
 /** A running server. */
 export interface Server {
-  /** The bound interface. */
+  /**
+   * The bound interface.
+   *
+   * @example
+   * ```ts
+   * import type { Server } from "./serve.ts";
+   * const where = (server: Server) => server.hostname; // "127.0.0.1" by default
+   * ```
+   */
   readonly hostname: string;
-  /** The bound port (the real one when `0` was asked for). */
+  /**
+   * The bound port (the real one when `0` was asked for).
+   *
+   * @example
+   * ```ts
+   * import type { Server } from "./serve.ts";
+   * const port = (server: Server) => server.port; // the one bound, for { port: 0 } too
+   * ```
+   */
   readonly port: number;
-  /** `http://hostname:port`, handy in tests and logs. */
+  /**
+   * `http://hostname:port`, handy in tests and logs.
+   *
+   * @example
+   * ```ts
+   * import type { Server } from "./serve.ts";
+   * const announce = (server: Server) => console.log(`serving at ${server.url}`); // http://127.0.0.1:8000
+   * ```
+   */
   readonly url: string;
-  /** Resolves when the server has stopped. */
+  /**
+   * Resolves when the server has stopped.
+   *
+   * @example
+   * ```ts
+   * import type { Server } from "./serve.ts";
+   * const watch = (server: Server) => server.finished.then(() => console.log("stopped"));
+   * ```
+   */
   readonly finished: Promise<void>;
-  /** Stops accepting connections and resolves when the server has stopped. */
+  /**
+   * Stops accepting connections and resolves when the server has stopped.
+   *
+   * @example
+   * ```ts
+   * import type { Server } from "./serve.ts";
+   * const stop = (server: Server) => server.shutdown(); // answers in flight finish first
+   * ```
+   */
   shutdown(): Promise<void>;
 }
 

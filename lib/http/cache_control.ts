@@ -43,50 +43,180 @@ export const MAX_DELTA_SECONDS = 2147483648;
  * (RFC 9111 §5.2). Absent directives are `undefined`.
  */
 export interface CacheControl {
-  /** `max-age`: seconds the response stays fresh / the oldest the client accepts. */
+  /**
+   * `max-age`: seconds the response stays fresh / the oldest the client accepts.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 600 }); // "max-age=600"
+   * ```
+   */
   maxAge?: number;
-  /** `s-maxage`: `max-age` for shared caches only (response). */
+  /**
+   * `s-maxage`: `max-age` for shared caches only (response).
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, sMaxAge: 600 }); // "max-age=60, s-maxage=600"
+   * ```
+   */
   sMaxAge?: number;
   /**
    * `no-cache`: `true` when bare (revalidate before every reuse), or the
    * lowercased field names that must not be sent without revalidation.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl, parseCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ noCache: ["set-cookie"] }); // 'no-cache="set-cookie"'
+   * parseCacheControl("no-cache").noCache; // true
+   * ```
    */
   noCache?: true | string[];
-  /** `no-store`: do not store any part of the request or response. */
+  /**
+   * `no-store`: do not store any part of the request or response.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ noStore: true }); // "no-store"
+   * ```
+   */
   noStore?: boolean;
   /**
    * `private`: `true` when bare (a shared cache must not store it), or the
    * lowercased field names a shared cache must not store (response).
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, private: true }); // "max-age=60, private"
+   * ```
    */
   private?: true | string[];
-  /** `public`: a shared cache may store it even when it normally would not. */
+  /**
+   * `public`: a shared cache may store it even when it normally would not.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 3600, public: true }); // "max-age=3600, public"
+   * ```
+   */
   public?: boolean;
-  /** `must-revalidate`: never serve stale without validating (response). */
+  /**
+   * `must-revalidate`: never serve stale without validating (response).
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, mustRevalidate: true }); // "max-age=60, must-revalidate"
+   * ```
+   */
   mustRevalidate?: boolean;
-  /** `proxy-revalidate`: `must-revalidate` for shared caches (response). */
+  /**
+   * `proxy-revalidate`: `must-revalidate` for shared caches (response).
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, proxyRevalidate: true }); // "max-age=60, proxy-revalidate"
+   * ```
+   */
   proxyRevalidate?: boolean;
-  /** `must-understand`: store only if the status code is understood (response). */
+  /**
+   * `must-understand`: store only if the status code is understood (response).
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ noStore: true, mustUnderstand: true }); // "no-store, must-understand"
+   * ```
+   */
   mustUnderstand?: boolean;
-  /** `no-transform`: intermediaries must not transform the content. */
+  /**
+   * `no-transform`: intermediaries must not transform the content.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, noTransform: true }); // "max-age=60, no-transform"
+   * ```
+   */
   noTransform?: boolean;
-  /** `immutable` (RFC 8246): the content never changes while fresh (response). */
+  /**
+   * `immutable` (RFC 8246): the content never changes while fresh (response).
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 31536000, immutable: true }); // "max-age=31536000, immutable"
+   * ```
+   */
   immutable?: boolean;
   /**
    * `max-stale` (request): `true` when bare (any staleness is acceptable), or
    * the number of seconds of staleness the client accepts.
+   *
+   * @example
+   * ```ts
+   * import { parseCacheControl } from "./cache_control.ts";
+   * parseCacheControl("max-stale=120").maxStale; // 120
+   * parseCacheControl("max-stale").maxStale; // true
+   * ```
    */
   maxStale?: true | number;
-  /** `min-fresh` (request): seconds the response must stay fresh for. */
+  /**
+   * `min-fresh` (request): seconds the response must stay fresh for.
+   *
+   * @example
+   * ```ts
+   * import { parseCacheControl } from "./cache_control.ts";
+   * parseCacheControl("min-fresh=30").minFresh; // 30
+   * ```
+   */
   minFresh?: number;
-  /** `only-if-cached` (request): answer from the cache or with 504. */
+  /**
+   * `only-if-cached` (request): answer from the cache or with 504.
+   *
+   * @example
+   * ```ts
+   * import { parseCacheControl } from "./cache_control.ts";
+   * parseCacheControl("only-if-cached").onlyIfCached; // true
+   * ```
+   */
   onlyIfCached?: boolean;
-  /** `stale-while-revalidate` (RFC 5861): seconds stale may be served while revalidating. */
+  /**
+   * `stale-while-revalidate` (RFC 5861): seconds stale may be served while revalidating.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, staleWhileRevalidate: 30 }); // "max-age=60, stale-while-revalidate=30"
+   * ```
+   */
   staleWhileRevalidate?: number;
-  /** `stale-if-error` (RFC 5861): seconds stale may be served when the origin fails. */
+  /**
+   * `stale-if-error` (RFC 5861): seconds stale may be served when the origin fails.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, staleIfError: 86400 }); // "max-age=60, stale-if-error=86400"
+   * ```
+   */
   staleIfError?: number;
   /**
    * Directives this module does not know, by lowercased name: `true` when
    * bare, else the (unquoted) argument. Kept so a cache can pass them on.
+   *
+   * @example
+   * ```ts
+   * import { formatCacheControl } from "./cache_control.ts";
+   * formatCacheControl({ maxAge: 60, extensions: { community: "UCI" } }); // "max-age=60, community=UCI"
+   * ```
    */
   extensions?: Record<string, string | true>;
 }
@@ -366,7 +496,19 @@ function applyDirective(
   }
 }
 
-/** Thrown by {@link formatCacheControl} for values that cannot be sent. */
+/**
+ * Thrown by {@link formatCacheControl} for values that cannot be sent.
+ *
+ * @example
+ * ```ts
+ * import { formatCacheControl, InvalidCacheControlError } from "./cache_control.ts";
+ * try {
+ *   formatCacheControl({ maxAge: -1 });
+ * } catch (error) {
+ *   if (error instanceof InvalidCacheControlError) console.log(error.directive); // "max-age"
+ * }
+ * ```
+ */
 export class InvalidCacheControlError extends TypeError {
   /** The directive that could not be formatted. */
   readonly directive: string;
@@ -468,7 +610,16 @@ export function formatCacheControl(cc: CacheControl): string {
 /** Options for {@link expiresIn}: any directive beside `max-age`. */
 export interface ExpiresInOptions
   extends Omit<CacheControl, "maxAge" | "public" | "private" | "noStore"> {
-  /** `public` instead of `private`, so shared caches may store it. Default `false`. */
+  /**
+   * `public` instead of `private`, so shared caches may store it. Default `false`.
+   *
+   * @example
+   * ```ts
+   * import { expiresIn } from "./cache_control.ts";
+   * expiresIn(600, { public: true }); // "max-age=600, public"
+   * expiresIn(600); // "max-age=600, private"
+   * ```
+   */
   public?: boolean;
 }
 

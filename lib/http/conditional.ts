@@ -12,7 +12,19 @@ import {
   evaluatePreconditions,
 } from "./preconditions.ts";
 
-/** Thrown when a validator given to {@link freshWhen} is malformed. */
+/**
+ * Thrown when a validator given to {@link freshWhen} is malformed.
+ *
+ * @example
+ * ```ts
+ * import { freshWhen, InvalidValidatorError } from "./conditional.ts";
+ * try {
+ *   await freshWhen(new Request("http://localhost/"), { etag: "v1" }); // not quoted
+ * } catch (error) {
+ *   if (error instanceof InvalidValidatorError) console.log(error.validator); // "etag"
+ * }
+ * ```
+ */
 export class InvalidValidatorError extends TypeError {
   /** Which validator: `"etag"` or `"lastModified"`. */
   readonly validator: string;
@@ -32,18 +44,40 @@ export interface FreshWhenOptions {
   /**
    * The current entity-tag, quoted (`'"v1"'` or `'W/"v1"'`), e.g. from
    * {@link etagFor}. Default: none.
+   *
+   * @example
+   * ```ts
+   * import { freshWhen } from "./conditional.ts";
+   * const request = new Request("http://localhost/", { headers: { "if-none-match": '"v7"' } });
+   * const response = await freshWhen(request, { etag: '"v7"' }, () => new Response("page"));
+   * response.status; // 304
+   * ```
    */
   etag?: string;
   /**
    * When the resource last changed: a `Date`, milliseconds since the epoch or
    * an HTTP date. Sub-second parts are dropped, as HTTP dates have none.
    * Default: none.
+   *
+   * @example
+   * ```ts
+   * import { freshWhen } from "./conditional.ts";
+   * const handler = (request: Request) =>
+   *   freshWhen(request, { lastModified: new Date("2025-06-01T12:00:00Z") }, () => new Response("page"));
+   * ```
    */
   lastModified?: Date | number | string;
   /**
    * Let shared caches store the response: Cache-Control `public, no-cache`
    * instead of `private, no-cache`. Ignored when `cacheControl` is given.
    * Default `false`.
+   *
+   * @example
+   * ```ts
+   * import { freshWhen } from "./conditional.ts";
+   * const response = await freshWhen(new Request("http://localhost/"), { etag: '"v1"', public: true }, () => new Response("page"));
+   * response.headers.get("cache-control"); // "public, no-cache"
+   * ```
    */
   public?: boolean;
   /**
@@ -55,6 +89,14 @@ export interface FreshWhenOptions {
    * `render` sets its own Cache-Control, pass the same value here, or shared
    * caches that update their copy from the 304 (RFC 9111 §4.3.4) take the
    * default instead.
+   *
+   * @example
+   * ```ts
+   * import { expiresIn } from "./cache_control.ts";
+   * import { freshWhen } from "./conditional.ts";
+   * const response = await freshWhen(new Request("http://localhost/"), { etag: '"v1"', cacheControl: expiresIn(60) }, () => new Response("page"));
+   * response.headers.get("cache-control"); // "max-age=60, private"
+   * ```
    */
   cacheControl?: string;
 }

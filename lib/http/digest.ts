@@ -14,11 +14,29 @@ export interface DigestStreamOptions {
   /**
    * A hash name `node:crypto` knows (`"sha256"`, `"sha1"`, `"sha512"`, …).
    * Default `"sha256"`, the one {@link etagFor} uses, so both agree on a body.
+   *
+   * @example
+   * ```ts
+   * import { digestStream } from "./digest.ts";
+   * const digest = digestStream({ algorithm: "sha1" });
+   * await new Response(new Response("hello").body!.pipeThrough(digest)).arrayBuffer();
+   * await digest.etag; // '"qvTGHdzF6KLavt4PO0gs2a6pQ00"'
+   * ```
    */
   algorithm?: string;
 }
 
-/** Why a {@link DigestStream}'s digest will never come: the stream did not finish. */
+/**
+ * Why a {@link DigestStream}'s digest will never come: the stream did not finish.
+ *
+ * @example
+ * ```ts
+ * import { DigestAbortedError, digestStream } from "./digest.ts";
+ * const digest = digestStream();
+ * await digest.writable.abort(new Error("client left"));
+ * await digest.etag.catch((error) => error instanceof DigestAbortedError); // true
+ * ```
+ */
 export class DigestAbortedError extends Error {
   /** What aborted or cancelled the stream. */
   override readonly cause: unknown;
@@ -37,11 +55,41 @@ export class DigestAbortedError extends Error {
  * cancels.
  */
 export interface DigestStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** The raw digest of everything that went through. */
+  /**
+   * The raw digest of everything that went through.
+   *
+   * @example
+   * ```ts
+   * import { digestStream } from "./digest.ts";
+   * const digest = digestStream();
+   * await new Response(new Response("hello").body!.pipeThrough(digest)).arrayBuffer();
+   * (await digest.digest).length; // 32: a SHA-256
+   * ```
+   */
   readonly digest: Promise<Uint8Array>;
-  /** A strong entity-tag (`"<base64url digest>"`) for the body. */
+  /**
+   * A strong entity-tag (`"<base64url digest>"`) for the body.
+   *
+   * @example
+   * ```ts
+   * import { digestStream } from "./digest.ts";
+   * const digest = digestStream();
+   * await new Response(new Response("hello").body!.pipeThrough(digest)).arrayBuffer();
+   * await digest.etag; // '"LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ"'
+   * ```
+   */
   readonly etag: Promise<string>;
-  /** Bytes that went through so far (the total once `digest` resolves). */
+  /**
+   * Bytes that went through so far (the total once `digest` resolves).
+   *
+   * @example
+   * ```ts
+   * import { digestStream } from "./digest.ts";
+   * const digest = digestStream();
+   * await new Response(new Response("hello").body!.pipeThrough(digest)).arrayBuffer();
+   * digest.bytes; // 5
+   * ```
+   */
   readonly bytes: number;
 }
 

@@ -10,7 +10,19 @@ import { createHash, type Hash } from "node:crypto";
 /** The hash behind {@link etagFor} and {@link digestStream}'s default. */
 export const ETAG_HASH = "sha256";
 
-/** Thrown by {@link etagFor} for values it cannot digest. */
+/**
+ * Thrown by {@link etagFor} for values it cannot digest.
+ *
+ * @example
+ * ```ts
+ * import { etagFor, UnhashableValueError } from "./etag.ts";
+ * try {
+ *   etagFor({ items: [1, 2, () => 3] });
+ * } catch (error) {
+ *   if (error instanceof UnhashableValueError) console.log(error.path); // "$.items[2]"
+ * }
+ * ```
+ */
 export class UnhashableValueError extends TypeError {
   /** Where in the value the problem is, e.g. `$.items[2]`. */
   readonly path: string;
@@ -27,6 +39,13 @@ export interface ETagOptions {
   /**
    * Make a weak tag (`W/"…"`), which promises semantic, not byte-for-byte,
    * equivalence; fine for conditional GET, not for `If-Range`. Default `true`.
+   *
+   * @example
+   * ```ts
+   * import { etagFor } from "./etag.ts";
+   * etagFor({ a: 1 }); // 'W/"5JWX3P9BP0NNy8-Qn-CGu_dTuckd7PBK01ANvK7_iPM"'
+   * etagFor({ a: 1 }, { weak: false }); // '"5JWX3P9BP0NNy8-Qn-CGu_dTuckd7PBK01ANvK7_iPM"'
+   * ```
    */
   weak?: boolean;
 }

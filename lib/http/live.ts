@@ -23,7 +23,17 @@
 import { markStoppable } from "./body_kind.ts";
 import { _markStreaming } from "./streaming.ts";
 
-/** Thrown by `out.write` once the stream cannot take more. */
+/**
+ * Thrown by `out.write` once the stream cannot take more.
+ *
+ * @example
+ * ```ts
+ * import { liveBody, StreamClosedError } from "./live.ts";
+ * const { out } = liveBody();
+ * out.close();
+ * await out.write("late").catch((error) => error instanceof StreamClosedError); // true
+ * ```
+ */
 export class StreamClosedError extends Error {
   /** `true` when the client went away (the body was cancelled), `false` when the producer closed the stream. */
   readonly disconnected: boolean;
@@ -49,15 +59,65 @@ export interface LiveWriter {
    * room for more, which is at once while less than `highWaterMark` bytes
    * are queued; rejects with {@link StreamClosedError} once the client has
    * gone or the stream is closed.
+   *
+   * @example
+   * ```ts
+   * import { liveBody } from "./live.ts";
+   * const { body, out } = liveBody();
+   * out.write("a").then(() => out.write(new Uint8Array([98]))).then(() => out.close());
+   * await new Response(body).text(); // "ab"
+   * ```
    */
   write(chunk: string | Uint8Array): Promise<void>;
-  /** Ends the body. Further writes reject. Safe to call twice. */
+  /**
+   * Ends the body. Further writes reject. Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * import { liveBody } from "./live.ts";
+   * const { body, out } = liveBody();
+   * out.close();
+   * await new Response(body).text(); // ""
+   * ```
+   */
   close(): void;
-  /** Aborted (with a {@link StreamClosedError}) when the client disconnects. */
+  /**
+   * Aborted (with a {@link StreamClosedError}) when the client disconnects.
+   *
+   * @example
+   * ```ts
+   * import { liveStream } from "./live.ts";
+   * const handler = () =>
+   *   liveStream(async (out) => {
+   *     out.signal.addEventListener("abort", () => console.log("client left"));
+   *     await out.write("hello\n");
+   *   });
+   * ```
+   */
   readonly signal: AbortSignal;
-  /** Resolves when the stream has ended for any reason; never rejects. */
+  /**
+   * Resolves when the stream has ended for any reason; never rejects.
+   *
+   * @example
+   * ```ts
+   * import { liveBody } from "./live.ts";
+   * const { out } = liveBody();
+   * out.closed.then(() => console.log("ended"));
+   * out.close(); // logs "ended"
+   * ```
+   */
   readonly closed: Promise<void>;
-  /** Bytes that can be written before `write` waits; `0` or less when the client is behind or the stream ended. */
+  /**
+   * Bytes that can be written before `write` waits; `0` or less when the client is behind or the stream ended.
+   *
+   * @example
+   * ```ts
+   * import { liveBody } from "./live.ts";
+   * const { out } = liveBody(1024);
+   * out.write("x".repeat(100));
+   * out.desiredSize; // 924: 100 bytes queued
+   * ```
+   */
   readonly desiredSize: number;
 }
 
@@ -66,6 +126,15 @@ export interface LiveStreamInit extends ResponseInit {
   /**
    * Bytes queued for the client before `write` starts waiting. Default
    * `65536` (64 KiB).
+   *
+   * @example
+   * ```ts
+   * import { liveStream } from "./live.ts";
+   * const handler = () =>
+   *   liveStream(async (out) => {
+   *     for (let i = 0; i < 10; i++) await out.write(`line ${i}\n`); // waits past 16 KiB queued
+   *   }, { highWaterMark: 16_384, headers: { "content-type": "text/plain" } });
+   * ```
    */
   highWaterMark?: number;
 }

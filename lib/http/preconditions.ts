@@ -14,9 +14,27 @@ import { parseETagList, strongMatch, weakMatch } from "./etag.ts";
 
 /** The parts of a request that preconditions read: a `Request` will do. */
 export interface ConditionalRequest {
-  /** The request method, e.g. `"GET"`. */
+  /**
+   * The request method, e.g. `"GET"`.
+   *
+   * @example
+   * ```ts
+   * import { evaluatePreconditions } from "./preconditions.ts";
+   * const request = { method: "PUT", headers: new Headers({ "if-match": '"v1"' }) };
+   * evaluatePreconditions(request, { etag: '"v2"' }); // "precondition-failed"
+   * ```
+   */
   readonly method: string;
-  /** The request headers (`If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`). */
+  /**
+   * The request headers (`If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`).
+   *
+   * @example
+   * ```ts
+   * import { evaluatePreconditions } from "./preconditions.ts";
+   * const request = { method: "GET", headers: new Headers({ "if-none-match": '"v1"' }) };
+   * evaluatePreconditions(request, { etag: '"v1"' }); // "not-modified"
+   * ```
+   */
   readonly headers: Headers;
 }
 
@@ -35,6 +53,14 @@ export interface PreconditionOptions {
    * without `Last-Modified`, `If-Modified-Since` is compared with its
    * `Date` (a cache gives each stored response one: when it was received).
    * Default `false`.
+   *
+   * @example
+   * ```ts
+   * import { evaluatePreconditions } from "./preconditions.ts";
+   * const date = "Mon, 01 Dec 2025 00:00:00 GMT";
+   * const request = new Request("http://x/", { headers: { "if-modified-since": date } });
+   * evaluatePreconditions(request, { date }, { fromCache: true }); // "not-modified"
+   * ```
    */
   fromCache?: boolean;
 }

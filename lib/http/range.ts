@@ -28,9 +28,25 @@ import {
 
 /** Bytes `[start, end)` of a representation: `end` is exclusive, like `Blob.slice`. */
 export interface ByteRange {
-  /** Offset of the first byte. */
+  /**
+   * Offset of the first byte.
+   *
+   * @example
+   * ```ts
+   * import { parseRange } from "./range.ts";
+   * parseRange("bytes=100-199", 1000); // { type: "satisfiable", ranges: [{ start: 100, end: 200 }] }
+   * ```
+   */
   start: number;
-  /** Offset just past the last byte (Content-Range shows `end - 1`). */
+  /**
+   * Offset just past the last byte (Content-Range shows `end - 1`).
+   *
+   * @example
+   * ```ts
+   * import { formatContentRange } from "./range.ts";
+   * formatContentRange(1000, { start: 0, end: 100 }); // "bytes 0-99/1000"
+   * ```
+   */
   end: number;
 }
 
@@ -55,6 +71,12 @@ export interface ParseRangeOptions {
   /**
    * The most range-specs a header may hold; a header with more is ignored
    * (full representation). Default `50`.
+   *
+   * @example
+   * ```ts
+   * import { parseRange } from "./range.ts";
+   * parseRange("bytes=0-1,4-5,8-9", 1000, { maxRanges: 2 }); // { type: "ignored", reason: "too-many" }
+   * ```
    */
   maxRanges?: number;
 }

@@ -22,11 +22,40 @@ import { markBodyKind } from "./body_kind.ts";
 /**
  * A source that knows its size and can stream any byte range of itself:
  * `stream(start, end)` yields bytes `[start, end)` (end exclusive).
+ *
+ * @example
+ * ```ts
+ * import { rangeResponse } from "./range_response.ts";
+ * const text = "hello";
+ * const source = { size: 5, stream: (start: number, end: number) => new Response(text.slice(start, end)).body! };
+ * const response = rangeResponse(new Request("http://x/", { headers: { range: "bytes=1-2" } }), source);
+ * await response.text(); // "el"
+ * ```
  */
 export interface RangeSource {
-  /** Total size in bytes. */
+  /**
+   * Total size in bytes.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * const source = { size: 5, stream: () => new Response("hello").body! };
+   * const response = rangeResponse(new Request("http://x/", { headers: { range: "bytes=10-" } }), source);
+   * response.status; // 416: past the 5 bytes
+   * ```
+   */
   readonly size: number;
-  /** Streams bytes `[start, end)`. */
+  /**
+   * Streams bytes `[start, end)`.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * const blob = new Blob(["hello"]);
+   * const source = { size: blob.size, stream: (start: number, end: number) => blob.slice(start, end).stream() };
+   * rangeResponse(new Request("http://x/", { headers: { range: "bytes=0-1" } }), source).status; // 206
+   * ```
+   */
   stream(start: number, end: number): ReadableStream<Uint8Array>;
 }
 
@@ -38,28 +67,75 @@ export interface RangeResponseInit {
   /**
    * Status of the full response. Only a 200 is turned into 206 / 416 / 304;
    * any other status is sent as is, with the whole source. Default `200`.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * // not a 200: sent whole, Range ignored
+   * rangeResponse(new Request("http://x/"), new TextEncoder().encode("gone"), { status: 404 }).status; // 404
+   * ```
    */
   status?: number;
-  /** Status text of the full response. Default: the runtime's. */
+  /**
+   * Status text of the full response. Default: the runtime's.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * rangeResponse(new Request("http://x/"), new Uint8Array(3), { statusText: "Fine" }).statusText; // "Fine"
+   * ```
+   */
   statusText?: string;
   /**
    * Headers of the full response. Its `ETag` and `Last-Modified` drive
    * conditional GET and `If-Range`; its `Content-Type` is repeated in each
    * part of a multipart answer. Default: none.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * const response = rangeResponse(new Request("http://x/"), new TextEncoder().encode("hello"), {
+   *   headers: { "content-type": "text/plain", etag: '"v1"' },
+   * });
+   * ```
    */
   headers?: HeadersInit;
-  /** See {@link ParseRangeOptions.maxRanges}. Default `50`. */
+  /**
+   * See {@link ParseRangeOptions.maxRanges}. Default `50`.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * const request = new Request("http://x/", { headers: { range: "bytes=0-0,2-2" } });
+   * rangeResponse(request, new Uint8Array(10), { maxRanges: 1 }).status; // 200: too many ranges
+   * ```
+   */
   maxRanges?: number;
   /**
    * Answer `If-None-Match` / `If-Modified-Since` with 304 and `If-Match` /
    * `If-Unmodified-Since` with 412 before looking at `Range`. Turn it off
    * when the caller has already evaluated preconditions. Default `true`.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * const request = new Request("http://x/", { headers: { "if-none-match": '"a"' } });
+   * rangeResponse(request, new Uint8Array(3), { headers: { etag: '"a"' }, conditional: false }).status; // 200
+   * ```
    */
   conditional?: boolean;
   /**
    * The response is a cache's stored one: without `Last-Modified`,
    * `If-Modified-Since` is compared with its `Date` (RFC 9111 §4.3.2; see
    * {@link evaluatePreconditions}). Default `false`.
+   *
+   * @example
+   * ```ts
+   * import { rangeResponse } from "./range_response.ts";
+   * const date = "Mon, 01 Dec 2025 00:00:00 GMT";
+   * const request = new Request("http://x/", { headers: { "if-modified-since": date } });
+   * rangeResponse(request, new Uint8Array(3), { headers: { date }, fromCache: true }).status; // 304
+   * ```
    */
   fromCache?: boolean;
 }

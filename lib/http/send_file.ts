@@ -18,7 +18,19 @@ import { formatHttpDate } from "./http_date.ts";
 import { contentTypeFor } from "./mime.ts";
 import { rangeResponse } from "./range_response.ts";
 
-/** Why {@link resolveFilePath} refused a request path. */
+/**
+ * Why {@link resolveFilePath} refused a request path.
+ *
+ * @example
+ * ```ts
+ * import { ForbiddenPathError, resolveFilePath } from "./send_file.ts";
+ * try {
+ *   await resolveFilePath("./public", "/../secrets.txt");
+ * } catch (error) {
+ *   if (error instanceof ForbiddenPathError) console.log(error.status); // 403
+ * }
+ * ```
+ */
 export class ForbiddenPathError extends Error {
   /** The request path as given. */
   readonly path: string;
@@ -39,6 +51,13 @@ export interface ResolveFilePathOptions {
    * Dotfiles (any segment starting with `.`, like `.env` or `.git/config`):
    * `"deny"` refuses them with a 404-status error, `"allow"` serves them.
    * Default `"deny"`.
+   *
+   * @example
+   * ```ts
+   * import { resolveFilePath } from "./send_file.ts";
+   * await resolveFilePath("./public", "/.well-known/security.txt", { dotfiles: "allow" });
+   * // "<cwd>/public/.well-known/security.txt"
+   * ```
    */
   dotfiles?: "deny" | "allow";
 }
@@ -118,39 +137,112 @@ export interface SendFileOptions extends ResolveFilePathOptions {
    * `new URL(request.url).pathname`), percent-decoded once and checked by
    * {@link resolveFilePath}. Without `root`, `path` is a file system path
    * used as is: never pass request input without a root. Default: none.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, new URL(request.url).pathname, { root: "./public" }); // /a.css: ./public/a.css
+   * ```
    */
   root?: string;
-  /** Content-Type. Default: from the extension, `application/octet-stream` if unknown. */
+  /**
+   * Content-Type. Default: from the extension, `application/octet-stream` if unknown.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./data/export.log", { contentType: "text/plain; charset=utf-8" });
+   * ```
+   */
   contentType?: string;
   /**
    * ETag, or `false` for none. Default: a strong tag from size and
    * modification time (`"<size>-<mtime ms>"`, base 36), as nginx does; it
    * changes whenever the file is rewritten with a new mtime, and being
    * strong it lets `If-Range` resume downloads.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./build/app.js", { etag: '"build-1234"' }); // or false for none
+   * ```
    */
   etag?: string | false;
-  /** Last-Modified, or `false` for none. Default: the file's modification time. */
+  /**
+   * Last-Modified, or `false` for none. Default: the file's modification time.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./build/app.js", { lastModified: false }); // validate by ETag only
+   * ```
+   */
   lastModified?: Date | number | false;
   /**
    * Cache-Control. Default `"no-cache"`: clients may store the file but
    * revalidate each time, which the validators make a cheap 304.
+   *
+   * @example
+   * ```ts
+   * import { expiresIn } from "./cache_control.ts";
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./build/app.1a2b3c.js", { cacheControl: expiresIn(31_536_000, { public: true, immutable: true }) });
+   * ```
    */
   cacheControl?: string;
   /**
    * Content-Disposition: `"inline"`, `"attachment"` (named after the file),
    * or a type with a download name. Default: none sent.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./exports/42.csv", { disposition: { type: "attachment", filename: "report.csv" } });
+   * ```
    */
   disposition?:
     | "inline"
     | "attachment"
     | { type: "inline" | "attachment"; filename: string };
-  /** Most ranges one request may ask for before it gets the whole file. Default `50`. */
+  /**
+   * Most ranges one request may ask for before it gets the whole file. Default `50`.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./media/video.mp4", { maxRanges: 1 }); // one range per request, at most
+   * ```
+   */
   maxRanges?: number;
-  /** Further response headers. Default: none. */
+  /**
+   * Further response headers. Default: none.
+   *
+   * @example
+   * ```ts
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./public/index.html", { headers: { "x-content-type-options": "nosniff" } });
+   * ```
+   */
   headers?: HeadersInit;
   /**
    * Reads bytes `[start, end)` of a file as a stream that errors if the file
    * is shorter. Default: `fastReadRange()`, the runtime's fastest reader.
+   *
+   * @example
+   * ```ts
+   * import { nodeReadRange } from "../adapters/file_io.ts";
+   * import { sendFile } from "./send_file.ts";
+   * const handler = (request: Request) =>
+   *   sendFile(request, "./media/video.mp4", { readRange: nodeReadRange });
+   * ```
    */
   readRange?: (
     path: string,

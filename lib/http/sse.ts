@@ -15,17 +15,62 @@ import { _markStreaming } from "./streaming.ts";
 
 /** One event. Only `data` is needed for a browser to dispatch it. */
 export interface ServerSentEvent {
-  /** The payload: strings are sent as is (each line its own `data:` line), anything else as JSON. */
+  /**
+   * The payload: strings are sent as is (each line its own `data:` line), anything else as JSON.
+   *
+   * @example
+   * ```ts
+   * import { formatEvent } from "./sse.ts";
+   * formatEvent({ data: "hi" }); // "data: hi\n\n"
+   * formatEvent({ data: { n: 1 } }); // 'data: {"n":1}\n\n'
+   * ```
+   */
   data?: unknown;
-  /** The event type (`addEventListener(type)`); default `"message"`. No newlines. */
+  /**
+   * The event type (`addEventListener(type)`); default `"message"`. No newlines.
+   *
+   * @example
+   * ```ts
+   * import { formatEvent } from "./sse.ts";
+   * formatEvent({ event: "tick", data: "1" }); // "event: tick\ndata: 1\n\n"
+   * ```
+   */
   event?: string;
-  /** The event id, sent back by a reconnecting browser as `Last-Event-ID`. No newlines or NUL. */
+  /**
+   * The event id, sent back by a reconnecting browser as `Last-Event-ID`. No newlines or NUL.
+   *
+   * @example
+   * ```ts
+   * import { formatEvent } from "./sse.ts";
+   * formatEvent({ id: 42, data: "x" }); // "id: 42\ndata: x\n\n"
+   * ```
+   */
   id?: string | number;
-  /** Milliseconds the browser should wait before reconnecting. */
+  /**
+   * Milliseconds the browser should wait before reconnecting.
+   *
+   * @example
+   * ```ts
+   * import { formatEvent } from "./sse.ts";
+   * formatEvent({ retry: 5000 }); // "retry: 5000\n\n"
+   * ```
+   */
   retry?: number;
 }
 
-/** Thrown by {@link formatEvent} for fields the format cannot carry. */
+/**
+ * Thrown by {@link formatEvent} for fields the format cannot carry.
+ *
+ * @example
+ * ```ts
+ * import { formatEvent, InvalidEventError } from "./sse.ts";
+ * try {
+ *   formatEvent({ event: "a\nb", data: "x" });
+ * } catch (error) {
+ *   if (error instanceof InvalidEventError) console.log(error.field); // "event"
+ * }
+ * ```
+ */
 export class InvalidEventError extends TypeError {
   /** The field at fault: `"event"`, `"id"`, `"retry"` or `"data"`. */
   readonly field: string;
@@ -103,9 +148,32 @@ export function formatComment(text = ""): string {
 
 /** What a {@link serverSentEvents} producer writes to. */
 export interface EventWriter extends LiveWriter {
-  /** Sends an event (a string is sent as `data`). Waits and rejects like `write`. */
+  /**
+   * Sends an event (a string is sent as `data`). Waits and rejects like `write`.
+   *
+   * @example
+   * ```ts
+   * import { serverSentEvents } from "./sse.ts";
+   * const handler = () =>
+   *   serverSentEvents(async (events) => {
+   *     await events.send("hello"); // data: hello
+   *     await events.send({ event: "price", id: 1, data: { usd: 101.5 } });
+   *   });
+   * ```
+   */
   send(event: ServerSentEvent | string): Promise<void>;
-  /** Sends a comment. */
+  /**
+   * Sends a comment.
+   *
+   * @example
+   * ```ts
+   * import { serverSentEvents } from "./sse.ts";
+   * const handler = () =>
+   *   serverSentEvents(async (events) => {
+   *     await events.comment("connected"); // ": connected", ignored by browsers
+   *   });
+   * ```
+   */
   comment(text?: string): Promise<void>;
 }
 
@@ -116,11 +184,42 @@ export interface ServerSentEventsInit extends ResponseInit {
    * `false` for none. Heartbeats keep proxies and load balancers (many cut
    * connections idle for 30–60 s) from closing a quiet stream, and are
    * skipped while the client is not keeping up. Default `15000`.
+   *
+   * @example
+   * ```ts
+   * import { serverSentEvents } from "./sse.ts";
+   * const handler = () =>
+   *   serverSentEvents(async (events) => {
+   *     await events.send("ready");
+   *   }, { heartbeat: 30_000 }); // or false behind no proxy
+   * ```
    */
   heartbeat?: number | false;
-  /** A `retry` (ms) sent first, telling browsers how long to wait before reconnecting. Default: none. */
+  /**
+   * A `retry` (ms) sent first, telling browsers how long to wait before reconnecting. Default: none.
+   *
+   * @example
+   * ```ts
+   * import { serverSentEvents } from "./sse.ts";
+   * const handler = () =>
+   *   serverSentEvents(async (events) => {
+   *     await events.send("ready");
+   *   }, { retry: 10_000 }); // browsers reconnect after 10 s
+   * ```
+   */
   retry?: number;
-  /** Bytes queued for the client before `send` waits. Default `65536`. */
+  /**
+   * Bytes queued for the client before `send` waits. Default `65536`.
+   *
+   * @example
+   * ```ts
+   * import { serverSentEvents } from "./sse.ts";
+   * const handler = () =>
+   *   serverSentEvents(async (events) => {
+   *     for (let i = 0; i < 100; i++) await events.send({ data: i }); // waits past 4 KiB queued
+   *   }, { highWaterMark: 4096 });
+   * ```
+   */
   highWaterMark?: number;
 }
 

@@ -11,7 +11,16 @@ import { bodyKindOf, markBodyKind } from "./body_kind.ts";
 /** One piece of a streamed body. */
 export type Chunk = string | Uint8Array | Blob;
 
-/** Thrown into a {@link stream} body when the iterable yields something else. */
+/**
+ * Thrown into a {@link stream} body when the iterable yields something else.
+ *
+ * @example
+ * ```ts
+ * import { InvalidChunkError, stream } from "./streaming.ts";
+ * const response = stream([42 as unknown as string]);
+ * await response.text().catch((error) => error instanceof InvalidChunkError); // true
+ * ```
+ */
 export class InvalidChunkError extends TypeError {
   /** The value that was yielded. */
   readonly chunk: unknown;

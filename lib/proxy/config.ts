@@ -35,13 +35,49 @@ export type TransitionName =
 
 /** A decision, made with the context's methods (`ctx.lookup()`, …). */
 export interface Transition {
-  /** Which transition. */
+  /**
+   * Which transition.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", () => ({ name: "pass" })); // what ctx.pass() returns
+   * ```
+   */
   readonly name: TransitionName;
-  /** For `error`: the status of the response to send. */
+  /**
+   * For `error`: the status of the response to send.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", (ctx) => ctx.error(503)); // { name: "error", status: 503 }
+   * ```
+   */
   readonly status?: number;
-  /** For `error`: its headers. */
+  /**
+   * For `error`: its headers.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", (ctx) => ctx.error(429, { "retry-after": "60" }));
+   * ```
+   */
   readonly headers?: HeadersInit;
-  /** For `error`: its body. */
+  /**
+   * For `error`: its body.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", (ctx) => ctx.error(403, { "content-type": "text/plain" }, "forbidden\n"));
+   * ```
+   */
   readonly body?: BodyInit | null;
 }
 
@@ -66,7 +102,17 @@ export type EventHandler = (
 
 /** Something handlers can be registered on. */
 export interface PolicyTarget {
-  /** Registers `handler` for `event`; it runs before those registered earlier. */
+  /**
+   * Registers `handler` for `event`; it runs before those registered earlier.
+   *
+   * @example
+   * ```ts
+   * import type { PolicyModule } from "./config.ts";
+   * const noStoreErrors: PolicyModule = (cache) => {
+   *   cache.on("fetch", (ctx) => (ctx.response?.status ?? 0) >= 500 ? ctx.deliver() : undefined);
+   * };
+   * ```
+   */
   on(event: CacheEvent, handler: EventHandler): this;
   /**
    * Normalizes the request field `field` (see {@link Policy.normalize}).
@@ -147,12 +193,31 @@ function legal(event: CacheEvent, transition: Transition): Transition {
   return transition;
 }
 
-/** Handlers by event, and request field normalizers; runs handlers in the policy language's order. */
+/**
+ * Handlers by event, and request field normalizers; runs handlers in the policy language's order.
+ *
+ * @example
+ * ```ts
+ * import { Policy } from "./config.ts";
+ * const policy = new Policy()
+ *   .on("receive", (ctx) => ctx.lookup())
+ *   .normalize("accept-language", (value) => value.slice(0, 2));
+ * ```
+ */
 export class Policy implements PolicyTarget {
   readonly #handlers = new Map<CacheEvent, EventHandler[]>();
   readonly #normalizers = new Map<string, (value: string) => string>();
 
-  /** The request field normalizers, by lower-cased field name. */
+  /**
+   * The request field normalizers, by lower-cased field name.
+   *
+   * @example
+   * ```ts
+   * import { Policy } from "./config.ts";
+   * const policy = new Policy().normalize("X-Device", () => "desktop");
+   * policy.normalizers.get("x-device")?.("iPhone"); // "desktop"
+   * ```
+   */
   get normalizers(): FieldNormalizers {
     return this.#normalizers;
   }
@@ -162,6 +227,14 @@ export class Policy implements PolicyTarget {
    * place of a request's `field` value: what a `receive` handler replacing
    * the request would do, without building a request on every hit. One
    * registered later for the same field runs on the earlier one's output.
+   *
+   * @example
+   * ```ts
+   * import { Policy } from "./config.ts";
+   * const policy = new Policy()
+   *   .normalize("accept-language", (value) => value.slice(0, 2).toLowerCase());
+   * policy.normalizers.get("accept-language")?.("en-GB,en;q=0.8"); // "en"
+   * ```
    */
   normalize(field: string, normalizer: (value: string) => string): this {
     const name = field.toLowerCase();
@@ -176,7 +249,17 @@ export class Policy implements PolicyTarget {
     return this;
   }
 
-  /** Registers `handler` for `event`. */
+  /**
+   * Registers `handler` for `event`.
+   *
+   * @example
+   * ```ts
+   * import { Policy } from "./config.ts";
+   * const policy = new Policy();
+   * policy.on("receive", (ctx) => ctx.lookup());
+   * policy.on("receive", (ctx) => ctx.request.method === "POST" ? ctx.pass() : undefined); // runs first
+   * ```
+   */
   on(event: CacheEvent, handler: EventHandler): this {
     if (!(event in LEGAL_TRANSITIONS)) {
       throw new TypeError(
@@ -194,6 +277,16 @@ export class Policy implements PolicyTarget {
   /**
    * Runs `event`'s handlers, newest first, until one returns a legal
    * transition; synchronously while the handlers answer synchronously.
+   *
+   * @example
+   * ```ts
+   * import { Policy } from "./config.ts";
+   * import { CacheContext } from "./context.ts";
+   * import { heapMetaStore } from "./metastore.ts";
+   * const policy = new Policy().on("receive", (ctx) => ctx.lookup());
+   * const stores = { metastore: heapMetaStore(), entitystore: { cache: undefined } };
+   * policy.run("receive", new CacheContext(new Request("http://localhost/"), stores, (r) => r.url, console.log)); // { name: "lookup" }
+   * ```
    */
   run(event: CacheEvent, ctx: CacheContext): Transition | Promise<Transition> {
     const handlers = this.#handlers.get(event) ?? [];

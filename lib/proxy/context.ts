@@ -50,6 +50,16 @@ export class CacheContext {
   /**
    * The request as the server handed it over, whatever handlers made of
    * `request`: the client it came from is the one told to the origin.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   ctx.request = new Request(ctx.request.url.replace("/old/", "/new/"), ctx.request);
+   *   ctx.log(`${ctx.received.url} -> ${ctx.request.url}`); // received is unchanged
+   * });
+   * ```
    */
   readonly received: Request;
   /**
@@ -58,6 +68,15 @@ export class CacheContext {
    * (`fetch` and `store` of a revalidation) it is the stored response with
    * the 304's fields merged in and no body: the stored body goes with it,
    * or with a copy of it (`new Response(ctx.response.body, ctx.response)`).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("fetch", (ctx) => {
+   *   ctx.response?.headers.delete("x-powered-by"); // neither stored nor sent
+   * });
+   * ```
    */
   response: Response | undefined;
   /**
@@ -76,22 +95,101 @@ export class CacheContext {
    * ```
    */
   ttl: number | undefined;
-  /** The meta store for this request (change it in `receive`). */
+  /**
+   * The meta store for this request (change it in `receive`).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * import { heapMetaStore } from "./metastore.ts";
+   * const previews = heapMetaStore({ maxEntries: 100 });
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   if (ctx.request.url.includes("/preview/")) ctx.metastore = previews;
+   * });
+   * ```
+   */
   metastore: MetaStore;
-  /** The entity store for this request (change it in `receive`). */
+  /**
+   * The entity store for this request (change it in `receive`).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * import { entityStoreFrom } from "./entitystore.ts";
+   * const big = entityStoreFrom("heap:?maxBytes=1073741824&maxEntrySize=268435456");
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   if (ctx.request.url.includes("/video/")) ctx.entitystore = big;
+   * });
+   * ```
+   */
   entitystore: EntityStore;
-  /** The stored response the lookup found (fresh or stale), if any. */
+  /**
+   * The stored response the lookup found (fresh or stale), if any.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("miss", (ctx) => {
+   *   if (ctx.stored) ctx.trace(`stale-since-${ctx.stored.responseTime}`); // a stale copy to revalidate
+   * });
+   * ```
+   */
   stored: StoredResponse | undefined;
-  /** Ask for a full reload at lookup: skip stored responses, fetch and store anew. */
+  /**
+   * Ask for a full reload at lookup: skip stored responses, fetch and store anew.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   if (ctx.request.headers.get("x-refresh") === "1") ctx.reload = true;
+   * }); // nothing returned: the default policy looks it up, and fetches anew
+   * ```
+   */
   reload = false;
   /**
    * Whether RFC 9111 and the cache's options let the fetched response be
    * stored; set before the `fetch` event (the default policy stores when true).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("fetch", (ctx) => {
+   *   if (ctx.storable && ctx.response?.status === 404) ctx.ttl = 30; // short-lived 404s
+   * });
+   * ```
    */
   storable = false;
-  /** Why the fetched response may not be stored (set with `storable`). */
+  /**
+   * Why the fetched response may not be stored (set with `storable`).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("fetch", (ctx) => {
+   *   if (!ctx.storable) ctx.log(`not stored (${ctx.notStorableReason}): ${ctx.request.url}`);
+   * });
+   * ```
+   */
   notStorableReason: NotStorableReason | undefined;
-  /** What happened, in order; sent in the trace header. */
+  /**
+   * What happened, in order; sent in the trace header.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("deliver", (ctx) => {
+   *   if (ctx.traces.includes("stale")) ctx.response?.headers.set("warning", "110 - stale");
+   * });
+   * ```
+   */
   readonly traces: string[] = [];
   readonly #log: (message: string) => void;
   readonly #keyOf: (request: Request) => string;
@@ -101,6 +199,15 @@ export class CacheContext {
   /**
    * Makes the context of `request`; `purge` forgets what the stores keep
    * for it (a context made without one has nothing to forget).
+   *
+   * @example
+   * ```ts
+   * import { CacheContext } from "./context.ts";
+   * import { heapMetaStore } from "./metastore.ts";
+   * const stores = { metastore: heapMetaStore(), entitystore: { cache: undefined } };
+   * const ctx = new CacheContext(new Request("http://localhost/a"), stores, (r) => r.url, console.log);
+   * ctx.key; // "http://localhost/a"
+   * ```
    */
   constructor(
     request: Request,
@@ -118,7 +225,18 @@ export class CacheContext {
     this.#purge = purge;
   }
 
-  /** The cache key of the request, taken when first asked (after `receive`). */
+  /**
+   * The cache key of the request, taken when first asked (after `receive`).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("store", (ctx) => {
+   *   ctx.log(`storing ${ctx.key}`); // the URL, or what cacheKey made of it
+   * });
+   * ```
+   */
   get key(): string {
     return this.#key ??= this.#keyOf(this.request);
   }
@@ -127,6 +245,15 @@ export class CacheContext {
    * Records what happened, for the trace header and the log. Characters a
    * field value cannot carry (outside visible ASCII and space) are written
    * as `\u` and four hex digits, so that a word never fails the answer.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", (ctx) => { ctx.trace("api"); });
+   * const response = await cache.fetch(new Request("http://localhost/"));
+   * response.headers.get("x-cache"); // "api, miss"
+   * ```
    */
   trace(...words: string[]): void {
     for (let word of words) {
@@ -135,7 +262,18 @@ export class CacheContext {
     }
   }
 
-  /** Writes a line to the cache's log (its `verbose` option). */
+  /**
+   * Writes a line to the cache's log (its `verbose` option).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", verbose: true });
+   * cache.on("pass", (ctx) => {
+   *   ctx.log(`passed: ${ctx.request.method} ${ctx.request.url}`); // to the console
+   * });
+   * ```
+   */
   log(message: string): void {
     this.#log(message);
   }
@@ -160,32 +298,99 @@ export class CacheContext {
     return this.#purge(this);
   }
 
-  /** Forward to the origin without caching. */
+  /**
+   * Forward to the origin without caching.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   if (ctx.request.headers.has("cookie")) return ctx.pass(); // never from or into storage
+   * });
+   * ```
+   */
   pass(): Transition {
     return { name: "pass" };
   }
 
-  /** Look the request up in the cache. */
+  /**
+   * Look the request up in the cache.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   if (ctx.request.method === "GET") return ctx.lookup(); // even with a cookie
+   * });
+   * ```
+   */
   lookup(): Transition {
     return { name: "lookup" };
   }
 
-  /** Fetch from the origin (validating a stale stored response if there is one). */
+  /**
+   * Fetch from the origin (validating a stale stored response if there is one).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("hit", (ctx) => {
+   *   if (ctx.request.headers.has("x-debug")) return ctx.fetch();
+   * });
+   * ```
+   */
   fetch(): Transition {
     return { name: "fetch" };
   }
 
-  /** Store the fetched response. */
+  /**
+   * Store the fetched response.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("fetch", (ctx) => {
+   *   if (ctx.response?.status === 200 && ctx.storable) return ctx.store();
+   * });
+   * ```
+   */
   store(): Transition {
     return { name: "store" };
   }
 
-  /** Send the response. */
+  /**
+   * Send the response.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("fetch", (ctx) => {
+   *   if (ctx.response?.headers.has("x-no-store")) return ctx.deliver(); // sent, not stored
+   * });
+   * ```
+   */
   deliver(): Transition {
     return { name: "deliver" };
   }
 
-  /** Done: the response goes to the client as it is. */
+  /**
+   * Done: the response goes to the client as it is.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("deliver", (ctx) => {
+   *   ctx.response?.headers.set("x-served-by", "edge-1");
+   *   return ctx.finish();
+   * });
+   * ```
+   */
   finish(): Transition {
     return { name: "finish" };
   }

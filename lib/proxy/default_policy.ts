@@ -10,7 +10,17 @@ import { requestCacheControl } from "./policy.ts";
 
 /** Options of the default policy. */
 export interface DefaultPolicyOptions {
-  /** A client's `no-cache` forces a full reload instead of a revalidation. */
+  /**
+   * A client's `no-cache` forces a full reload instead of a revalidation.
+   *
+   * @example
+   * ```ts
+   * import { defaultPolicy } from "./default_policy.ts";
+   * import { Policy } from "./config.ts";
+   * // a request with Cache-Control: no-cache skips the stored copy
+   * defaultPolicy({ allowReload: true })(new Policy());
+   * ```
+   */
   allowReload: boolean;
 }
 

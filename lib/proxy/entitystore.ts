@@ -23,9 +23,26 @@ import {
 
 /** Keeps bodies by id. */
 export interface EntityStore {
-  /** The stream cache holding the bodies; `undefined` for a store that keeps none. */
+  /**
+   * The stream cache holding the bodies; `undefined` for a store that keeps none.
+   *
+   * @example
+   * ```ts
+   * import { entityStoreFrom } from "./entitystore.ts";
+   * entityStoreFrom("noop:").cache; // undefined: headers only
+   * entityStoreFrom("heap:").cache?.has("some-id"); // false
+   * ```
+   */
   readonly cache: StreamCache | undefined;
-  /** Largest body this store takes, in bytes. Default: no limit. */
+  /**
+   * Largest body this store takes, in bytes. Default: no limit.
+   *
+   * @example
+   * ```ts
+   * import { entityStoreFrom } from "./entitystore.ts";
+   * entityStoreFrom("heap:?maxBytes=67108864&maxEntrySize=1048576").maxEntrySize; // 1048576
+   * ```
+   */
   readonly maxEntrySize?: number;
 }
 

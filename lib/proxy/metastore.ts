@@ -24,7 +24,19 @@ import { Listeners } from "../listeners.ts";
 import { RecentMap } from "../recent_map.ts";
 import { numberParam, parseStoreUri, StoreUriError } from "./store_uri.ts";
 
-/** One stored response, without its body. */
+/**
+ * One stored response, without its body.
+ *
+ * @example
+ * ```ts
+ * import { heapMetaStore } from "./metastore.ts";
+ * const meta = heapMetaStore();
+ * await meta.store("http://localhost/", [{
+ *   status: 200, statusText: "OK", headers: [["cache-control", "max-age=60"]], vary: {},
+ *   requestTime: Date.now(), responseTime: Date.now(), entity: "body-1", size: 2,
+ * }]);
+ * ```
+ */
 export interface StoredResponse {
   /** Status code. */
   status: number;
@@ -89,17 +101,53 @@ export interface MetaStore {
    * The variants stored for `key`, most recent first (empty when none). A
    * store that has them at hand may answer without a promise, sparing a hit
    * a turn of the event loop.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore();
+   * await meta.lookup("http://localhost/"); // []: nothing stored
+   * ```
    */
   lookup(key: string): StoredResponse[] | Promise<StoredResponse[]>;
-  /** Replaces the variants stored for `key`. */
+  /**
+   * Replaces the variants stored for `key`.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore();
+   * const now = Date.now();
+   * await meta.store("http://localhost/", [{ status: 200, statusText: "OK", headers: [], vary: {}, requestTime: now, responseTime: now, entity: "e1", size: 0 }]);
+   * (await meta.lookup("http://localhost/")).length; // 1
+   * ```
+   */
   store(key: string, variants: StoredResponse[]): Promise<void>;
-  /** Forgets `key`. */
+  /**
+   * Forgets `key`.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore();
+   * await meta.purge("http://localhost/news");
+   * await meta.lookup("http://localhost/news"); // []
+   * ```
+   */
   purge(key: string): Promise<void>;
   /**
    * For a store that forgets keys on its own (a bounded store in memory):
    * `listener` is told the variants of each key it drops, so that the cache
    * frees their bodies. May return what stops telling it (a closed cache
    * then lets go of the store).
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore({ maxEntries: 1 });
+   * const stop = meta.onForget?.((variants) => console.log(`dropped ${variants.length}`));
+   * stop?.(); // no longer told
+   * ```
    */
   onForget?(
     listener: (variants: StoredResponse[]) => void,
@@ -110,24 +158,53 @@ export interface MetaStore {
    * forget records whose bodies went while it was down, and then frees the
    * bodies from before the start that no record names. So it must throw,
    * not skip, when it cannot read a record that may exist.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore();
+   * for await (const [key, variants] of meta.entries?.() ?? []) {
+   *   console.log(key, variants.length); // a heap: store has no entries(): none
+   * }
+   * ```
    */
   entries?(): AsyncIterable<[key: string, variants: StoredResponse[]]>;
   /**
    * True when nothing it keeps outlives the process (`heap:`): bodies an
    * entity store kept from before a restart are then unreachable, and the
    * cache frees them.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * heapMetaStore().volatile; // true: gone with the process
+   * ```
    */
   readonly volatile?: boolean;
 }
 
 /** Options of {@link heapMetaStore}. */
 export interface HeapMetaStoreOptions {
-  /** Most keys kept. Default 10,000. */
+  /**
+   * Most keys kept. Default 10,000.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore({ maxEntries: 50_000 }); // least recently used keys go first
+   * ```
+   */
   maxEntries?: number;
   /**
    * Most bytes kept, counting the keys, header fields and the request values
    * `Vary` nominates, which clients choose (a 64 KiB URL, a 48 KiB
    * `Accept-Language` in each of 16 variants). Default 64 MiB.
+   *
+   * @example
+   * ```ts
+   * import { heapMetaStore } from "./metastore.ts";
+   * const meta = heapMetaStore({ maxBytes: 16 << 20 }); // 16 MiB of keys and fields
+   * ```
    */
   maxBytes?: number;
 }
@@ -209,9 +286,23 @@ export interface FileMetaStoreOptions {
   /**
    * Keys whose variants are also kept in memory, most recently used first,
    * so that a lookup of a recent key reads no file. Default 10,000.
+   *
+   * @example
+   * ```ts
+   * import { fileMetaStore } from "./metastore.ts";
+   * const meta = fileMetaStore("./.cistern/meta", { maxEntries: 100_000 });
+   * ```
    */
   maxEntries?: number;
-  /** Most bytes those keys may hold in memory, counted as {@link HeapMetaStoreOptions.maxBytes} counts them. Default 64 MiB. */
+  /**
+   * Most bytes those keys may hold in memory, counted as {@link HeapMetaStoreOptions.maxBytes} counts them. Default 64 MiB.
+   *
+   * @example
+   * ```ts
+   * import { fileMetaStore } from "./metastore.ts";
+   * const meta = fileMetaStore("./.cistern/meta", { maxBytes: 128 << 20 });
+   * ```
+   */
   maxBytes?: number;
 }
 

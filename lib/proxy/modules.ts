@@ -11,13 +11,31 @@ import { isToken } from "../http/field_tokens.ts";
 
 /** Options for {@link cacheBusters}. */
 export interface CacheBustersOptions {
-  /** Freshness in seconds for versioned URLs. Default one year (`31536000`). */
+  /**
+   * Freshness in seconds for versioned URLs. Default one year (`31536000`).
+   *
+   * @example
+   * ```ts
+   * import { cacheBusters } from "./modules.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" })
+   *   .use(cacheBusters({ ttl: 7 * 86_400 })); // a week
+   * ```
+   */
   ttl?: number;
   /**
    * Which URLs carry a version. Default: a `v`, `ver` or `version` query
    * parameter, or a bare numeric query such as Rails' `?1700000000` (not
    * jQuery's `_=`, which marks a request never to be answered from a cache).
    * Its `g` and `y` flags are ignored, which would make tests take turns.
+   *
+   * @example
+   * ```ts
+   * import { cacheBusters } from "./modules.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" })
+   *   .use(cacheBusters({ pattern: /[?&]rev=[0-9a-f]{8}/ })); // /app.js?rev=1a2b3c4d
+   * ```
    */
   pattern?: RegExp;
 }
@@ -84,9 +102,28 @@ export interface PurgeRequestsOptions {
   /**
    * Whether this request may purge; one that may not gets a 403. Required:
    * a cache that takes anyone's purges is a cache anyone can empty.
+   *
+   * @example
+   * ```ts
+   * import { purgeRequests } from "./modules.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" }).use(purgeRequests({
+   *   allow: (request) => request.headers.get("x-purge-key") === "s3cret",
+   * }));
+   * ```
    */
   allow: (request: Request) => boolean | Promise<boolean>;
-  /** The request method that purges (methods are case-sensitive). Default `"PURGE"`, as Varnish and Squid take it. */
+  /**
+   * The request method that purges (methods are case-sensitive). Default `"PURGE"`, as Varnish and Squid take it.
+   *
+   * @example
+   * ```ts
+   * import { purgeRequests } from "./modules.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" })
+   *   .use(purgeRequests({ method: "BAN", allow: () => true })); // BAN /path forgets it
+   * ```
+   */
   method?: string;
 }
 
@@ -138,6 +175,15 @@ export interface NormalizeAcceptEncodingOptions {
   /**
    * The content codings the origin can send, its preference first. Default
    * `["br", "gzip"]`.
+   *
+   * @example
+   * ```ts
+   * import { normalizeAcceptEncoding } from "./modules.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * // "gzip, deflate, br, zstd" is sent on as "zstd"; "gzip, deflate" as "gzip"
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" })
+   *   .use(normalizeAcceptEncoding({ codings: ["zstd", "br", "gzip"] }));
+   * ```
    */
   codings?: string[];
 }

@@ -59,17 +59,62 @@ export const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 
 /** Options the rules depend on. */
 export interface PolicyOptions {
-  /** Request fields that make a response private unless it is explicitly shareable. */
+  /**
+   * Request fields that make a response private unless it is explicitly shareable.
+   *
+   * @example
+   * ```ts
+   * import { notStorableReason } from "./policy.ts";
+   * const request = new Request("http://x/", { headers: { "x-api-key": "k" } });
+   * const options = { privateHeaders: ["authorization", "x-api-key"], storeSetCookie: false, defaultTtl: 60, heuristicMaxTtl: 86400, targetedFields: [] };
+   * notStorableReason(request, new Response("hi"), options); // "authorization"
+   * ```
+   */
   privateHeaders: string[];
-  /** Whether responses carrying `Set-Cookie` may be stored. */
+  /**
+   * Whether responses carrying `Set-Cookie` may be stored.
+   *
+   * @example
+   * ```ts
+   * import { notStorableReason } from "./policy.ts";
+   * const response = new Response("hi", { headers: { "cache-control": "max-age=60", "set-cookie": "a=1" } });
+   * const options = { privateHeaders: [], storeSetCookie: false, defaultTtl: 0, heuristicMaxTtl: 86400, targetedFields: [] };
+   * notStorableReason(new Request("http://x/"), response, options); // "set-cookie"
+   * ```
+   */
   storeSetCookie: boolean;
-  /** Freshness in seconds for storable responses with none of their own. */
+  /**
+   * Freshness in seconds for storable responses with none of their own.
+   *
+   * @example
+   * ```ts
+   * import { freshnessLifetime } from "./policy.ts";
+   * const options = { defaultTtl: 120, heuristicMaxTtl: 86400, targetedFields: [] };
+   * freshnessLifetime(new Headers(), undefined, options, 200); // 120
+   * ```
+   */
   defaultTtl: number;
-  /** Upper bound of heuristic freshness, in seconds. */
+  /**
+   * Upper bound of heuristic freshness, in seconds.
+   *
+   * @example
+   * ```ts
+   * import { freshnessLifetime } from "./policy.ts";
+   * const headers = new Headers({ date: "Mon, 01 Dec 2025 00:00:00 GMT", "last-modified": "Mon, 01 Dec 2024 00:00:00 GMT" });
+   * freshnessLifetime(headers, undefined, { defaultTtl: 0, heuristicMaxTtl: 3600, targetedFields: [] }, 200); // 3600
+   * ```
+   */
   heuristicMaxTtl: number;
   /**
    * Targeted Cache-Control fields (RFC 9213) this cache obeys, highest
    * priority first, e.g. `["cdn-cache-control"]`.
+   *
+   * @example
+   * ```ts
+   * import { freshnessLifetime } from "./policy.ts";
+   * const headers = new Headers({ "cache-control": "max-age=5", "cdn-cache-control": "max-age=600" });
+   * freshnessLifetime(headers, undefined, { defaultTtl: 0, heuristicMaxTtl: 86400, targetedFields: ["cdn-cache-control"] }, 200); // 600
+   * ```
    */
   targetedFields: string[];
 }
@@ -259,9 +304,27 @@ export function freshnessLifetime(
 
 /** The times a cache keeps with a stored response to compute its age. */
 export interface AgeClock {
-  /** When the request that produced it was sent (ms). */
+  /**
+   * When the request that produced it was sent (ms).
+   *
+   * @example
+   * ```ts
+   * import { currentAge } from "./policy.ts";
+   * // sent at 0, answered at 2 s, read at 10 s: 2 s in transit, 8 s stored
+   * currentAge(new Headers(), { requestTime: 0, responseTime: 2000 }, 10_000); // 10
+   * ```
+   */
   requestTime: number;
-  /** When its response was received (ms). */
+  /**
+   * When its response was received (ms).
+   *
+   * @example
+   * ```ts
+   * import { currentAge } from "./policy.ts";
+   * const responseTime = Date.now() - 30_000; // received half a minute ago
+   * currentAge(new Headers({ age: "5" }), { requestTime: responseTime, responseTime }, Date.now()); // 35
+   * ```
+   */
   responseTime: number;
 }
 
@@ -337,11 +400,36 @@ export type Usability =
 
 /** What {@link usability} needs to know about the stored response. */
 export interface StoredFreshness {
-  /** Current age in seconds. */
+  /**
+   * Current age in seconds.
+   *
+   * @example
+   * ```ts
+   * import { usability } from "./policy.ts";
+   * usability({ age: 120, lifetime: 60, cc: {} }, {}).use; // "validate": a minute past
+   * ```
+   */
   age: number;
-  /** Freshness lifetime in seconds. */
+  /**
+   * Freshness lifetime in seconds.
+   *
+   * @example
+   * ```ts
+   * import { usability } from "./policy.ts";
+   * usability({ age: 120, lifetime: 300, cc: {} }, {}).use; // "fresh"
+   * ```
+   */
   lifetime: number;
-  /** The stored response's governing Cache-Control. */
+  /**
+   * The stored response's governing Cache-Control.
+   *
+   * @example
+   * ```ts
+   * import { usability } from "./policy.ts";
+   * const cc = { maxAge: 60, staleWhileRevalidate: 30 };
+   * usability({ age: 70, lifetime: 60, cc }, {}).use; // "stale-while-revalidate"
+   * ```
+   */
   cc: CacheControl;
 }
 

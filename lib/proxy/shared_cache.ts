@@ -131,15 +131,61 @@ export interface SharedCacheOptions {
   /**
    * What the cache sits in front of: a fetch handler, or the base URL of an
    * origin server (`"http://127.0.0.1:8080"`) to reverse-proxy.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const proxy = new SharedCache({ origin: "http://127.0.0.1:8081" }); // reverse-proxies
+   * const app = new SharedCache({ origin: () => new Response("hi") }); // wraps a handler
+   * ```
    */
   origin: Handler | string;
-  /** Where stored headers live: `"heap:"`, `"file:PATH"` or a MetaStore. Default `"heap:"`. */
+  /**
+   * Where stored headers live: `"heap:"`, `"file:PATH"` or a MetaStore. Default `"heap:"`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * import { heapMetaStore } from "./metastore.ts";
+   * const metastore = heapMetaStore({ maxEntries: 50_000 });
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", metastore });
+   * ```
+   */
   metastore?: string | MetaStore;
-  /** Where bodies live: `"heap:"`, `"file:PATH"`, `"noop:"` or an EntityStore. Default `"heap:"`. */
+  /**
+   * Where bodies live: `"heap:"`, `"file:PATH"`, `"noop:"` or an EntityStore. Default `"heap:"`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({
+   *   origin: "http://127.0.0.1:8081",
+   *   entitystore: "heap:?maxBytes=1073741824", // 1 GiB of bodies in memory
+   * });
+   * ```
+   */
   entitystore?: string | EntityStore;
-  /** Freshness in seconds for storable responses that state none. Default `0`. */
+  /**
+   * Freshness in seconds for storable responses that state none. Default `0`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // a 200 with no Cache-Control or Expires is fresh for five minutes
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", defaultTtl: 300 });
+   * ```
+   */
   defaultTtl?: number;
-  /** Cap on heuristic freshness (10% of the age of Last-Modified), seconds. Default `86400`. */
+  /**
+   * Cap on heuristic freshness (10% of the age of Last-Modified), seconds. Default `86400`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // Last-Modified a year ago: fresh for an hour, not 36 days
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", heuristicMaxTtl: 3600 });
+   * ```
+   */
   heuristicMaxTtl?: number;
   /**
    * Request fields that make a response private unless it says it is
@@ -157,57 +203,189 @@ export interface SharedCacheOptions {
    * ```
    */
   privateHeaders?: string[];
-  /** Response fields removed from stored copies. Default `["set-cookie"]`. */
+  /**
+   * Response fields removed from stored copies. Default `["set-cookie"]`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({
+   *   origin: "http://127.0.0.1:8081",
+   *   ignoreHeaders: ["set-cookie", "x-request-id"], // never replayed from storage
+   * });
+   * ```
+   */
   ignoreHeaders?: string[];
   /**
    * Store responses that carry `Set-Cookie` (with the fields of
    * `ignoreHeaders` removed from the stored copy). Default `false`: they pass.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // stored without its Set-Cookie (ignoreHeaders), so no hit hands out a session
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", storeSetCookie: true });
+   * ```
    */
   storeSetCookie?: boolean;
-  /** A client's `no-cache` forces a full reload instead of a revalidation. Default `false`. */
+  /**
+   * A client's `no-cache` forces a full reload instead of a revalidation. Default `false`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // a shift-reload (Cache-Control: no-cache) fetches the whole response again
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", allowReload: true });
+   * ```
+   */
   allowReload?: boolean;
-  /** Honour a client's `no-cache` and `max-age` (revalidate for it). Default `true`. */
+  /**
+   * Honour a client's `no-cache` and `max-age` (revalidate for it). Default `true`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // clients' no-cache and max-age=0 are ignored: fresh copies are served
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", allowRevalidate: false });
+   * ```
+   */
   allowRevalidate?: boolean;
-  /** The cache key of a request. Default: its full URL (scheme, host, path and query). */
+  /**
+   * The cache key of a request. Default: its full URL (scheme, host, path and query).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({
+   *   origin: "http://127.0.0.1:8081",
+   *   cacheKey: (request) => new URL(request.url).pathname, // query strings ignored
+   * });
+   * ```
+   */
   cacheKey?: (request: Request) => string;
   /**
    * Serve stale content whenever the origin fails or answers 500, 502, 503
    * or 504, except where the response forbids it (`must-revalidate`,
    * `proxy-revalidate`, `s-maxage`, `no-cache`: RFC 9111 §4.2.4). Default
    * `false`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // origin down or answering 503: stale copies are served instead
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", faultTolerant: true });
+   * ```
    */
   faultTolerant?: boolean;
-  /** `true` logs each request's trace to the console; a function receives the lines. Default off. */
+  /**
+   * `true` logs each request's trace to the console; a function receives the lines. Default off.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const lines: string[] = [];
+   * const cache = new SharedCache({ origin: () => new Response("hi"), verbose: (line) => lines.push(line) });
+   * await cache.fetch(new Request("http://localhost/"));
+   * ```
+   */
   verbose?: boolean | ((message: string) => void);
-  /** Response field listing what happened (`miss, store`); `false` turns it off. Default `"x-cache"`. */
+  /**
+   * Response field listing what happened (`miss, store`); `false` turns it off. Default `"x-cache"`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi"), traceHeader: "x-trace" });
+   * const response = await cache.fetch(new Request("http://localhost/"));
+   * console.log(response.headers.get("x-trace")); // "miss"
+   * ```
+   */
   traceHeader?: string | false;
   /**
    * This cache's name (a token) in a `Cache-Status` field (RFC 9211) it
    * appends to every answer: `cistern; hit; ttl=42`,
    * `cistern; fwd=uri-miss; fwd-status=200; stored; ttl=60`. Default
    * `false`: none.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi"), cacheStatus: "cistern" });
+   * const response = await cache.fetch(new Request("http://localhost/"));
+   * console.log(response.headers.get("cache-status")); // "cistern; fwd=uri-miss; fwd-status=200"
+   * ```
    */
   cacheStatus?: string | false;
   /**
    * Bodies larger than this many bytes pass through without being stored.
    * Default: the entity store's own limit (`heap:` stores: their `maxBytes`),
    * else none.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // bodies over 10 MiB are streamed through, not stored
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", maxEntrySize: 10 << 20 });
+   * ```
    */
   maxEntrySize?: number;
   /**
    * Targeted Cache-Control fields (RFC 9213) that govern this cache ahead of
    * `Cache-Control`, highest priority first. Default `["cdn-cache-control"]`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({
+   *   origin: "http://127.0.0.1:8081",
+   *   targetedFields: ["cistern-cache-control", "cdn-cache-control"],
+   * });
+   * ```
    */
   targetedFields?: string[];
-  /** Send targeted fields on to clients. Default `true`. */
+  /**
+   * Send targeted fields on to clients. Default `true`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // CDN-Cache-Control is obeyed here, then removed from answers
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", forwardTargetedFields: false });
+   * ```
+   */
   forwardTargetedFields?: boolean;
-  /** Add `Via: 1.1 <name>` to responses and forwarded requests (a token, with an optional `:port` and ` (comment)`); `false` for none. Default `false`. */
+  /**
+   * Add `Via: 1.1 <name>` to responses and forwarded requests (a token, with an optional `:port` and ` (comment)`); `false` for none. Default `false`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // responses and forwarded requests carry "Via: 1.1 edge-1"
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", via: "edge-1" });
+   * ```
+   */
   via?: string | false;
-  /** Milliseconds to wait for the origin's response headers before answering 504. Default `30000`. */
+  /**
+   * Milliseconds to wait for the origin's response headers before answering 504. Default `30000`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // no response head within 5 s: the client gets a 504 (or a stale copy)
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", originTimeout: 5000 });
+   * ```
+   */
   originTimeout?: number;
   /**
    * Milliseconds the origin may pause a body being stored before the fetch is
    * abandoned (clients get a cut body, nothing is stored). Default `60000`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // a body being stored that stalls for 10 s is given up
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", originIdleTimeout: 10_000 });
+   * ```
    */
   originIdleTimeout?: number;
   /**
@@ -224,7 +402,18 @@ export interface SharedCacheOptions {
    * ```
    */
   templateBytes?: number;
-  /** Time source (freshness, ages, timeouts). Default {@link systemClock}. */
+  /**
+   * Time source (freshness, ages, timeouts). Default {@link systemClock}.
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "../clock.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * const clock = new ManualClock(Date.parse("2025-01-01T00:00:00Z"));
+   * const cache = new SharedCache({ origin: () => new Response("hi"), clock });
+   * await clock.advance(60_000); // stored responses are a minute older
+   * ```
+   */
   clock?: Clock;
 }
 
@@ -447,7 +636,17 @@ function followClient(
  * ```
  */
 export class SharedCache implements PolicyTarget {
-  /** The cache as a fetch handler. */
+  /**
+   * The cache as a fetch handler.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * const response = await cache.fetch(new Request("http://localhost/"));
+   * console.log(await response.text()); // "hi"
+   * ```
+   */
   readonly fetch: Handler;
   readonly #policy = new Policy();
   readonly #origin: Handler;
@@ -519,7 +718,15 @@ export class SharedCache implements PolicyTarget {
     return this.#stores.entitystore.cache?.ready ?? Promise.resolve();
   }
 
-  /** Makes a cache in front of `options.origin`. */
+  /**
+   * Makes a cache in front of `options.origin`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", defaultTtl: 60 });
+   * ```
+   */
   constructor(options: SharedCacheOptions) {
     this.#options = options;
     // A URL's proxy takes the requests the cache makes as their parts.
@@ -602,7 +809,18 @@ export class SharedCache implements PolicyTarget {
     this.fetch = (request) => this.#handle(request, false);
   }
 
-  /** Registers a policy handler for `event`; later handlers run first. */
+  /**
+   * Registers a policy handler for `event`; later handlers run first.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" });
+   * cache.on("receive", (ctx) => {
+   *   if (ctx.request.headers.has("authorization")) return ctx.pass();
+   * }); // nothing returned: the default policy decides
+   * ```
+   */
   on(event: CacheEvent, handler: EventHandler): this {
     this.#policy.on(event, handler);
     return this;
@@ -624,7 +842,16 @@ export class SharedCache implements PolicyTarget {
     return this;
   }
 
-  /** Imports a reusable policy (a function that registers handlers). */
+  /**
+   * Imports a reusable policy (a function that registers handlers).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * import { honourClientNoCache } from "./modules.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081" }).use(honourClientNoCache);
+   * ```
+   */
   use(module: PolicyModule): this {
     module(this);
     return this;
@@ -671,6 +898,14 @@ export class SharedCache implements PolicyTarget {
    * record; reaped bodies' variants not yet forgotten are left for lookups
    * to forget. Answers still being sent should end first (a server's
    * shutdown).
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * await cache.fetch(new Request("http://localhost/"));
+   * await cache.close(); // after the server's shutdown
+   * ```
    */
   async close(): Promise<void> {
     this.#closing = true;

@@ -7,15 +7,51 @@
 
 /** A parsed store URI. */
 export interface StoreUri {
-  /** `heap`, `file`, `noop`, … */
+  /**
+   * `heap`, `file`, `noop`, …
+   *
+   * @example
+   * ```ts
+   * import { parseStoreUri } from "./store_uri.ts";
+   * parseStoreUri("heap:?maxBytes=1024").scheme; // "heap"
+   * ```
+   */
   scheme: string;
-  /** The path of `file:` URIs, as written (relative paths stay relative). */
+  /**
+   * The path of `file:` URIs, as written (relative paths stay relative).
+   *
+   * @example
+   * ```ts
+   * import { parseStoreUri } from "./store_uri.ts";
+   * parseStoreUri("file:./.cistern/body").path; // "./.cistern/body"
+   * ```
+   */
   path: string;
-  /** Query parameters. */
+  /**
+   * Query parameters.
+   *
+   * @example
+   * ```ts
+   * import { parseStoreUri } from "./store_uri.ts";
+   * parseStoreUri("heap:?maxBytes=1024").params.get("maxBytes"); // "1024"
+   * ```
+   */
   params: URLSearchParams;
 }
 
-/** Thrown for a store URI that names no known store or is malformed. */
+/**
+ * Thrown for a store URI that names no known store or is malformed.
+ *
+ * @example
+ * ```ts
+ * import { StoreUriError, parseStoreUri } from "./store_uri.ts";
+ * try {
+ *   parseStoreUri("redis");
+ * } catch (error) {
+ *   if (error instanceof StoreUriError) console.log(error.uri); // "redis"
+ * }
+ * ```
+ */
 export class StoreUriError extends Error {
   /** The URI given. */
   readonly uri: string;

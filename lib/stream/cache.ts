@@ -20,21 +20,74 @@ import {
 
 /** Options for {@link StreamCache}. */
 export interface StreamCacheOptions {
-  /** Where bytes live: `memoryFs()` or `diskFs(dir)`. */
+  /**
+   * Where bytes live: `memoryFs()` or `diskFs(dir)`.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() }); // or diskFs("./.cache")
+   * ```
+   */
   fs: FileSystem;
-  /** Which entries to remove, and when. Default: none are removed. */
+  /**
+   * Which entries to remove, and when. Default: none are removed.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { lruReaper } from "./reaper.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs(), reaper: lruReaper({ maxBytes: 64 << 20 }) });
+   * ```
+   */
   reaper?: Reaper;
-  /** Time source for last-read times and sweeps. Default {@link systemClock}. */
+  /**
+   * Time source for last-read times and sweeps. Default {@link systemClock}.
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "../clock.ts";
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { expiryReaper } from "./reaper.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const clock = new ManualClock(0);
+   * const cache = new StreamCache({ fs: memoryFs(), reaper: expiryReaper(60_000), clock });
+   * ```
+   */
   clock?: Clock;
 }
 
 /** What `get` returns: a reader always, the writer only to the first caller. */
 export interface CacheHandle {
-  /** Reads the entry; close it when done. */
+  /**
+   * Reads the entry; close it when done.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader } = await cache.get("k");
+   * reader.size(); // { size: 0, complete: false }
+   * reader.close();
+   * ```
+   */
   reader: EntryReader;
   /**
    * Fills the entry, for exactly one caller per entry: close it to complete
    * the entry, abort it to discard it. `undefined` for everyone else.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const first = await cache.get("k"); // first.writer: a WritableStream
+   * const second = await cache.get("k"); // second.writer: undefined
+   * await first.writer?.close();
+   * ```
    */
   writer: WritableStream<Uint8Array> | undefined;
 }
@@ -57,7 +110,18 @@ export interface CacheHandle {
  * ```
  */
 export class StreamCache {
-  /** Resolves once entries kept by the storage have been reloaded. */
+  /**
+   * Resolves once entries kept by the storage have been reloaded.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * await cache.ready;
+   * cache.keys(); // []: a memoryFs keeps nothing across caches
+   * ```
+   */
   readonly ready: Promise<void>;
   readonly #fs: FileSystem;
   readonly #reaper: Reaper | undefined;
@@ -88,7 +152,16 @@ export class StreamCache {
     },
   };
 
-  /** Makes a cache; it reloads what `fs` kept in the background (see {@link StreamCache.ready}). */
+  /**
+   * Makes a cache; it reloads what `fs` kept in the background (see {@link StreamCache.ready}).
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * ```
+   */
   constructor(options: StreamCacheOptions) {
     this.#fs = options.fs;
     this.#reaper = options.reaper;
@@ -139,6 +212,16 @@ export class StreamCache {
   /**
    * Opens the entry for `key`, creating it if it does not exist: then (and
    * only then) the handle carries the writer.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("page");
+   * new Response("hello").body!.pipeTo(writer!); // fill it: other callers read it live
+   * await new Response(reader.stream()).text(); // "hello"
+   * ```
    */
   async get(key: string): Promise<CacheHandle> {
     if (typeof key !== "string") {
@@ -204,17 +287,51 @@ export class StreamCache {
     return this.#reaped.add(listener);
   }
 
-  /** Whether the entries kept by earlier caches on the storage are loaded (`ready` has resolved). */
+  /**
+   * Whether the entries kept by earlier caches on the storage are loaded (`ready` has resolved).
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * await cache.ready;
+   * cache.loaded; // true
+   * ```
+   */
   get loaded(): boolean {
     return this.#loaded;
   }
 
-  /** Whether an entry (complete or being written) exists for `key`. */
+  /**
+   * Whether an entry (complete or being written) exists for `key`.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * await cache.get("a");
+   * cache.has("a"); // true, though still being written
+   * ```
+   */
   has(key: string): boolean {
     return this.#entries.has(key);
   }
 
-  /** The keys of all entries, complete or being written. */
+  /**
+   * The keys of all entries, complete or being written.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * await cache.get("a");
+   * await cache.get("b");
+   * cache.keys(); // ["a", "b"]
+   * ```
+   */
   keys(): string[] {
     return [...this.#entries.keys()];
   }
@@ -223,6 +340,17 @@ export class StreamCache {
    * Removes `key` at once: the next `get` starts a fresh entry. Readers of the
    * old entry keep reading it; its storage is freed when they and its writer
    * are done, which is when the returned promise resolves.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("a");
+   * await writer?.close();
+   * reader.close();
+   * await cache.remove("a"); // cache.has("a"): false
+   * ```
    */
   async remove(key: string): Promise<void> {
     // Once loaded, the key leaves the map before this returns its promise.
@@ -233,7 +361,18 @@ export class StreamCache {
     await entry.free();
   }
 
-  /** Removes every entry; resolves when all their storage is freed. */
+  /**
+   * Removes every entry; resolves when all their storage is freed.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * await cache.clean();
+   * cache.keys(); // []
+   * ```
+   */
   async clean(): Promise<void> {
     await this.ready;
     await Promise.all(this.keys().map((key) => this.remove(key)));
@@ -242,6 +381,15 @@ export class StreamCache {
   /**
    * Runs one sweep of the reaper now; entries in use are skipped. Timed and
    * bound-triggered sweeps call this too.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { lruReaper } from "./reaper.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs(), reaper: lruReaper({ maxEntries: 100 }) });
+   * await cache.reap(); // removes the least recently read entries past 100
+   * ```
    */
   reap(): Promise<void> {
     // One sweep at a time; a request during a sweep waits for it, and one
@@ -291,7 +439,18 @@ export class StreamCache {
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
-  /** Stops the reaper's timer and refuses new `get`s; open streams go on. */
+  /**
+   * Stops the reaper's timer and refuses new `get`s; open streams go on.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { expiryReaper } from "./reaper.ts";
+   * import { StreamCache } from "./cache.ts";
+   * const cache = new StreamCache({ fs: memoryFs(), reaper: expiryReaper(60_000) });
+   * await cache.close(); // cache.get() now throws CacheClosedError
+   * ```
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
@@ -299,7 +458,19 @@ export class StreamCache {
     await this.#sweeping;
   }
 
-  /** Same as {@link StreamCache.close}, for `await using`. */
+  /**
+   * Same as {@link StreamCache.close}, for `await using`.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs } from "./fs_memory.ts";
+   * import { StreamCache } from "./cache.ts";
+   * {
+   *   await using cache = new StreamCache({ fs: memoryFs() });
+   *   await cache.get("a");
+   * } // closed here
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -307,13 +478,47 @@ export class StreamCache {
 
 /** Options for {@link openCache}. */
 export interface OpenCacheOptions extends DiskFsOptions {
-  /** Remove entries not read for this many ms. Default: never. */
+  /**
+   * Remove entries not read for this many ms. Default: never.
+   *
+   * @example
+   * ```ts
+   * import { openCache } from "./cache.ts";
+   * // entries not read for an hour are removed
+   * const open = (dir: string) => openCache(dir, { expiry: 3_600_000 });
+   * ```
+   */
   expiry?: number;
-  /** Keep at most this many entries (least recently read go first). */
+  /**
+   * Keep at most this many entries (least recently read go first).
+   *
+   * @example
+   * ```ts
+   * import { openCache } from "./cache.ts";
+   * const open = (dir: string) => openCache(dir, { maxEntries: 10_000 });
+   * ```
+   */
   maxEntries?: number;
-  /** Keep at most this many bytes (least recently read go first). */
+  /**
+   * Keep at most this many bytes (least recently read go first).
+   *
+   * @example
+   * ```ts
+   * import { openCache } from "./cache.ts";
+   * const open = (dir: string) => openCache(dir, { maxBytes: 1 << 30 }); // 1 GiB on disk
+   * ```
+   */
   maxBytes?: number;
-  /** Time source. Default {@link systemClock}. */
+  /**
+   * Time source. Default {@link systemClock}.
+   *
+   * @example
+   * ```ts
+   * import { ManualClock } from "../clock.ts";
+   * import { openCache } from "./cache.ts";
+   * const open = (dir: string) => openCache(dir, { expiry: 60_000, clock: new ManualClock(0) });
+   * ```
+   */
   clock?: Clock;
 }
 

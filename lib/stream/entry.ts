@@ -47,9 +47,31 @@ const WRITE_SLICE = 128 * 1024;
 
 /** How much of an entry is written. */
 export interface EntrySize {
-  /** Bytes written so far. */
+  /**
+   * Bytes written so far.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("k");
+   * await writer!.getWriter().write(new Uint8Array(3));
+   * reader.size().size; // 3
+   * ```
+   */
   size: number;
-  /** Whether the writer has finished. */
+  /**
+   * Whether the writer has finished.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("k");
+   * await writer!.close();
+   * reader.size().complete; // true
+   * ```
+   */
   complete: boolean;
 }
 
@@ -59,33 +81,100 @@ export interface EntrySize {
  * keep the entry alive until they end.
  */
 export interface EntryReader extends AsyncDisposable, Disposable {
-  /** The entry's key. */
+  /**
+   * The entry's key.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader } = await cache.get("greeting");
+   * reader.key; // "greeting"
+   * ```
+   */
   readonly key: string;
   /**
    * Bytes `[start, end)` (end exclusive, as in `Blob.slice`): those already
    * written, then more as the writer writes them, until it closes. A range past
    * what is written waits for it; one past the final size ends at the final
    * size. The stream errors if the writer aborts.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("k");
+   * new Response("hello").body!.pipeTo(writer!);
+   * await new Response(reader.stream(1, 3)).text(); // "el"
+   * ```
    */
   stream(start?: number, end?: number): ReadableStream<Uint8Array>;
-  /** Bytes written so far and whether the entry is complete. */
+  /**
+   * Bytes written so far and whether the entry is complete.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader } = await cache.get("k");
+   * reader.size(); // { size: 0, complete: false }
+   * ```
+   */
   size(): EntrySize;
   /**
    * Whether the storage lends the views `stream` gives (`lent_views.ts`):
    * the shared cache marks such answers, and cistern's server adapters give
    * the views back once the runtime holds their bytes, which frees their
    * buffers at once. Optional for other implementations.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader } = await cache.get("k");
+   * reader.lends; // false: memoryFs keeps its chunks
+   * ```
    */
   readonly lends?: boolean;
   /**
    * The whole entry as one view, when it is complete and its storage holds
    * it in one piece (small entries in memory); `undefined` otherwise. The
    * view is not a copy: read it, do not change it.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("k");
+   * await new Response("hi").body!.pipeTo(writer!);
+   * reader.bytes(); // Uint8Array(2) [104, 105]
+   * ```
    */
   bytes(): Uint8Array | undefined;
-  /** The final size, once the writer closes; rejects if it aborts. */
+  /**
+   * The final size, once the writer closes; rejects if it aborts.
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader, writer } = await cache.get("k");
+   * new Response("hello").body!.pipeTo(writer!);
+   * await reader.complete; // 5
+   * ```
+   */
   readonly complete: Promise<number>;
-  /** Releases the reader (idempotent). */
+  /**
+   * Releases the reader (idempotent).
+   *
+   * @example
+   * ```ts
+   * import { memoryFs, StreamCache } from "../../mod.ts";
+   * const cache = new StreamCache({ fs: memoryFs() });
+   * const { reader } = await cache.get("k");
+   * reader.close(); // the entry may now be reaped
+   * ```
+   */
   close(): void;
 }
 

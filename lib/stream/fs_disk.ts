@@ -50,17 +50,38 @@ const SUFFIX = ".cst";
 
 /** Options for {@link diskFs}. */
 export interface DiskFsOptions {
-  /** Permission bits of entry files; folders get the matching `x` bits. Default `0o600`. */
+  /**
+   * Permission bits of entry files; folders get the matching `x` bits. Default `0o600`.
+   *
+   * @example
+   * ```ts
+   * import { diskFs } from "./fs_disk.ts";
+   * const fs = diskFs("./.cache", { mode: 0o640 }); // group may read entry files
+   * ```
+   */
   mode?: number;
   /**
    * Flush each file to the device (`fsync`) before marking it complete, so a
    * power loss cannot leave a complete-marked file with missing bytes. Costs
    * one sync per entry. Default `false` (a killed process is safe either way).
+   *
+   * @example
+   * ```ts
+   * import { diskFs } from "./fs_disk.ts";
+   * const fs = diskFs("./.cache", { durable: true }); // fsync before each commit
+   * ```
    */
   durable?: boolean;
   /**
    * How ranges are read back. Default: the runtime's fastest positional
    * reads (`fastFixedFileReader`).
+   *
+   * @example
+   * ```ts
+   * import { nodeReadRange } from "../adapters/file_io.ts";
+   * import { diskFs } from "./fs_disk.ts";
+   * const fs = diskFs("./.cache", { readRange: nodeReadRange });
+   * ```
    */
   readRange?: ReadRange;
   /**
@@ -69,6 +90,12 @@ export interface DiskFsOptions {
    * never wait on the disk. Dropped when the entry completes. Default 4 MiB,
    * in blocks of a quarter of it (at least 64 KiB); it may hold up to one
    * block more. Readers are woken once per block written.
+   *
+   * @example
+   * ```ts
+   * import { diskFs } from "./fs_disk.ts";
+   * const fs = diskFs("./.cache", { liveTail: 16 << 20 }); // live readers may lag 16 MiB
+   * ```
    */
   liveTail?: number;
   /**
@@ -77,6 +104,12 @@ export interface DiskFsOptions {
    * shared cache answers it as fast as from `memoryFs()`). A body is kept
    * when its writer commits it (from the live tail, with no extra read) or
    * after its first whole read; `0` keeps none. Default 64 MiB.
+   *
+   * @example
+   * ```ts
+   * import { diskFs } from "./fs_disk.ts";
+   * const fs = diskFs("./.cache", { memoryBytes: 0 }); // every read goes to the file
+   * ```
    */
   memoryBytes?: number;
 }

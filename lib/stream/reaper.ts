@@ -9,31 +9,115 @@
 
 /** What a reaper sees at the start of a sweep: the time and totals, in-use entries included. */
 export interface ReapStats {
-  /** The cache clock's time, in ms since the epoch. */
+  /**
+   * The cache clock's time, in ms since the epoch.
+   *
+   * @example
+   * ```ts
+   * import type { Reaper } from "./reaper.ts";
+   * let now = 0;
+   * const reaper: Reaper = {
+   *   next: () => 60_000,
+   *   start: (stats) => { now = stats.now; },
+   *   reap: (_key, lastRead) => now - lastRead > 3_600_000, // unread for an hour
+   * };
+   * ```
+   */
   now: number;
-  /** Number of entries. */
+  /**
+   * Number of entries.
+   *
+   * @example
+   * ```ts
+   * import type { Reaper } from "./reaper.ts";
+   * let excess = 0;
+   * const reaper: Reaper = {
+   *   next: () => 60_000,
+   *   start: (stats) => { excess = stats.entries - 1000; },
+   *   reap: () => excess-- > 0, // least recently read first, down to 1000
+   * };
+   * ```
+   */
   entries: number;
-  /** Bytes held by all entries. */
+  /**
+   * Bytes held by all entries.
+   *
+   * @example
+   * ```ts
+   * import type { Reaper } from "./reaper.ts";
+   * let excess = 0;
+   * const reaper: Reaper = {
+   *   next: () => 60_000,
+   *   start: (stats) => { excess = stats.bytes - 2 ** 30; },
+   *   reap: (_key, _read, _write, size) => (excess -= size) + size > 0, // down to 1 GiB
+   * };
+   * ```
+   */
   bytes: number;
 }
 
 /** Decides which entries to remove. */
 export interface Reaper {
-  /** Milliseconds until the next sweep. */
+  /**
+   * Milliseconds until the next sweep.
+   *
+   * @example
+   * ```ts
+   * import { lruReaper } from "./reaper.ts";
+   * lruReaper({ maxEntries: 100, interval: 30_000 }).next(); // 30000
+   * ```
+   */
   next(): number;
   /**
    * Whether to remove this entry. Within a sweep, entries come least recently
    * read first. Times are ms since the epoch, from the cache's clock.
+   *
+   * @example
+   * ```ts
+   * import type { Reaper } from "./reaper.ts";
+   * const noHuge: Reaper = {
+   *   next: () => 60_000,
+   *   reap: (_key, _lastRead, _lastWrite, size) => size > 100 << 20, // over 100 MiB
+   * };
+   * ```
    */
   reap(key: string, lastRead: number, lastWrite: number, size: number): boolean;
-  /** Called before each sweep with the time and totals. */
+  /**
+   * Called before each sweep with the time and totals.
+   *
+   * @example
+   * ```ts
+   * import type { Reaper } from "./reaper.ts";
+   * const logging: Reaper = {
+   *   next: () => 60_000,
+   *   start: (stats) => console.log(`${stats.entries} entries, ${stats.bytes} bytes`),
+   *   reap: () => false,
+   * };
+   * ```
+   */
   start?(stats: ReapStats): void;
-  /** Sweep also right after an entry completes, as bounds can be passed then. Default false. */
+  /**
+   * Sweep also right after an entry completes, as bounds can be passed then. Default false.
+   *
+   * @example
+   * ```ts
+   * import { expiryReaper, lruReaper } from "./reaper.ts";
+   * lruReaper({ maxEntries: 100 }).bounded; // true
+   * expiryReaper(60_000).bounded; // undefined
+   * ```
+   */
   readonly bounded?: boolean;
   /**
    * After a sweep: whether the bounds are still passed, by entries in use
    * (which sweeps skip). The cache then sweeps again as soon as one of
    * them is released. Default: never.
+   *
+   * @example
+   * ```ts
+   * import { lruReaper } from "./reaper.ts";
+   * const reaper = lruReaper({ maxEntries: 1 });
+   * reaper.over?.(); // false: nothing swept yet
+   * ```
    */
   over?(): boolean;
 }
@@ -62,11 +146,35 @@ export function expiryReaper(ms: number): Reaper {
 
 /** Bounds for {@link lruReaper}. */
 export interface LruBounds {
-  /** Most entries to keep. Default: no bound. */
+  /**
+   * Most entries to keep. Default: no bound.
+   *
+   * @example
+   * ```ts
+   * import { lruReaper } from "./reaper.ts";
+   * const reaper = lruReaper({ maxEntries: 10_000 });
+   * ```
+   */
   maxEntries?: number;
-  /** Most bytes to keep. Default: no bound. */
+  /**
+   * Most bytes to keep. Default: no bound.
+   *
+   * @example
+   * ```ts
+   * import { lruReaper } from "./reaper.ts";
+   * const reaper = lruReaper({ maxBytes: 256 << 20 }); // 256 MiB
+   * ```
+   */
   maxBytes?: number;
-  /** Milliseconds between timed sweeps. Default `60_000`. */
+  /**
+   * Milliseconds between timed sweeps. Default `60_000`.
+   *
+   * @example
+   * ```ts
+   * import { lruReaper } from "./reaper.ts";
+   * const reaper = lruReaper({ maxBytes: 256 << 20, interval: 10_000 }); // sweep every 10 s too
+   * ```
+   */
   interval?: number;
 }
 
