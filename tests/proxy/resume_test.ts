@@ -322,49 +322,66 @@ describe("shared cache: resuming joined clients from the origin", () => {
   });
 });
 
+/**
+ * An origin at `/grows` whose body, `bytes` of no given length, outgrows the
+ * cache's `maxEntrySize` (1 MiB) once `open()` lets it past 512 KiB, so that
+ * the client that joined it is carried on with `Range`, which `rest`
+ * answers (with `from`, the first byte asked for).
+ */
+function outgrowing(
+  bytes: Uint8Array,
+  rest: (from: number) => Response,
+): { h: Harness; open: () => void } {
+  const PIECE = 64 * 1024;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  const h = harness({
+    "/grows": (request) => {
+      const range = request.headers.get("range");
+      if (range) return rest(Number(/^bytes=(\d+)-$/.exec(range)![1]));
+      let sent = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (sent === 512 * 1024) await gate;
+            if (sent >= bytes.length) return controller.close();
+            controller.enqueue(bytes.slice(sent, sent + PIECE));
+            sent += PIECE;
+          },
+        }, { highWaterMark: 0 }),
+        { headers: GROWS_FIELDS },
+      );
+    },
+  }, { maxEntrySize: 1 << 20 });
+  return { h, open };
+}
+
+/** The fields of `outgrowing`'s answers. */
+const GROWS_FIELDS = { "cache-control": "public, max-age=60", etag: '"v1"' };
+
 describe("resuming from an origin that does not know the length", () => {
   it("does not take an origin's partial rest of unknown complete length as the end of a joined client's body", async () => {
     const TOTAL = 4 << 20;
-    const PIECE = 64 * 1024;
     const bytes = new Uint8Array(TOTAL).map((_, i) =>
       (i * 31 + (i >>> 12)) & 0xff
     );
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => open = resolve);
-    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
-    const h = harness({
-      "/grows": (request) => {
-        const range = request.headers.get("range");
-        if (range) {
-          // A part of the rest, the complete length not known (RFC 9110
-          // §14.4); past the end, the end's length.
-          const from = Number(/^bytes=(\d+)-$/.exec(range)![1]);
-          if (from >= TOTAL) {
-            return new Response(null, {
-              status: 416,
-              headers: { ...fields, "content-range": `bytes */${TOTAL}` },
-            });
-          }
-          const last = Math.min(from + 9_999, TOTAL - 1);
-          return new Response(bytes.slice(from, last + 1), {
-            status: 206,
-            headers: { ...fields, "content-range": `bytes ${from}-${last}/*` },
-          });
-        }
-        let sent = 0; // no Content-Length: the body outgrows maxEntrySize
-        return new Response(
-          new ReadableStream<Uint8Array>({
-            async pull(controller) {
-              if (sent === 512 * 1024) await gate;
-              if (sent >= TOTAL) return controller.close();
-              controller.enqueue(bytes.slice(sent, sent + PIECE));
-              sent += PIECE;
-            },
-          }, { highWaterMark: 0 }),
-          { headers: fields },
-        );
-      },
-    }, { maxEntrySize: 1 << 20 });
+    const { h, open } = outgrowing(bytes, (from) =>
+      // A part of the rest, the complete length not known (RFC 9110
+      // §14.4); past the end, the end's length.
+      from >= TOTAL
+        ? new Response(null, {
+          status: 416,
+          headers: { ...GROWS_FIELDS, "content-range": `bytes */${TOTAL}` },
+        })
+        : new Response(bytes.slice(from, Math.min(from + 10_000, TOTAL)), {
+          status: 206,
+          headers: {
+            ...GROWS_FIELDS,
+            "content-range": `bytes ${from}-${
+              Math.min(from + 9_999, TOTAL - 1)
+            }/*`,
+          },
+        }));
     try {
       const first = await h.get("/grows");
       const joined = await h.get("/grows");
@@ -386,43 +403,23 @@ describe("resuming from an origin that does not know the length", () => {
   });
 
   it("cuts a joined client, not loops, when the origin's rest of unknown length brings no byte", async () => {
-    const TOTAL = 2 << 20;
-    const PIECE = 64 * 1024;
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => open = resolve);
-    const fields = { "cache-control": "public, max-age=60", etag: '"v1"' };
     let rests = 0;
-    const h = harness({
-      "/grows": (request) => {
-        const range = request.headers.get("range");
-        if (range) {
-          // (After 100, a 500 ends the loop this test is about.)
-          if (++rests > 100) return new Response(null, { status: 500 });
-          // "bytes N-(N-1)/*": a range that ends before it starts, with a
-          // byte of body all the same.
-          const from = Number(/^bytes=(\d+)-$/.exec(range)![1]);
-          return new Response(new Uint8Array(1), {
+    // Each rest is "bytes N-(N-1)/*", a range that ends before it starts,
+    // with a byte of body all the same; after 100, a 500 ends the loop this
+    // test is about.
+    const { h, open } = outgrowing(
+      new Uint8Array(2 << 20),
+      (from) =>
+        ++rests > 100
+          ? new Response(null, { status: 500 })
+          : new Response(new Uint8Array(1), {
             status: 206,
             headers: {
-              ...fields,
+              ...GROWS_FIELDS,
               "content-range": `bytes ${from}-${from - 1}/*`,
             },
-          });
-        }
-        let sent = 0; // no Content-Length: the body outgrows maxEntrySize
-        return new Response(
-          new ReadableStream<Uint8Array>({
-            async pull(controller) {
-              if (sent === 512 * 1024) await gate;
-              if (sent >= TOTAL) return controller.close();
-              controller.enqueue(new Uint8Array(PIECE).fill(sent / PIECE));
-              sent += PIECE;
-            },
-          }, { highWaterMark: 0 }),
-          { headers: fields },
-        );
-      },
-    }, { maxEntrySize: 1 << 20 });
+          }),
+    );
     const joined = await h.get("/grows").then(async (first) => {
       const joined = await h.get("/grows");
       assert.match(joined.headers.get("x-cache")!, /collapsed/);
