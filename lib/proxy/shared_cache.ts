@@ -1064,9 +1064,10 @@ export class SharedCache implements PolicyTarget {
     if (ttl !== undefined) stored.ttl = ttl + this.#ageOf(stored);
   }
 
-  #ageOf(stored: StoredResponse): number {
+  /** The age of `stored` at the time `at` (ms; default now). */
+  #ageOf(stored: StoredResponse, at = this.#clock.now()): number {
     const info = this.#infoOf(stored);
-    return ageFrom(info.ageValue, info.date, stored, this.#clock.now());
+    return ageFrom(info.ageValue, info.date, stored, at);
   }
 
   #requestCc(request: Request): CacheControl {
@@ -1992,11 +1993,11 @@ export class SharedCache implements PolicyTarget {
       ...times,
     };
     if (stored.ttl !== undefined) {
-      // The ttl kept is freshness from the 304 on: the old age comes out of it.
-      const old = this.#infoOf(stored);
-      refreshed.ttl = stored.ttl -
-        ageFrom(old.ageValue, old.date, stored, stored.responseTime) +
-        this.#ageOf(refreshed);
+      // The freshness a policy gave it on arrival counts from the 304 on.
+      this.#freshFor(
+        refreshed,
+        stored.ttl - this.#ageOf(stored, stored.responseTime),
+      );
     }
     return {
       stored: refreshed,
