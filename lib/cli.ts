@@ -67,8 +67,15 @@ proxy options:
                         client could forge them
   --purge-token TOKEN   answer "PURGE /path" requests that carry "Authorization: Bearer
                         TOKEN" by forgetting what is stored for the URL (200, or 404
-                        when nothing was); others get 403. Also read from the
-                        CISTERN_PURGE_TOKEN environment variable, which ps does not show
+                        when nothing was); others get 403. One that carries the tag
+                        field ("Surrogate-Key: a b") forgets instead every response the
+                        origin tagged with one of its tags, whatever the URL. Also read
+                        from the CISTERN_PURGE_TOKEN environment variable, which ps
+                        does not show
+  --tag-field NAME      the response field whose tags (separated by spaces or commas)
+                        name stored responses for purging by tag (default
+                        surrogate-key; Cloudflare's is cache-tag)
+  --hide-tags           keep the tag field from clients, as a CDN does
   --verbose             log one line per request
   -h, --help            this help
 
@@ -231,6 +238,26 @@ export interface ProxyCommandOptions {
    */
   purgeToken?: string;
   /**
+   * See {@link SharedCacheOptions.tagField}. Default `"surrogate-key"`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", tagField: "cache-tag" }; // --tag-field
+   * ```
+   */
+  tagField?: string;
+  /**
+   * Keep the tag field from clients (`forwardTagField: false`). Default `false`.
+   *
+   * @example
+   * ```ts
+   * import type { ProxyCommandOptions } from "./cli.ts";
+   * const options: ProxyCommandOptions = { origin: "http://127.0.0.1:3000", hideTags: true }; // --hide-tags
+   * ```
+   */
+  hideTags?: boolean;
+  /**
    * Log each request.
    *
    * @example
@@ -362,6 +389,8 @@ export function startProxy(
       traceHeader: options.traceHeader,
       cacheStatus: options.cacheStatus,
       via: options.via ?? false,
+      tagField: options.tagField,
+      forwardTagField: !options.hideTags,
       verbose: options.verbose,
     });
   } catch (error) {
@@ -370,7 +399,9 @@ export function startProxy(
     }
     throw error;
   }
-  if (allowPurge) cache.use(purgeRequests({ allow: allowPurge }));
+  if (allowPurge) {
+    cache.use(purgeRequests({ allow: allowPurge, tagField: options.tagField }));
+  }
   if (normalizing) cache.use(normalizing);
   let server: Server;
   try {
@@ -511,6 +542,8 @@ export async function main(args: string[]): Promise<number> {
         via: { type: "string" },
         "trust-forwarded": { type: "boolean" },
         "purge-token": { type: "string" },
+        "tag-field": { type: "string" },
+        "hide-tags": { type: "boolean" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -546,6 +579,8 @@ export async function main(args: string[]): Promise<number> {
       trustForwarded: values["trust-forwarded"],
       purgeToken: values["purge-token"] ??
         (process.env.CISTERN_PURGE_TOKEN || undefined),
+      tagField: values["tag-field"],
+      hideTags: values["hide-tags"],
       verbose: values.verbose,
     });
     try {

@@ -97,6 +97,15 @@ export class RecentMap<K, V> {
     return true;
   }
 
+  /**
+   * Every entry, least recently used first, as they were when asked for;
+   * their order of use is left as it was.
+   */
+  entries(): [K, V][] {
+    // A copy: hits move keys last, so a live walk could meet them again.
+    return [...this.#map];
+  }
+
   /** Forgets `key`; whether it was kept. */
   delete(key: K): boolean {
     const value = this.#map.get(key);

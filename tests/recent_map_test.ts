@@ -23,6 +23,19 @@ describe("RecentMap", () => {
     assert.equal(recent.size, 2);
   });
 
+  it("lists its entries least recent first, as a copy that leaves their order alone", () => {
+    const recent = new RecentMap<string, number>(10, () => 1);
+    recent.set("a", 1);
+    recent.set("b", 2);
+    recent.get("a");
+    const listed = recent.entries();
+    assert.deepEqual(listed, [["b", 2], ["a", 1]]);
+    recent.get("b"); // a hit during a walk does not change what it walks
+    assert.deepEqual(listed, [["b", 2], ["a", 1]]);
+    recent.set("c", 3); // nor does listing make "b" the least recent
+    assert.deepEqual(recent.entries().map(([key]) => key), ["a", "b", "c"]);
+  });
+
   it("keeps no value heavier than the limit, and forgets the key's old one", () => {
     const recent = new RecentMap<string, Uint8Array>(
       10,

@@ -194,11 +194,16 @@ export class CacheContext {
   readonly #log: (message: string) => void;
   readonly #keyOf: (request: Request) => string;
   readonly #purge: (ctx: CacheContext) => Promise<number>;
+  readonly #purgeTags: (
+    ctx: CacheContext,
+    tags: Iterable<string>,
+  ) => Promise<number>;
   #key: string | undefined;
 
   /**
    * Makes the context of `request`; `purge` forgets what the stores keep
-   * for it (a context made without one has nothing to forget).
+   * for it, and `purgeTags` what they keep tagged so (a context made
+   * without them has nothing to forget).
    *
    * @example
    * ```ts
@@ -215,6 +220,10 @@ export class CacheContext {
     keyOf: (request: Request) => string,
     log: (message: string) => void,
     purge: (ctx: CacheContext) => Promise<number> = () => Promise.resolve(0),
+    purgeTags: (
+      ctx: CacheContext,
+      tags: Iterable<string>,
+    ) => Promise<number> = () => Promise.resolve(0),
   ) {
     this.request = request;
     this.received = request;
@@ -223,6 +232,7 @@ export class CacheContext {
     this.#keyOf = keyOf;
     this.#log = log;
     this.#purge = purge;
+    this.#purgeTags = purgeTags;
   }
 
   /**
@@ -296,6 +306,26 @@ export class CacheContext {
    */
   purge(): Promise<number> {
     return this.#purge(this);
+  }
+
+  /**
+   * Forgets every stored response in this request's stores whose tag field
+   * names one of `tags`, whatever its URL (as `SharedCache.purgeTags` does
+   * for the cache's own stores); resolves with how many there were.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () => new Response("hi") });
+   * cache.on("receive", async (ctx) => {
+   *   const tag = new URL(ctx.request.url).searchParams.get("ban-tag");
+   *   if (ctx.request.method !== "BAN" || !tag) return;
+   *   return ctx.error(200, {}, `${await ctx.purgeTags([tag])} forgotten\n`);
+   * });
+   * ```
+   */
+  purgeTags(tags: Iterable<string>): Promise<number> {
+    return this.#purgeTags(this, tags);
   }
 
   /**

@@ -153,18 +153,19 @@ export interface MetaStore {
     listener: (variants: StoredResponse[]) => void,
   ): (() => void) | void;
   /**
-   * Every key it keeps with its variants, for a store that outlives the
-   * process: the cache walks them once at start, in the background, to
-   * forget records whose bodies went while it was down, and then frees the
-   * bodies from before the start that no record names. So it must throw,
-   * not skip, when it cannot read a record that may exist.
+   * Every key it keeps with its variants. A purge by tag
+   * (`SharedCache.purgeTags`) walks them, and needs them. For a store that
+   * outlives the process, the cache also walks them once at start, in the
+   * background, to forget records whose bodies went while it was down, and
+   * then frees the bodies from before the start that no record names. So it
+   * must throw, not skip, when it cannot read a record that may exist.
    *
    * @example
    * ```ts
    * import { heapMetaStore } from "./metastore.ts";
    * const meta = heapMetaStore();
    * for await (const [key, variants] of meta.entries?.() ?? []) {
-   *   console.log(key, variants.length); // a heap: store has no entries(): none
+   *   console.log(key, variants.length); // nothing stored yet: none
    * }
    * ```
    */
@@ -277,6 +278,9 @@ export function heapMetaStore(options: HeapMetaStoreOptions = {}): MetaStore {
     purge(key) {
       recent.delete(key);
       return Promise.resolve();
+    },
+    async *entries() {
+      yield* recent.entries();
     },
   };
 }
@@ -406,12 +410,24 @@ export function fileMetaStore(
     purge: (key) => change(key, [], (path) => rm(path, { force: true })),
     // Only a folder this process owns: another's records point at bodies
     // this one never loaded.
-    ...(shared ? {} : { entries: () => recordsIn(dir) }),
+    ...(shared ? {} : { entries: () => recordsOf(writing, dir) }),
   };
 }
 
 /** A temporary file older than this was left by a write that never finished. */
 const STALE_TEMPORARY_MS = 60_000;
+
+/**
+ * The records of a file meta store: those still being written first (a new
+ * key's file may not be in the folder yet), then the folder's.
+ */
+async function* recordsOf(
+  writing: Map<string, StoredResponse[]>,
+  dir: string,
+): AsyncIterable<[string, StoredResponse[]]> {
+  yield* [...writing];
+  yield* recordsIn(dir);
+}
 
 /**
  * The records in a file meta store's folder, read one file at a time; torn

@@ -8,6 +8,7 @@ import type { CacheContext } from "./context.ts";
 import { requestCacheControl } from "./policy.ts";
 import { acceptedCoding } from "../http/accept_encoding.ts";
 import { isToken } from "../http/field_tokens.ts";
+import { tagsIn } from "./tags.ts";
 
 /** Options for {@link cacheBusters}. */
 export interface CacheBustersOptions {
@@ -125,6 +126,23 @@ export interface PurgeRequestsOptions {
    * ```
    */
   method?: string;
+  /**
+   * The request field that turns a purge into a purge by tag: a purge
+   * request carrying it forgets every stored response tagged with one of
+   * its tags (separated by spaces or commas), whatever the URL, as
+   * `SharedCache.purgeTags` does. Name the cache's `tagField` here if you
+   * changed it. Default `"surrogate-key"`.
+   *
+   * @example
+   * ```ts
+   * import { purgeRequests } from "./modules.ts";
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", tagField: "cache-tag" })
+   *   .use(purgeRequests({ tagField: "cache-tag", allow: () => true }));
+   * // curl -X PURGE -H "cache-tag: product-7" http://127.0.0.1:8080/
+   * ```
+   */
+  tagField?: string;
 }
 
 /**
@@ -132,7 +150,9 @@ export interface PurgeRequestsOptions {
  * from the cache itself: every stored response for the URL is forgotten
  * (as `SharedCache.purge` does), with a 200 when there were some, a 404
  * when there were none, and a 403 for a request `allow` refuses. Nothing
- * reaches the origin.
+ * reaches the origin. A purge request that carries a `Surrogate-Key`
+ * field (`tagField`) forgets instead every stored response tagged with one
+ * of its tags, whatever the URL.
  *
  * @example
  * ```ts
@@ -150,13 +170,32 @@ export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
     throw new TypeError("purgeRequests needs an allow(request) function");
   }
   const method = options.method ?? "PURGE";
+  const tagField = options.tagField ?? "surrogate-key";
+  if (!isToken(tagField)) {
+    throw new TypeError(
+      `purgeRequests' tagField must name a header field, got ${
+        JSON.stringify(tagField)
+      }`,
+    );
+  }
   const text = { "content-type": "text/plain; charset=utf-8" };
   const purge = async (ctx: CacheContext): Promise<Transition> => {
     ctx.trace("purge");
     if (!(await options.allow(ctx.request))) {
       return ctx.error(403, text, "403 Forbidden: purging is not allowed\n");
     }
-    const forgotten = await ctx.purge();
+    const tags = ctx.request.headers.get(tagField);
+    let forgotten;
+    try {
+      forgotten = tags === null
+        ? await ctx.purge()
+        : await ctx.purgeTags(tagsIn(tags));
+    } catch (error) {
+      // A cache that cannot purge by tag (tagging off, a meta store that
+      // cannot list its records) says so rather than failing with a 500.
+      if (!(error instanceof TypeError)) throw error;
+      return ctx.error(501, text, `501 Not Implemented: ${error.message}\n`);
+    }
     return forgotten > 0
       ? ctx.error(200, text, `purged ${forgotten}\n`)
       : ctx.error(404, text, "404 Not Found: nothing stored to purge\n");

@@ -124,6 +124,7 @@ import {
 } from "./policy.ts";
 import { type ForwardParts, partsOf, proxySender } from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
+import { taggedWith } from "./tags.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
 /** Options for {@link SharedCache}, after Rack::Cache's. */
@@ -354,6 +355,31 @@ export interface SharedCacheOptions {
    * ```
    */
   forwardTargetedFields?: boolean;
+  /**
+   * The response field whose tags, separated by spaces or commas, name a
+   * stored response for {@link SharedCache.purgeTags} (as Fastly's
+   * `Surrogate-Key` and Varnish's `xkey` do); `false` for none. Default
+   * `"surrogate-key"`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * // an origin answering "Cache-Tag: product-7, prices" can be purged by either
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", tagField: "cache-tag" });
+   * ```
+   */
+  tagField?: string | false;
+  /**
+   * Send the tag field on to clients. Default `true`; `false` keeps it
+   * between the origin and this cache, as a CDN keeps `Surrogate-Key`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: "http://127.0.0.1:8081", forwardTagField: false });
+   * ```
+   */
+  forwardTagField?: boolean;
   /**
    * Add `Via: 1.1 <name>` to responses and forwarded requests (a token, with an optional `:port` and ` (comment)`); `false` for none. Default `false`.
    *
@@ -695,6 +721,8 @@ export class SharedCache implements PolicyTarget {
   /** Who hears of each piece of a forwarded request's body as it is sent. */
   readonly #uploads = new WeakMap<ForwardParts, Listeners<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
+  /** The response field that tags stored responses (`tagField`), if any. */
+  readonly #tagField: string | undefined;
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
   /** Ready answers to plain GETs of bodies held in memory. */
@@ -751,6 +779,9 @@ export class SharedCache implements PolicyTarget {
       fieldNames("traceHeader", [this.#traceHeader]);
     }
     fieldNames("ignoreHeaders", options.ignoreHeaders ?? []);
+    this.#tagField = options.tagField === false
+      ? undefined
+      : fieldNames("tagField", [options.tagField ?? "surrogate-key"])[0];
     this.#cacheStatus = options.cacheStatus
       ? cacheStatusName(options.cacheStatus)
       : undefined;
@@ -879,8 +910,35 @@ export class SharedCache implements PolicyTarget {
     return await this.#invalidate(this.#contextOf(request));
   }
 
+  /**
+   * Forgets every stored response whose tag field (`tagField`) names one of
+   * `tags`, whatever its URL, and keeps fetches under way from storing what
+   * they get (their answers may carry a tag); resolves with how many
+   * responses were stored. It walks the meta store's records: every key in
+   * memory for `heap:`, every file for `file:`. A meta store that cannot list
+   * its records (a custom one without `entries()`, or `file:` shared by
+   * processes) rejects with a `TypeError`, as does a cache whose `tagField`
+   * is `false`.
+   *
+   * @example
+   * ```ts
+   * import { SharedCache } from "./shared_cache.ts";
+   * const cache = new SharedCache({ origin: () =>
+   *   new Response("7 €", { headers: { "cache-control": "max-age=600", "surrogate-key": "product-7 prices" } }),
+   * });
+   * await (await cache.fetch(new Request("http://localhost/products/7"))).text();
+   * await cache.purgeTags(["prices"]); // 1: the product page is forgotten
+   * ```
+   */
+  async purgeTags(tags: Iterable<string>): Promise<number> {
+    return await this.#purgeTagged(this.#stores.metastore, tags);
+  }
+
   /** What a context's `purge()` runs: made once, as every request gets it. */
   readonly #purgeFor = (ctx: CacheContext) => this.#invalidate(ctx);
+  /** What a context's `purgeTags()` runs. */
+  readonly #purgeTagsFor = (ctx: CacheContext, tags: Iterable<string>) =>
+    this.#purgeTagged(ctx.metastore, tags, ctx.entitystore);
 
   #contextOf(request: Request, keyOf = this.#keyOf): CacheContext {
     return new CacheContext(
@@ -889,7 +947,51 @@ export class SharedCache implements PolicyTarget {
       keyOf,
       this.#log,
       this.#purgeFor,
+      this.#purgeTagsFor,
     );
+  }
+
+  /**
+   * Forgets the variants in `metastore` tagged with one of `tags`, freeing
+   * their bodies in `entitystore`; how many there were.
+   */
+  async #purgeTagged(
+    metastore: MetaStore,
+    tags: Iterable<string>,
+    entitystore = this.#stores.entitystore,
+  ): Promise<number> {
+    const field = this.#tagField;
+    if (!field) throw new TypeError("purging by tag needs a tagField");
+    if (!metastore.entries) {
+      throw new TypeError(
+        "purging by tag walks the meta store's records, and this one cannot list them (entries())",
+      );
+    }
+    const wanted = new Set(tags);
+    // Any fetch under way may bring an answer with one of the tags: none
+    // stores what it gets, and later requests do not wait on them.
+    for (let slot = 0; slot < GENERATION_SLOTS; slot++) {
+      this.#generations[slot]++;
+    }
+    this.#inflight.clear();
+    const tagged = (variant: StoredResponse) =>
+      taggedWith(variant, field, wanted);
+    let forgotten = 0;
+    for await (const [key, variants] of metastore.entries()) {
+      if (!variants.some(tagged)) continue;
+      // In turn with the key's other updates, which may have changed it.
+      await this.#updateVariants(metastore, key, (current) => {
+        const kept = current.filter((variant) => !tagged(variant));
+        if (kept.length === current.length) return undefined;
+        for (const variant of current) {
+          if (kept.includes(variant)) continue;
+          freeBody(entitystore.cache, variant.entity, this.#log);
+          forgotten++;
+        }
+        return kept;
+      });
+    }
+    return forgotten;
   }
 
   /**
@@ -2569,6 +2671,9 @@ export class SharedCache implements PolicyTarget {
       for (const field of this.#rules.targetedFields) {
         response.headers.delete(field);
       }
+    }
+    if (this.#tagField && this.#options.forwardTagField === false) {
+      response.headers.delete(this.#tagField);
     }
     if (this.#options.via) {
       response.headers.append("via", `1.1 ${this.#options.via}`);
