@@ -186,15 +186,17 @@ export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
     }
     const tags = ctx.request.headers.get(tagField);
     let forgotten;
-    try {
-      forgotten = tags === null
-        ? await ctx.purge()
-        : await ctx.purgeTags(tagsIn(tags));
-    } catch (error) {
-      // A cache that cannot purge by tag (tagging off, a meta store that
-      // cannot list its records) says so rather than failing with a 500.
-      if (!(error instanceof TypeError)) throw error;
-      return ctx.error(501, text, `501 Not Implemented: ${error.message}\n`);
+    if (tags === null) forgotten = await ctx.purge();
+    else {
+      try {
+        forgotten = await ctx.purgeTags(tagsIn(tags));
+      } catch (error) {
+        // A cache that cannot purge by tag (tagging off, a meta store that
+        // cannot list its records) says so rather than failing with a 500;
+        // a purge by URL can always be done.
+        if (!(error instanceof TypeError)) throw error;
+        return ctx.error(501, text, `501 Not Implemented: ${error.message}\n`);
+      }
     }
     return forgotten > 0
       ? ctx.error(200, text, `purged ${forgotten}\n`)

@@ -124,7 +124,7 @@ import {
 } from "./policy.ts";
 import { type ForwardParts, partsOf, proxySender } from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
-import { taggedWith } from "./tags.ts";
+import { taggedWith, TagPurges } from "./tags.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
 /** Options for {@link SharedCache}, after Rack::Cache's. */
@@ -458,7 +458,15 @@ interface VariantInfo {
 }
 
 /** Per-request state the events do not show. */
-interface RequestState {
+/** What a fetch notes as it begins, to tell whether what it got may be stored. */
+interface FetchBegan {
+  /** The key's invalidation count. */
+  generation: number;
+  /** How many purges by tag had run. */
+  tagPurges: number;
+}
+
+interface RequestState extends FetchBegan {
   /** Holds the stored body open while it is served. */
   reader?: EntryReader;
   /**
@@ -483,8 +491,6 @@ interface RequestState {
   /** The in-flight record this request registered, and how to settle it. */
   record?: Promise<Shared | undefined>;
   settle?: (shared: Shared | undefined, error?: unknown) => void;
-  /** The key's invalidation count when the fetch started. */
-  generation: number;
   /** Aborts the origin request (timeouts). */
   abort?: AbortController;
   revalidating: boolean;
@@ -723,6 +729,8 @@ export class SharedCache implements PolicyTarget {
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
   /** The response field that tags stored responses (`tagField`), if any. */
   readonly #tagField: string | undefined;
+  /** The purges by tag run lately, for fetches under way (with a `tagField`). */
+  readonly #tagPurges: TagPurges | undefined;
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
   /** Ready answers to plain GETs of bodies held in memory. */
@@ -782,6 +790,9 @@ export class SharedCache implements PolicyTarget {
     this.#tagField = options.tagField === false
       ? undefined
       : fieldNames("tagField", [options.tagField ?? "surrogate-key"])[0];
+    this.#tagPurges = this.#tagField
+      ? new TagPurges(this.#tagField)
+      : undefined;
     this.#cacheStatus = options.cacheStatus
       ? cacheStatusName(options.cacheStatus)
       : undefined;
@@ -912,13 +923,14 @@ export class SharedCache implements PolicyTarget {
 
   /**
    * Forgets every stored response whose tag field (`tagField`) names one of
-   * `tags`, whatever its URL, and keeps fetches under way from storing what
-   * they get (their answers may carry a tag); resolves with how many
-   * responses were stored. It walks the meta store's records: every key in
+   * `tags`, whatever its URL, and keeps fetches under way whose answers
+   * name one of them from storing those; resolves with how many responses
+   * were stored. It walks the meta store's records: every key in
    * memory for `heap:`, every file for `file:`. A meta store that cannot list
    * its records (a custom one without `entries()`, or `file:` shared by
    * processes) rejects with a `TypeError`, as does a cache whose `tagField`
-   * is `false`.
+   * is `false`, and a string in place of the list of tags. An empty
+   * list purges nothing.
    *
    * @example
    * ```ts
@@ -961,18 +973,29 @@ export class SharedCache implements PolicyTarget {
     entitystore = this.#stores.entitystore,
   ): Promise<number> {
     const field = this.#tagField;
-    if (!field) throw new TypeError("purging by tag needs a tagField");
+    if (!field || !this.#tagPurges) {
+      throw new TypeError("purging by tag needs a tagField");
+    }
     if (!metastore.entries) {
       throw new TypeError(
         "purging by tag walks the meta store's records, and this one cannot list them (entries())",
       );
     }
-    const wanted = new Set(tags);
-    // Any fetch under way may bring an answer with one of the tags: none
-    // stores what it gets, and later requests do not wait on them.
-    for (let slot = 0; slot < GENERATION_SLOTS; slot++) {
-      this.#generations[slot]++;
+    // A string is iterable too: its characters would be purged as tags.
+    if (typeof tags === "string") {
+      throw new TypeError(
+        `purgeTags takes a list of tags, got the string ${
+          JSON.stringify(tags)
+        }`,
+      );
     }
+    const wanted = new Set(tags);
+    // No tag names anything: no fetch under way need lose its answer.
+    if (wanted.size === 0) return 0;
+    // A fetch under way that brings one of the tags stores nothing; and
+    // since which it brings is not known yet, later requests do not wait
+    // on any.
+    this.#tagPurges!.add(wanted);
     this.#inflight.clear();
     const tagged = (variant: StoredResponse) =>
       taggedWith(variant, field, wanted);
@@ -1032,7 +1055,12 @@ export class SharedCache implements PolicyTarget {
     keyOf = this.#keyOf,
   ): Response | Promise<Response> {
     const ctx = this.#contextOf(request, keyOf);
-    const state: RequestState = { requestCc: {}, revalidating, generation: 0 };
+    const state: RequestState = {
+      requestCc: {},
+      revalidating,
+      generation: 0,
+      tagPurges: 0,
+    };
     try {
       let next = this.#run("receive", ctx);
       while (!(next instanceof Promise)) {
@@ -1891,6 +1919,7 @@ export class SharedCache implements PolicyTarget {
       pending = next !== waited ? next : undefined;
     }
     state.generation = this.#generations[slotOf(key)];
+    state.tagPurges = this.#tagPurges?.count ?? 0;
     const current = sharing ? this.#inflight.get(key) : undefined;
     // A fetch already waited on, of no use here, gives way to this one.
     if (sharing && (current === undefined || current === waited)) {
@@ -2159,7 +2188,7 @@ export class SharedCache implements PolicyTarget {
         ttl: validated.ttl,
       };
       this.#freshFor(stored, ctx.ttl);
-      await this.#saveVariant(ctx, stored, state.generation);
+      await this.#saveVariant(ctx, stored, state, true);
       ctx.trace("store");
       state.validated = ctx.stored = stored;
       ctx.response = this.#answerRefreshed(ctx, state);
@@ -2215,7 +2244,7 @@ export class SharedCache implements PolicyTarget {
       // noop: keep the headers (for validation and 304s); the body goes to
       // this client only.
       stored.size = length ?? -1;
-      await this.#saveVariant(ctx, stored, state.generation);
+      await this.#saveVariant(ctx, stored, state);
       ctx.trace("store");
       state.settle?.(undefined);
       return transition;
@@ -2239,7 +2268,7 @@ export class SharedCache implements PolicyTarget {
       body: response.body,
       writer: handle.writer!,
       record: state.record,
-      generation: state.generation,
+      began: { generation: state.generation, tagPurges: state.tagPurges },
       maxEntrySize,
       declared: length,
       abort: state.abort,
@@ -2288,7 +2317,7 @@ export class SharedCache implements PolicyTarget {
     body: ReadableStream<Uint8Array> | null;
     writer: WritableStream<Uint8Array>;
     record: Promise<Shared | undefined> | undefined;
-    generation: number;
+    began: FetchBegan;
     maxEntrySize: number;
     /** The response's Content-Length: a body of another size is not the one described. */
     declared?: number;
@@ -2372,7 +2401,7 @@ export class SharedCache implements PolicyTarget {
         return;
       }
       stored.size = size;
-      await this.#saveVariant(ctx, stored, job.generation);
+      await this.#saveVariant(ctx, stored, job.began);
     } catch (error) {
       job.abort?.abort(error);
       await sink.abort(error).catch(() => {});
@@ -2403,15 +2432,24 @@ export class SharedCache implements PolicyTarget {
 
   /**
    * Records `stored` as the newest variant of its key, dropping the ones it
-   * replaces, unless the key was invalidated since the fetch began.
+   * replaces, unless the key was invalidated since the fetch began, a purge
+   * by tag since then named one of its tags, or (`freshens`: a stored
+   * variant refreshed by a 304) the variant is no longer recorded.
    */
   #saveVariant(
     ctx: CacheContext,
     stored: StoredResponse,
-    generation: number,
+    began: FetchBegan,
+    freshens = false,
   ): Promise<void> {
     return this.#updateVariants(ctx.metastore, ctx.key, (variants) => {
-      if (this.#generations[slotOf(ctx.key)] !== generation) {
+      if (
+        this.#generations[slotOf(ctx.key)] !== began.generation ||
+        this.#tagPurges?.namedSince(began.tagPurges, stored) ||
+        // Forgotten since the lookup (a purge by tag reaching the key after
+        // the fetch began, a newer answer): its body was freed with it.
+        (freshens && !variants.some((v) => v.entity === stored.entity))
+      ) {
         // A body still recorded (a 304 freshened it) stays with its record:
         // the slot may have moved for another key.
         if (!variants.some((variant) => variant.entity === stored.entity)) {

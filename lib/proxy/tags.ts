@@ -51,3 +51,66 @@ export function taggedWith(
   }
   return false;
 }
+
+/** Purges by tag a {@link TagPurges} keeps by default. */
+const KEPT_PURGES = 1000;
+
+/**
+ * The purges by tag run lately, so that a fetch under way when one ran can
+ * tell, once it has its answer, whether a purge named one of its tags (and
+ * so store nothing): which tags a fetch brings is not known before it
+ * answers, and forgetting every fetch under way at each purge would leave a
+ * long download uncached on a site that purges often.
+ *
+ * @example
+ * ```ts
+ * import { TagPurges } from "./tags.ts";
+ * const purges = new TagPurges("surrogate-key");
+ * const began = purges.count; // a fetch starts
+ * purges.add(new Set(["news"]));
+ * const stored = {
+ *   status: 200, statusText: "OK", headers: [["surrogate-key", "news"]] as [string, string][],
+ *   vary: {}, requestTime: 0, responseTime: 0, entity: "e1", size: 0,
+ * };
+ * purges.namedSince(began, stored); // true: store nothing
+ * ```
+ */
+export class TagPurges {
+  readonly #field: string;
+  readonly #limit: number;
+  /** The last purges' tags, oldest first. */
+  readonly #kept: ReadonlySet<string>[] = [];
+  #count = 0;
+
+  /** Purges of tags in `field`, the last `limit` kept (default 1,000). */
+  constructor(field: string, limit = KEPT_PURGES) {
+    this.#field = field;
+    this.#limit = limit;
+  }
+
+  /** How many purges have run: what a fetch notes as it begins. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Notes a purge of `tags`. */
+  add(tags: ReadonlySet<string>): void {
+    this.#kept.push(tags);
+    if (this.#kept.length > this.#limit) this.#kept.shift();
+    this.#count++;
+  }
+
+  /**
+   * Whether a purge run after the first `since` named a tag of `stored`;
+   * true also when more ran since than are kept (none can be ruled out).
+   */
+  namedSince(since: number, stored: StoredResponse): boolean {
+    if (since === this.#count) return false;
+    const first = since - (this.#count - this.#kept.length);
+    if (first < 0) return true;
+    for (let i = first; i < this.#kept.length; i++) {
+      if (taggedWith(stored, this.#field, this.#kept[i])) return true;
+    }
+    return false;
+  }
+}
