@@ -29,6 +29,36 @@ function tagged(name: string, ...tags: string[]): Route {
   };
 }
 
+/** A record of a response tagged with `tags`, as a meta store keeps it. */
+function taggedRecord(tags: string): StoredResponse {
+  return {
+    status: 200,
+    statusText: "OK",
+    headers: [["surrogate-key", tags]],
+    vary: {},
+    requestTime: 0,
+    responseTime: 0,
+    entity: "e1",
+    size: 0,
+  };
+}
+
+/** `tagged` routes whose first answer waits until `release()` is called. */
+function heldFirst(): {
+  route(name: string, tag: string): Route;
+  release(): void;
+} {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  return {
+    route: (name, tag) => async (request, n) => {
+      if (n === 1) await held;
+      return tagged(name, tag)(request, n);
+    },
+    release: () => release(),
+  };
+}
+
 /** A cache in front of an origin function, answering `tagged` routes by path. */
 function directCache(
   routes: Record<string, Route>,
@@ -138,15 +168,10 @@ describe("purging by tag", () => {
   });
 
   it("keeps fetches under way that bring a purged tag from storing, and later requests from joining any", async () => {
-    let release = () => {};
-    const held = new Promise<void>((resolve) => release = resolve);
-    const slow = (name: string, tag: string): Route => async (request, n) => {
-      if (n === 1) await held;
-      return tagged(name, tag)(request, n);
-    };
+    const { route, release } = heldFirst();
     const { cache, count } = directCache({
-      "/slow": slow("s", "news"),
-      "/other": slow("o", "unrelated"),
+      "/slow": route("s", "news"),
+      "/other": route("o", "unrelated"),
     });
     try {
       const first = traceOf(cache, "http://a.test/slow");
@@ -241,16 +266,7 @@ describe("purging by tag", () => {
 
   it("tells a fetch whether a purge since it began named its tags, and when too many ran to tell", () => {
     const purges = new TagPurges("surrogate-key", 2);
-    const news: StoredResponse = {
-      status: 200,
-      statusText: "OK",
-      headers: [["surrogate-key", "news"]],
-      vary: {},
-      requestTime: 0,
-      responseTime: 0,
-      entity: "e1",
-      size: 0,
-    };
+    const news = taggedRecord("news");
     const began = purges.count;
     assert.equal(purges.namedSince(began, news), false, "none ran");
     purges.add(new Set(["weather"]));
@@ -265,14 +281,8 @@ describe("purging by tag", () => {
   });
 
   it("purges nothing, and keeps fetches under way storing, for no tags", async () => {
-    let release = () => {};
-    const held = new Promise<void>((resolve) => release = resolve);
-    const { cache, count } = directCache({
-      "/slow": async (request, n) => {
-        if (n === 1) await held;
-        return tagged("s", "news")(request, n);
-      },
-    });
+    const { route, release } = heldFirst();
+    const { cache, count } = directCache({ "/slow": route("s", "news") });
     try {
       const first = traceOf(cache, "http://a.test/slow");
       await tick(10);
@@ -417,17 +427,7 @@ describe("purging by tag", () => {
 
   it("lists a file: store's records still being written", async () => {
     const meta = fileMetaStore(await freshDir());
-    const record: StoredResponse = {
-      status: 200,
-      statusText: "OK",
-      headers: [["surrogate-key", "a"]],
-      vary: {},
-      requestTime: 0,
-      responseTime: 0,
-      entity: "e1",
-      size: 0,
-    };
-    const writing = meta.store("http://a.test/new", [record]);
+    const writing = meta.store("http://a.test/new", [taggedRecord("a")]);
     const keys: string[] = [];
     for await (const [key] of meta.entries!()) keys.push(key);
     await writing;
