@@ -457,7 +457,6 @@ interface VariantInfo {
   date: number | undefined;
 }
 
-/** Per-request state the events do not show. */
 /** What a fetch notes as it begins, to tell whether what it got may be stored. */
 interface FetchBegan {
   /** The key's invalidation count. */
@@ -466,6 +465,7 @@ interface FetchBegan {
   tagPurges: number;
 }
 
+/** Per-request state the events do not show. */
 interface RequestState extends FetchBegan {
   /** Holds the stored body open while it is served. */
   reader?: EntryReader;
@@ -973,7 +973,8 @@ export class SharedCache implements PolicyTarget {
     entitystore = this.#stores.entitystore,
   ): Promise<number> {
     const field = this.#tagField;
-    if (!field || !this.#tagPurges) {
+    const purges = this.#tagPurges;
+    if (!field || !purges) {
       throw new TypeError("purging by tag needs a tagField");
     }
     if (!metastore.entries) {
@@ -995,7 +996,7 @@ export class SharedCache implements PolicyTarget {
     // A fetch under way that brings one of the tags stores nothing; and
     // since which it brings is not known yet, later requests do not wait
     // on any.
-    this.#tagPurges!.add(wanted);
+    purges.add(wanted);
     this.#inflight.clear();
     const tagged = (variant: StoredResponse) =>
       taggedWith(variant, field, wanted);
