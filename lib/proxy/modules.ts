@@ -8,7 +8,7 @@ import type { CacheContext } from "./context.ts";
 import { requestCacheControl } from "./policy.ts";
 import { acceptedCoding } from "../http/accept_encoding.ts";
 import { isToken } from "../http/field_tokens.ts";
-import { tagsIn } from "./tags.ts";
+import { DEFAULT_TAG_FIELD, tagsIn } from "./tags.ts";
 
 /** Options for {@link cacheBusters}. */
 export interface CacheBustersOptions {
@@ -170,7 +170,7 @@ export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
     throw new TypeError("purgeRequests needs an allow(request) function");
   }
   const method = options.method ?? "PURGE";
-  const tagField = options.tagField ?? "surrogate-key";
+  const tagField = options.tagField ?? DEFAULT_TAG_FIELD;
   if (!isToken(tagField)) {
     throw new TypeError(
       `purgeRequests' tagField must name a header field, got ${

@@ -124,7 +124,7 @@ import {
 } from "./policy.ts";
 import { type ForwardParts, partsOf, proxySender } from "./proxy_to.ts";
 import { resuming, strongValidator } from "./resume.ts";
-import { taggedWith, TagPurges } from "./tags.ts";
+import { DEFAULT_TAG_FIELD, taggedWith, TagPurges } from "./tags.ts";
 import { sameVary, varyFields, varyMatches, varyValues } from "./vary.ts";
 
 /** Options for {@link SharedCache}, after Rack::Cache's. */
@@ -727,9 +727,10 @@ export class SharedCache implements PolicyTarget {
   /** Who hears of each piece of a forwarded request's body as it is sent. */
   readonly #uploads = new WeakMap<ForwardParts, Listeners<void>>();
   readonly #generations = new Uint32Array(GENERATION_SLOTS);
-  /** The response field that tags stored responses (`tagField`), if any. */
-  readonly #tagField: string | undefined;
-  /** The purges by tag run lately, for fetches under way (with a `tagField`). */
+  /**
+   * The purges by tag run lately, for fetches under way, and the field that
+   * tags stored responses (unless `tagField` is `false`).
+   */
   readonly #tagPurges: TagPurges | undefined;
   /** Parsed fields of stored variants (a heap: meta store returns the same objects). */
   readonly #infos = new WeakMap<StoredResponse, VariantInfo>();
@@ -787,12 +788,9 @@ export class SharedCache implements PolicyTarget {
       fieldNames("traceHeader", [this.#traceHeader]);
     }
     fieldNames("ignoreHeaders", options.ignoreHeaders ?? []);
-    this.#tagField = options.tagField === false
-      ? undefined
-      : fieldNames("tagField", [options.tagField ?? "surrogate-key"])[0];
-    this.#tagPurges = this.#tagField
-      ? new TagPurges(this.#tagField)
-      : undefined;
+    this.#tagPurges = options.tagField === false ? undefined : new TagPurges(
+      fieldNames("tagField", [options.tagField ?? DEFAULT_TAG_FIELD])[0],
+    );
     this.#cacheStatus = options.cacheStatus
       ? cacheStatusName(options.cacheStatus)
       : undefined;
@@ -972,11 +970,8 @@ export class SharedCache implements PolicyTarget {
     tags: Iterable<string>,
     entitystore = this.#stores.entitystore,
   ): Promise<number> {
-    const field = this.#tagField;
     const purges = this.#tagPurges;
-    if (!field || !purges) {
-      throw new TypeError("purging by tag needs a tagField");
-    }
+    if (!purges) throw new TypeError("purging by tag needs a tagField");
     if (!metastore.entries) {
       throw new TypeError(
         "purging by tag walks the meta store's records, and this one cannot list them (entries())",
@@ -999,20 +994,21 @@ export class SharedCache implements PolicyTarget {
     purges.add(wanted);
     this.#inflight.clear();
     const tagged = (variant: StoredResponse) =>
-      taggedWith(variant, field, wanted);
+      taggedWith(variant, purges.field, wanted);
     let forgotten = 0;
     for await (const [key, variants] of metastore.entries()) {
       if (!variants.some(tagged)) continue;
       // In turn with the key's other updates, which may have changed it.
       await this.#updateVariants(metastore, key, (current) => {
-        const kept = current.filter((variant) => !tagged(variant));
-        if (kept.length === current.length) return undefined;
+        const kept: StoredResponse[] = [];
         for (const variant of current) {
-          if (kept.includes(variant)) continue;
-          freeBody(entitystore.cache, variant.entity, this.#log);
-          forgotten++;
+          if (!tagged(variant)) kept.push(variant);
+          else {
+            freeBody(entitystore.cache, variant.entity, this.#log);
+            forgotten++;
+          }
         }
-        return kept;
+        return kept.length < current.length ? kept : undefined;
       });
     }
     return forgotten;
@@ -2444,18 +2440,17 @@ export class SharedCache implements PolicyTarget {
     freshens = false,
   ): Promise<void> {
     return this.#updateVariants(ctx.metastore, ctx.key, (variants) => {
+      const recorded = variants.some((v) => v.entity === stored.entity);
       if (
         this.#generations[slotOf(ctx.key)] !== began.generation ||
         this.#tagPurges?.namedSince(began.tagPurges, stored) ||
         // Forgotten since the lookup (a purge by tag reaching the key after
         // the fetch began, a newer answer): its body was freed with it.
-        (freshens && !variants.some((v) => v.entity === stored.entity))
+        (freshens && !recorded)
       ) {
         // A body still recorded (a 304 freshened it) stays with its record:
         // the slot may have moved for another key.
-        if (!variants.some((variant) => variant.entity === stored.entity)) {
-          this.#discard(ctx, stored.entity);
-        }
+        if (!recorded) this.#discard(ctx, stored.entity);
         return undefined;
       }
       const kept: StoredResponse[] = [];
@@ -2711,8 +2706,8 @@ export class SharedCache implements PolicyTarget {
         response.headers.delete(field);
       }
     }
-    if (this.#tagField && this.#options.forwardTagField === false) {
-      response.headers.delete(this.#tagField);
+    if (this.#tagPurges && this.#options.forwardTagField === false) {
+      response.headers.delete(this.#tagPurges.field);
     }
     if (this.#options.via) {
       response.headers.append("via", `1.1 ${this.#options.via}`);

@@ -8,6 +8,9 @@
  */
 import type { StoredResponse } from "./metastore.ts";
 
+/** The field that tags responses unless told otherwise: Fastly's name for it. */
+export const DEFAULT_TAG_FIELD = "surrogate-key";
+
 /** What separates tags: spaces (`Surrogate-Key`, `xkey`) or commas (`Cache-Tag`). */
 const SEPARATORS = /[\s,]+/;
 
@@ -76,7 +79,8 @@ const KEPT_PURGES = 1000;
  * ```
  */
 export class TagPurges {
-  readonly #field: string;
+  /** The response field that holds the tags. */
+  readonly field: string;
   readonly #limit: number;
   /** The last purges' tags, oldest first. */
   readonly #kept: ReadonlySet<string>[] = [];
@@ -84,7 +88,7 @@ export class TagPurges {
 
   /** Purges of tags in `field`, the last `limit` kept (default 1,000). */
   constructor(field: string, limit = KEPT_PURGES) {
-    this.#field = field;
+    this.field = field;
     this.#limit = limit;
   }
 
@@ -109,7 +113,7 @@ export class TagPurges {
     const first = since - (this.#count - this.#kept.length);
     if (first < 0) return true;
     for (let i = first; i < this.#kept.length; i++) {
-      if (taggedWith(stored, this.#field, this.#kept[i])) return true;
+      if (taggedWith(stored, this.field, this.#kept[i])) return true;
     }
     return false;
   }
