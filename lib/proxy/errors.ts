@@ -107,6 +107,27 @@ export class EntityTooLargeError extends StoringStoppedError {
   }
 }
 
+/**
+ * This cache cannot purge by tag: its `tagField` is `false`, or its meta
+ * store cannot list its records (a custom one without `entries()`, a
+ * `file:` folder that processes share). A `TypeError`, as a wrong use is;
+ * `purgeRequests` answers it with `501 Not Implemented`, where a store that
+ * fails during the walk is a `500`.
+ *
+ * @example
+ * ```ts
+ * import { TagPurgeUnsupportedError } from "./errors.ts";
+ * const error = new TagPurgeUnsupportedError("purging by tag needs a tagField");
+ * ```
+ */
+export class TagPurgeUnsupportedError extends TypeError {
+  /** Makes the error; `why` says what is missing. */
+  constructor(why: string) {
+    super(why);
+    this.name = "TagPurgeUnsupportedError";
+  }
+}
+
 /** The body of a proxy's `499` for a client that left before the answer (nginx's status). */
 export const CLIENT_CLOSED_TEXT = "499 Client Closed Request\n";
 

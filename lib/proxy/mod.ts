@@ -65,6 +65,7 @@ export {
   EntityTooLargeError,
   OriginTimeoutError,
   StoringStoppedError,
+  TagPurgeUnsupportedError,
 } from "./errors.ts";
 export { type Handoff } from "./bodies.ts";
 export { parseStoreUri, type StoreUri, StoreUriError } from "./store_uri.ts";

@@ -9,6 +9,7 @@ import { requestCacheControl } from "./policy.ts";
 import { acceptedCoding } from "../http/accept_encoding.ts";
 import { isToken } from "../http/field_tokens.ts";
 import { DEFAULT_TAG_FIELD, tagsIn } from "./tags.ts";
+import { TagPurgeUnsupportedError } from "./errors.ts";
 
 /** Options for {@link cacheBusters}. */
 export interface CacheBustersOptions {
@@ -193,8 +194,9 @@ export function purgeRequests(options: PurgeRequestsOptions): PolicyModule {
       } catch (error) {
         // A cache that cannot purge by tag (tagging off, a meta store that
         // cannot list its records) says so rather than failing with a 500;
-        // a purge by URL can always be done.
-        if (!(error instanceof TypeError)) throw error;
+        // a purge by URL can always be done. A store failing mid-walk is a
+        // 500, as it is for a purge by URL.
+        if (!(error instanceof TagPurgeUnsupportedError)) throw error;
         return ctx.error(501, text, `501 Not Implemented: ${error.message}\n`);
       }
     }

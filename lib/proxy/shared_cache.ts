@@ -91,6 +91,7 @@ import {
   EntityTooLargeError,
   OriginTimeoutError,
   StoringStoppedError,
+  TagPurgeUnsupportedError,
 } from "./errors.ts";
 import {
   addValidDate,
@@ -926,8 +927,9 @@ export class SharedCache implements PolicyTarget {
    * were stored. It walks the meta store's records: every key in
    * memory for `heap:`, every file for `file:`. A meta store that cannot list
    * its records (a custom one without `entries()`, or `file:` shared by
-   * processes) rejects with a `TypeError`, as does a cache whose `tagField`
-   * is `false`, and a string in place of the list of tags. An empty
+   * processes) rejects with a `TagPurgeUnsupportedError` (a `TypeError`), as
+   * does a cache whose `tagField` is `false`; a string in place of the list
+   * of tags, with a `TypeError`. An empty
    * list purges nothing.
    *
    * @example
@@ -971,9 +973,11 @@ export class SharedCache implements PolicyTarget {
     entitystore = this.#stores.entitystore,
   ): Promise<number> {
     const purges = this.#tagPurges;
-    if (!purges) throw new TypeError("purging by tag needs a tagField");
+    if (!purges) {
+      throw new TagPurgeUnsupportedError("purging by tag needs a tagField");
+    }
     if (!metastore.entries) {
-      throw new TypeError(
+      throw new TagPurgeUnsupportedError(
         "purging by tag walks the meta store's records, and this one cannot list them (entries())",
       );
     }

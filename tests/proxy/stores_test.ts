@@ -14,6 +14,7 @@ import {
 } from "../../mod.ts";
 import {
   lstat,
+  mkdir,
   readdir,
   readFile,
   rm,
@@ -639,6 +640,28 @@ describe("stores chosen by URI", () => {
     await symlink(dir, unreadable);
     assert.deepEqual(await meta.lookup("unreadable"), []);
     assert.ok((await lstat(unreadable)).isSymbolicLink(), "left in place");
+  });
+
+  it("fileMetaStore walks every record, several read at once, and fails rather than skip one it cannot read", async () => {
+    const dir = await freshDir();
+    const meta = fileMetaStore(dir, { maxEntries: 1 });
+    const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((key) => meta.store(key, [variant(key)])));
+    const walked = new Map<string, string>();
+    for await (const [key, variants] of meta.entries!()) {
+      walked.set(key, variants[0].entity);
+    }
+    assert.equal(walked.size, 100);
+    for (const key of keys) assert.equal(walked.get(key), key);
+    // One record that cannot be read (a folder where its file belongs):
+    // the walk fails, as a walk that skipped it would free a named body.
+    const hash = createHash("sha256").update("k57").digest("hex");
+    const file = join(dir, hash.slice(0, 2), `${hash}.json`);
+    await rm(file);
+    await mkdir(file);
+    await assert.rejects(async () => {
+      for await (const _ of meta.entries!()) { /* walk on */ }
+    }, { code: "EISDIR" });
   });
 
   it("fileMetaStore with maxEntries 0 sees another store's write after its own purge, and offers no walk", async () => {

@@ -11,6 +11,7 @@ import {
   SharedCache,
   type SharedCacheOptions,
   type StoredResponse,
+  TagPurgeUnsupportedError,
 } from "../../mod.ts";
 import { startProxy } from "../../lib/cli.ts";
 import { TagPurges } from "../../lib/proxy/tags.ts";
@@ -369,11 +370,14 @@ describe("purging by tag", () => {
     });
     try {
       for (const cache of caches) {
-        await assert.rejects(cache.purgeTags(["a"]), {
-          name: "TypeError",
-          message: /entries\(\)/,
+        await assert.rejects(cache.purgeTags(["a"]), (error) => {
+          assert.ok(error instanceof TagPurgeUnsupportedError);
+          assert.ok(error instanceof TypeError, "a wrong use");
+          assert.match(error.message, /entries\(\)/);
+          return true;
         });
       }
+      await assert.rejects(off.purgeTags(["a"]), TagPurgeUnsupportedError);
       await assert.rejects(off.purgeTags(["a"]), /needs a tagField/);
       assert.throws(
         () =>
@@ -417,6 +421,35 @@ describe("purging by tag", () => {
         async () =>
           await cache.fetch(
             new Request("http://a.test/a", { method: "PURGE" }),
+          ),
+        /a bug in a custom meta store/,
+      );
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("lets a tag purge whose meta store fails mid-walk fail, not answer that purging is not implemented", async () => {
+    const failing: MetaStore = {
+      ...heapMetaStore(),
+      async *entries() {
+        yield ["http://a.test/a", [taggedRecord("a")]];
+        throw new TypeError("a bug in a custom meta store");
+      },
+    };
+    const cache = new SharedCache({
+      origin: () => new Response("x"),
+      metastore: failing,
+    });
+    cache.use(purgeRequests({ allow: () => true }));
+    try {
+      await assert.rejects(
+        async () =>
+          await cache.fetch(
+            new Request("http://a.test/", {
+              method: "PURGE",
+              headers: { "surrogate-key": "a" },
+            }),
           ),
         /a bug in a custom meta store/,
       );
