@@ -17,14 +17,16 @@
  * - **Duplicates** keep the most restrictive value (RFC 9111 §4.2.1): the
  *   smallest `max-age`, `s-maxage`, `max-stale`, `stale-while-revalidate` and
  *   `stale-if-error`, the largest `min-fresh`; a bare `no-cache` / `private`
- *   beats a field-name list, and field-name lists are merged. Duplicate
- *   extensions keep their first value.
+ *   beats a field-name list, and field-name lists are merged (past 256
+ *   distinct names, read as bare). Duplicate extensions keep their first
+ *   value.
  * - **Names** are case-insensitive and stored lowercased; junk between
  *   directives is skipped up to the next comma outside a quoted string.
  *   Whitespace around `=` (`max-age = 60`) makes a member junk, as the
  *   grammar allows none there.
  * - **Malformed members fail closed:** a member with junk in it
- *   (`no-store; no-cache`, `private junk`) is dropped, except that each of
+ *   (`no-store; no-cache`, `private junk`, or a quote never closed, which
+ *   takes the rest of the field with it) is dropped, except that each of
  *   `no-store`, `no-cache`, `private`, `must-revalidate` and
  *   `proxy-revalidate` it names counts, bare. Malformed input can make a
  *   response less cacheable, never more, so a typo cannot leak a private
@@ -277,6 +279,9 @@ function parseFieldNames(argument: string): string[] {
   return fieldTokens(argument).filter((name) => TCHAR.test(name));
 }
 
+/** Field names a `no-cache` or `private` list may hold; more read as bare. */
+const MAX_FIELD_NAMES = 256;
+
 function mergeNames(
   previous: true | string[] | undefined,
   argument: string | undefined,
@@ -285,13 +290,16 @@ function mergeNames(
   const names = parseFieldNames(argument);
   // `no-cache=""` names nothing; read it as bare, the restrictive reading.
   if (names.length === 0) return true;
-  if (!previous) return [...new Set(names)];
-  // Added in place: a header repeating the directive thousands of times
-  // must cost linear time, not quadratic.
+  // Added in place, each name checked against at most 256: a header naming
+  // thousands of fields must cost linear time. Past 256, the list is read
+  // as bare: dropping names would store or send fields it forbids.
+  const merged = previous ?? [];
   for (const name of names) {
-    if (!previous.includes(name) && previous.length < 256) previous.push(name);
+    if (merged.includes(name)) continue;
+    if (merged.length >= MAX_FIELD_NAMES) return true;
+    merged.push(name);
   }
-  return previous;
+  return merged;
 }
 
 /**
@@ -331,12 +339,18 @@ export function parseCacheControl(
     if (valid && text[i] === "=") {
       i++;
       if (text[i] === '"') {
-        // quoted-string with backslash escapes; an unclosed quote runs to the end
+        // quoted-string with backslash escapes
         let out = "";
         i++;
         while (i < length && text[i] !== '"') {
           if (text[i] === "\\" && i + 1 < length) i++;
           out += text[i++];
+        }
+        if (i >= length) {
+          // Unclosed: it swallowed the rest of the field, whose restrictive
+          // directives (`private="x, no-store`) still count.
+          applyRestrictive(cc, text.slice(nameStart));
+          break;
         }
         i++;
         argument = out;

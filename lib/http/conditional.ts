@@ -121,14 +121,18 @@ function validatorHeaders(options: FreshWhenOptions): Headers {
       : typeof lastModified === "number"
       ? lastModified
       : lastModified.getTime();
-    if (ms === undefined || !Number.isFinite(ms)) {
+    let formatted: string | undefined;
+    try {
+      if (ms !== undefined) formatted = formatHttpDate(ms);
+    } catch { /* not finite, or a year an HTTP date cannot hold */ }
+    if (formatted === undefined) {
       throw new InvalidValidatorError(
         "lastModified",
         lastModified,
-        "not a valid date",
+        "not a valid date (years 0 to 9999)",
       );
     }
-    headers.set("last-modified", formatHttpDate(ms));
+    headers.set("last-modified", formatted);
   }
   return headers;
 }

@@ -352,13 +352,15 @@ export function currentAge(
 }
 
 /**
- * The value of an `Age` field in seconds; 0 when absent or malformed. Of a
- * list (several `Age` lines, combined), the first member counts (RFC 9111
- * §5.1).
+ * The value of an `Age` field in seconds; 0 when absent or malformed, 2^31
+ * at most (RFC 9111 §1.2.2). Of a list (several `Age` lines, combined), the
+ * first member counts (RFC 9111 §5.1).
  */
 export function ageHeaderValue(value: string | null): number {
   const first = value?.split(",", 1)[0];
-  return first !== undefined && /^\s*\d+\s*$/.test(first) ? Number(first) : 0;
+  return first !== undefined && /^\s*\d+\s*$/.test(first)
+    ? Math.min(Number(first), MAX_DELTA_SECONDS)
+    : 0;
 }
 
 /**
