@@ -26,13 +26,17 @@ import { freePort } from "./services.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "lib/cli.ts");
 const bin = (name: string) => join(ROOT, "node_modules/.bin", name);
-/** Makes the suite's origin listen on loopback only, whatever it asks for. */
+/**
+ * Makes the suite's origin listen on loopback only, whatever it asks for:
+ * its port comes from the environment, as a string.
+ */
 const LOOPBACK = `data:text/javascript,${
   encodeURIComponent(
     'import net from "node:net";' +
       "const listen = net.Server.prototype.listen;" +
       "net.Server.prototype.listen = function (port, ...rest) {" +
-      'return typeof port === "number" ? listen.call(this, port, "127.0.0.1", ...rest.filter((a) => typeof a === "function")) : listen.call(this, port, ...rest); };',
+      'const number = typeof port === "string" && /^[0-9]+$/.test(port) ? Number(port) : port;' +
+      'return typeof number === "number" ? listen.call(this, number, "127.0.0.1", ...rest.filter((a) => typeof a === "function")) : listen.call(this, port, ...rest); };',
   )
 }`;
 

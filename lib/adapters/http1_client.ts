@@ -17,7 +17,7 @@ import { currentRuntime } from "./runtime.ts";
 import { systemClock } from "../clock.ts";
 import { Deadlines } from "../deadlines.ts";
 import { markBodyKind } from "../http/body_kind.ts";
-import { fieldTokens } from "../http/field_tokens.ts";
+import { fieldTokens, trimOws } from "../http/field_tokens.ts";
 
 /**
  * A byte connection: reads into the caller's buffer, writes, closes.
@@ -479,7 +479,7 @@ async function readHead(
       if (field[0] === " " || field[0] === "\t") {
         // obs-fold: replaced by a space (RFC 9112 §5.2).
         if (!previous) throw new Http1ProtocolError("head starts with a fold");
-        previous[1] += " " + field.trim();
+        previous[1] += " " + trimOws(field);
         continue;
       }
       const colon = field.indexOf(":");
@@ -489,7 +489,7 @@ async function readHead(
           `malformed field line: ${JSON.stringify(field.slice(0, 80))}`,
         );
       }
-      previous = [name, field.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "")];
+      previous = [name, trimOws(field.slice(colon + 1))];
       fields.push(previous);
     }
     const code = Number(status[2]);
@@ -843,6 +843,13 @@ export class Http1Client {
       void finish(true);
       return new Response(null, init);
     }
+    if (answer.status === 205) {
+      // No content (RFC 9110 §15.3.6), yet framed as any answer (RFC 9112
+      // §6.3): the framing is read here, and content, which a 205 must not
+      // have, ends the connection. A Response with 205 takes no body.
+      void readEmpty(this.#body(connection, framing, finish));
+      return new Response(null, init);
+    }
     if (
       framing.kind === "length" &&
       framing.length <= connection.end - connection.start
@@ -905,7 +912,8 @@ export class Http1Client {
       const max = framing.kind === "close" ? into.byteLength : left;
       const got = await connection.readInto(into, max);
       if (got === 0) {
-        if (framing.kind === "close") return 0;
+        // Closed here (the request was aborted) is not the origin's end.
+        if (framing.kind === "close" && !connection.closed) return 0;
         throw truncated();
       }
       left -= framing.kind === "close" ? 0 : got;
@@ -1073,7 +1081,7 @@ async function requestBody(
 ): Promise<RequestBody | undefined> {
   if (!request.body) return undefined;
   const reader = request.body.getReader();
-  const declared = request.headers.get("content-length")?.trim();
+  const declared = request.headers.get("content-length") ?? undefined;
   if (declared !== undefined && /^\d{1,15}$/.test(declared)) {
     return {
       reader,
@@ -1099,6 +1107,18 @@ async function requestBody(
     pending: whole ? undefined : pending,
     chunked: !whole,
   };
+}
+
+/** Reads `body` to its end; cancels it at its first byte of content. */
+async function readEmpty(body: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      if (value.byteLength > 0) return await reader.cancel();
+    }
+  } catch { /* the body failed, and the connection was closed with it */ }
 }
 
 function truncated(): Http1ProtocolError {

@@ -20,10 +20,35 @@ export function fieldTokens(value: string | null): string[] {
   if (value === null) return [];
   const tokens: string[] = [];
   for (const part of value.split(",")) {
-    const token = part.trim().toLowerCase();
+    const token = trimOws(part).toLowerCase();
     if (token) tokens.push(token);
   }
   return tokens;
+}
+
+/**
+ * `text` without the spaces and tabs at its ends: the optional whitespace
+ * around field values and list members (RFC 9110 §5.6.3). Not `trim()`,
+ * which also takes NBSP, VT and FF, none of them whitespace to HTTP: a
+ * `Content-Length: 3\xa0` is malformed, not 3.
+ *
+ * @example
+ * ```ts
+ * import { trimOws } from "./field_tokens.ts";
+ * trimOws(" \tgzip "); // "gzip"
+ * trimOws("3\xa0"); // "3\xa0"
+ * ```
+ */
+export function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /** A lower-cased token (RFC 9110 §5.6.2), as field names are. */

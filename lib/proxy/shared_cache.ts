@@ -582,9 +582,9 @@ function fieldNames(option: string, names: readonly string[]): string[] {
 
 function contentLengthOf(headers: Headers): number | undefined {
   const value = headers.get("content-length");
-  return value !== null && /^\d+$/.test(value.trim())
-    ? Number(value)
-    : undefined;
+  // Headers already took the spaces and tabs at its ends; anything else
+  // there makes it malformed.
+  return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 /** Carries on a fetching client's whole body from the origin when storing it stops. */
