@@ -403,58 +403,36 @@ describe("purging by tag", () => {
     }
   });
 
-  it("lets a purge by URL whose meta store fails fail, not answer that purging is not implemented", async () => {
-    const failing: MetaStore = {
-      ...heapMetaStore(),
-      lookup: () => {
-        throw new TypeError("a bug in a custom meta store");
-      },
-    };
-    const cache = new SharedCache({
-      origin: () => new Response("x"),
-      metastore: failing,
-    });
-    cache.use(purgeRequests({ allow: () => true }));
-    try {
-      // The server answers it with a 500, as before purging by tag.
-      await assert.rejects(
-        async () =>
-          await cache.fetch(
-            new Request("http://a.test/a", { method: "PURGE" }),
-          ),
-        /a bug in a custom meta store/,
-      );
-    } finally {
-      await cache.close();
-    }
-  });
-
-  it("lets a tag purge whose meta store fails mid-walk fail, not answer that purging is not implemented", async () => {
-    const failing: MetaStore = {
-      ...heapMetaStore(),
-      async *entries() {
-        yield ["http://a.test/a", [taggedRecord("a")]];
-        throw new TypeError("a bug in a custom meta store");
-      },
-    };
-    const cache = new SharedCache({
-      origin: () => new Response("x"),
-      metastore: failing,
-    });
-    cache.use(purgeRequests({ allow: () => true }));
-    try {
-      await assert.rejects(
-        async () =>
-          await cache.fetch(
-            new Request("http://a.test/", {
-              method: "PURGE",
-              headers: { "surrogate-key": "a" },
-            }),
-          ),
-        /a bug in a custom meta store/,
-      );
-    } finally {
-      await cache.close();
+  it("lets a purge whose meta store fails fail, by URL or by tag, not answer that purging is not implemented", async () => {
+    const bug = () => new TypeError("a bug in a custom meta store");
+    const cases: [Partial<MetaStore>, RequestInit][] = [
+      [{
+        lookup: () => {
+          throw bug();
+        },
+      }, { method: "PURGE" }],
+      [{
+        async *entries() {
+          yield ["http://a.test/a", [taggedRecord("a")]];
+          throw bug();
+        },
+      }, { method: "PURGE", headers: { "surrogate-key": "a" } }],
+    ];
+    for (const [failing, purge] of cases) {
+      const cache = new SharedCache({
+        origin: () => new Response("x"),
+        metastore: { ...heapMetaStore(), ...failing },
+      });
+      cache.use(purgeRequests({ allow: () => true }));
+      try {
+        // The server answers it with a 500, as before purging by tag.
+        await assert.rejects(
+          async () => await cache.fetch(new Request("http://a.test/a", purge)),
+          /a bug in a custom meta store/,
+        );
+      } finally {
+        await cache.close();
+      }
     }
   });
 
