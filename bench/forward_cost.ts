@@ -12,10 +12,10 @@
  *
  * @module
  */
-import process from "node:process";
 import { numberFlag } from "./number_flag.ts";
 import { serve, SharedCache } from "../mod.ts";
 import { BROWSER_FIELDS } from "./browser_fields.ts";
+import { median, runtimeName } from "./report.ts";
 
 const ROUNDS = numberFlag("rounds", 7);
 const REQUESTS = numberFlag("requests", 400);
@@ -62,12 +62,7 @@ async function usPerRequest(
   return (performance.now() - start) * 1000 / requests;
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
-
-const runtime = "Bun" in globalThis
-  ? `bun ${process.versions.bun}`
-  : `deno ${process.versions.deno}`;
+const runtime = runtimeName();
 console.log(
   `${runtime}, ${ROUNDS} rounds of ${REQUESTS} requests one at a time; median µs per request:`,
 );

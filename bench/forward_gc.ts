@@ -20,6 +20,7 @@ import { proxyTo, serve, SharedCache } from "../mod.ts";
 import type { Handler } from "../lib/types.ts";
 import { BROWSER_FIELDS } from "./browser_fields.ts";
 import { wrk } from "./wrk.ts";
+import { median } from "./report.ts";
 
 const BODY = new TextEncoder().encode("Hello, world!");
 /** The origin's answer: one no cache may store, so every request goes on. */
@@ -138,8 +139,6 @@ async function harness(): Promise<void> {
   } finally {
     origin.stop();
   }
-  const median = (values: number[]) =>
-    [...values].sort((a, b) => a - b)[values.length >> 1];
   const summary = (name: string) => ({
     allocatedKiB: median(results[name].map((r) => r.allocatedKiB)),
     pauseUs: median(results[name].map((r) => r.pauseUs)),

@@ -12,9 +12,9 @@
  *
  * @module
  */
-import process from "node:process";
 import { numberFlag } from "./number_flag.ts";
 import { SharedCache } from "../mod.ts";
+import { median, runtimeName } from "./report.ts";
 
 const ROUNDS = numberFlag("rounds", 9);
 const CALLS = numberFlag("calls", 200_000);
@@ -65,9 +65,6 @@ function nsPerCall(run: () => void, calls: number): number {
   return (performance.now() - start) * 1e6 / calls;
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
-
 for (const run of Object.values(cases)) nsPerCall(run, CALLS / 10); // warm-up
 const times: Record<string, number[]> = { request: [], bare: [], cistern: [] };
 for (let round = 0; round < ROUNDS; round++) {
@@ -77,9 +74,7 @@ for (let round = 0; round < ROUNDS; round++) {
     : ["request", "bare", "cistern"];
   for (const name of order) times[name].push(nsPerCall(cases[name], CALLS));
 }
-const runtime = "Bun" in globalThis
-  ? `bun ${process.versions.bun}`
-  : `deno ${process.versions.deno}`;
+const runtime = runtimeName();
 const request = median(times.request);
 const bare = median(times.bare) - request;
 const cistern = median(times.cistern) - request;

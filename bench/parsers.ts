@@ -20,6 +20,7 @@ import {
   parseRange,
 } from "../mod.ts";
 import { parseDictionary } from "../lib/http/structured_fields.ts";
+import { median, runtimeName } from "./report.ts";
 
 const ROUNDS = numberFlag("rounds", 9);
 
@@ -93,8 +94,6 @@ function microseconds(run: (value: string) => unknown, value: string): number {
   return (performance.now() - start) * 1000;
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
 /** The baseline: every character visited once. */
 const visit = (value: string) => {
   let sum = 0;
@@ -104,9 +103,7 @@ const visit = (value: string) => {
 const show = (value: string) =>
   JSON.stringify(value.slice(0, 20)).padEnd(26) + ` ${value.length} chars`;
 
-const runtime = "Bun" in globalThis
-  ? `bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}`
-  : `deno ${Deno.version.deno}`;
+const runtime = runtimeName();
 console.log(
   `${runtime}: µs per parse of the whole value, median of ${ROUNDS} rounds; ` +
     `growth = whole / half (linear ≈ 2×, quadratic ≈ 4×)`,

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numberFlag } from "./number_flag.ts";
 import { fileMetaStore, SharedCache, type StoredResponse } from "../mod.ts";
+import { median, runtimeName } from "./report.ts";
 
 const RECORDS = numberFlag("records", 20_000);
 const ROUNDS = numberFlag("rounds", 5);
@@ -91,13 +92,7 @@ try {
   if (purged !== ROUNDS) {
     throw new Error(`expected ${ROUNDS} records purged, got ${purged}`);
   }
-  const median = (values: number[]) =>
-    [...values].sort((a, b) => a - b)[values.length >> 1];
-  const runtime = "Bun" in globalThis
-    ? `bun ${
-      (globalThis as unknown as { Bun: { version: string } }).Bun.version
-    }`
-    : `deno ${Deno.version.deno}`;
+  const runtime = runtimeName();
   console.log(
     `${runtime}, ${RECORDS} records, median of ${ROUNDS} rounds (range):`,
   );

@@ -11,6 +11,7 @@
  * @module
  */
 import { headerPairs } from "../adapters/header_copies.ts";
+import { trimEnds } from "./field_tokens.ts";
 
 /**
  * Header fields as `[name, value]` pairs with lowercase names, in order.
@@ -101,10 +102,4 @@ const isHttpSpace = (code: number) =>
   code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
 
 /** `value` without surrounding HTTP whitespace (usually already so). */
-function trimField(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && isHttpSpace(value.charCodeAt(start))) start++;
-  while (end > start && isHttpSpace(value.charCodeAt(end - 1))) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
-}
+const trimField = (value: string) => trimEnds(value, isHttpSpace);

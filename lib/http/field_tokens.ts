@@ -40,15 +40,32 @@ export function fieldTokens(value: string | null): string[] {
  * ```
  */
 export function trimOws(text: string): string {
-  let start = 0;
-  let end = text.length;
-  while (start < end && isOws(text.charCodeAt(start))) start++;
-  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
-  return start === 0 && end === text.length ? text : text.slice(start, end);
+  return trimEnds(text, isOws);
 }
 
 function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09;
+}
+
+/**
+ * `text` without the characters `isSpace` takes at its ends (char codes);
+ * `text` itself when there are none, as is usual.
+ *
+ * @example
+ * ```ts
+ * import { trimEnds } from "./field_tokens.ts";
+ * trimEnds("\r\n v ", (code) => code <= 0x20); // "v"
+ * ```
+ */
+export function trimEnds(
+  text: string,
+  isSpace: (code: number) => boolean,
+): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isSpace(text.charCodeAt(start))) start++;
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
 /** A lower-cased token (RFC 9110 §5.6.2), as field names are. */
