@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { trimOws } from "./field_tokens.ts";
 
 /** RFC 9110 §12.4.2: `0`, `0.5`, `0.125`, `1`, `1.000`. */
 const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
@@ -40,13 +41,13 @@ export function acceptedCoding(
   const weights = new Map<string, number>();
   for (const member of value.split(",")) {
     const [name, ...params] = member.split(";");
-    const coding = name.trim().toLowerCase();
+    const coding = trimOws(name).toLowerCase();
     if (!coding) continue;
     let weight = 1;
     for (const param of params) {
       const [key, raw = ""] = param.split("=");
-      if (key.trim().toLowerCase() !== "q") continue;
-      const q = raw.trim();
+      if (trimOws(key).toLowerCase() !== "q") continue;
+      const q = trimOws(raw);
       weight = QVALUE.test(q) ? Number(q) : NaN;
     }
     if (!Number.isNaN(weight)) weights.set(ALIASES[coding] ?? coding, weight);

@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, type Hash } from "node:crypto";
+import { trimOws } from "./field_tokens.ts";
 
 /** The hash behind {@link etagFor} and {@link digestStream}'s default. */
 export const ETAG_HASH = "sha256";
@@ -228,7 +229,7 @@ export function parseETagList(
   header: string | null | undefined,
 ): "*" | string[] {
   if (!header) return [];
-  const text = header.trim();
+  const text = trimOws(header);
   if (text === "*") return "*";
   const tags: string[] = [];
   let i = 0;

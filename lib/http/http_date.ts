@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { trimOws } from "./field_tokens.ts";
 
 const MONTHS = [
   "jan",
@@ -56,7 +57,7 @@ export function parseHttpDate(
   value: string | null | undefined,
 ): number | undefined {
   if (!value || value.length > MAX_DATE_LENGTH) return undefined;
-  const text = value.trim().toLowerCase();
+  const text = trimOws(value).toLowerCase();
   let day: string, month: string, year: string;
   let hour: string, minute: string, second: string;
   let m = IMF_FIXDATE.exec(text);
@@ -74,7 +75,7 @@ export function parseHttpDate(
     return undefined;
   }
   const monthIndex = MONTHS.indexOf(month);
-  const d = Number(day.trim());
+  const d = Number(day);
   const h = Number(hour), min = Number(minute), s = Number(second);
   if (monthIndex < 0 || d < 1 || d > 31 || h > 23 || min > 59 || s > 60) {
     return undefined;

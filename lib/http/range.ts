@@ -25,6 +25,7 @@ import {
   type ConditionalRequest,
   type ValidatorHeaders,
 } from "./preconditions.ts";
+import { trimOws } from "./field_tokens.ts";
 
 /** Bytes `[start, end)` of a representation: `end` is exclusive, like `Blob.slice`. */
 export interface ByteRange {
@@ -111,21 +112,21 @@ export function parseRange(
   const maxRanges = options.maxRanges ?? DEFAULT_MAX_RANGES;
   const equals = header.indexOf("=");
   if (equals < 0) return { type: "ignored", reason: "syntax" };
-  const unit = header.slice(0, equals).trim().toLowerCase();
+  const unit = trimOws(header.slice(0, equals)).toLowerCase();
   if (unit !== "bytes") {
     return { type: "ignored", reason: unit ? "unit" : "syntax" };
   }
   const specs = header.slice(equals + 1).split(",");
   // Counted before any spec is parsed, so 100,000 specs cost one split.
   let count = 0;
-  for (const spec of specs) if (spec.trim() !== "") count++;
+  for (const spec of specs) if (trimOws(spec) !== "") count++;
   if (count === 0) return { type: "ignored", reason: "syntax" };
   if (count > maxRanges) return { type: "ignored", reason: "too-many" };
 
   const ranges: ByteRange[] = [];
   let emptySatisfiable = false;
   for (const raw of specs) {
-    const spec = raw.trim();
+    const spec = trimOws(raw);
     if (spec === "") continue;
     const m = SPEC.exec(spec);
     if (!m || (m[1] === "" && m[2] === "")) {
@@ -210,7 +211,7 @@ export function ifRangeMatches(
 ): boolean {
   const ifRange = request.headers.get("if-range");
   if (ifRange === null) return true;
-  const value = ifRange.trim();
+  const value = trimOws(ifRange);
   if (value.startsWith('"') || value.startsWith("W/")) {
     const etag = _header(validators, "etag");
     return etag !== null && isETag(value) && strongMatch(value, etag);

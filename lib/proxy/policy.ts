@@ -181,7 +181,7 @@ export function requestCacheControl(headers: Headers): CacheControl {
   const value = headers.get("cache-control");
   if (value === null) {
     const pragma = headers.get("pragma");
-    if (pragma !== null && /(^|,)\s*no-cache\s*(,|$)/i.test(pragma)) {
+    if (pragma !== null && /(^|,)[ \t]*no-cache[ \t]*(,|$)/i.test(pragma)) {
       return { noCache: true };
     }
   }
@@ -358,7 +358,7 @@ export function currentAge(
  */
 export function ageHeaderValue(value: string | null): number {
   const first = value?.split(",", 1)[0];
-  return first !== undefined && /^\s*\d+\s*$/.test(first)
+  return first !== undefined && /^[ \t]*\d+[ \t]*$/.test(first)
     ? Math.min(Number(first), MAX_DELTA_SECONDS)
     : 0;
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { fieldTokens, isToken } from "../http/field_tokens.ts";
+import { fieldTokens, isToken, trimOws } from "../http/field_tokens.ts";
 import { isHopByHop } from "./headers.ts";
 
 /**
@@ -45,7 +45,8 @@ const CASELESS = new Set(["accept-language", "accept-encoding"]);
 /**
  * The request's value of `field` as the origin sees it, normalized for
  * comparison where the field's syntax says values mean the same (RFC 9111
- * §4.1): whitespace runs folded and the ends trimmed; for the `Accept`
+ * §4.1): runs of spaces and tabs folded and the ends trimmed (other
+ * characters, NBSP among them, tell values apart); for the `Accept`
  * lists, the whitespace around commas removed (unless a quoted string
  * could hold one), and language tags and codings lower-cased. `null` when
  * absent, or when the request made it hop-by-hop (`Connection:
@@ -61,8 +62,9 @@ function forwardedValue(
   const value = requestHeaders.get(field);
   if (value === null || isHopByHop(requestHeaders, field)) return null;
   const normalize = normalizers.get(field);
-  let folded = (normalize ? normalize(value) : value).replace(/\s+/g, " ")
-    .trim();
+  let folded = trimOws(
+    (normalize ? normalize(value) : value).replace(/[ \t]+/g, " "),
+  );
   if (LISTS.has(field) && !folded.includes('"')) {
     folded = folded.replace(/ ?, ?/g, ",");
   }

@@ -6,16 +6,20 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  acceptedCoding,
   formatHttpDate,
   ifRangeMatches,
   parseCacheControl,
+  parseETagList,
   parseHttpDate,
+  parseRange,
   rangeResponse,
   resolveFilePath,
   sendFile,
   serve,
   stream,
 } from "../../mod.ts";
+import { ageHeaderValue, requestCacheControl } from "../../lib/proxy/policy.ts";
 import { tempDirsRemovedAfter } from "../_util.ts";
 
 const freshDir = tempDirsRemovedAfter();
@@ -31,6 +35,53 @@ describe("HTTP helpers hardening", () => {
       parseCacheControl('private="a, b", private="b, c"').private,
       ["a", "b", "c"],
     );
+  });
+
+  it("takes only spaces and tabs as the whitespace around values and members, not NBSP or VT", () => {
+    // RFC 9110 §5.6.3: OWS is SP / HTAB. `trim()` also takes NBSP, VT, FF
+    // and BOM, which would make malformed values read as valid ones.
+    for (const space of [" ", "\t"]) {
+      assert.equal(
+        parseRange(`bytes=0-4,${space}6-9`, 10).type,
+        "satisfiable",
+      );
+      assert.deepEqual(parseETagList(`${space}"a"${space}`), ['"a"']);
+      assert.equal(
+        parseHttpDate(`Sun, 06 Nov 1994 08:49:37 GMT${space}`),
+        784111777000,
+      );
+      assert.equal(acceptedCoding(`gzip${space};q=0.5`, ["gzip"]), "gzip");
+      assert.equal(ageHeaderValue(`${space}5${space}`), 5);
+    }
+    for (const other of ["\xa0", "\v", "\f", "\ufeff"]) {
+      const where = JSON.stringify(other);
+      assert.equal(
+        parseRange(`bytes=0-4,${other}6-9`, 10).type,
+        "ignored",
+        where,
+      );
+      assert.equal(parseRange(`${other}bytes=0-4`, 10).type, "ignored", where);
+      assert.deepEqual(parseETagList(`${other}*`), [], where);
+      assert.equal(
+        parseHttpDate(`${other}Sun, 06 Nov 1994 08:49:37 GMT`),
+        undefined,
+        where,
+      );
+      assert.equal(acceptedCoding(`gzip${other}`, ["gzip"]), "identity", where);
+      assert.equal(ageHeaderValue(`5${other}`), 0, where);
+      // Field values carry bytes: a BOM cannot be sent in one.
+      if (other === "\ufeff") continue;
+      assert.equal(
+        requestCacheControl(new Headers({ pragma: `no-cache${other}` }))
+          .noCache,
+        undefined,
+        where,
+      );
+      const request = new Request("http://a.test/", {
+        headers: { "if-range": `${other}"v"` },
+      });
+      assert.equal(ifRangeMatches(request, { etag: '"v"' }), false, where);
+    }
   });
 
   it("honours If-Range with a date only when Last-Modified is a strong validator", () => {

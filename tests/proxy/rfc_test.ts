@@ -1289,6 +1289,8 @@ describe("shared cache: Vary", () => {
         ["fr,de;q=0.5", "for fr,de;q=0.5 (miss, store)"],
         [" fr ,  de;q=0.5", "for fr,de;q=0.5 (fresh)"], // OWS around commas
         ['fr, x;q="a , b"', 'for fr, x;q="a , b" (miss, store)'], // quoted
+        // NBSP is not whitespace to HTTP: a value of its own.
+        ["fr,\xa0de;q=0.5", "for fr,\xa0de;q=0.5 (miss, store)"],
       ];
       for (const [language, expected] of same) {
         assert.equal(await body({ "accept-language": language }), expected);
