@@ -847,7 +847,10 @@ export class Http1Client {
       // No content (RFC 9110 §15.3.6), yet framed as any answer (RFC 9112
       // §6.3): the framing is read here, and content, which a 205 must not
       // have, ends the connection. A Response with 205 takes no body.
-      void readEmpty(this.#body(connection, framing, finish));
+      // Framed by close, the connection can never be reused: it is closed
+      // now, not held until an origin that keeps it open lets it go.
+      if (framing.kind === "close") void finish(false);
+      else void readEmpty(this.#body(connection, framing, finish));
       return new Response(null, init);
     }
     if (

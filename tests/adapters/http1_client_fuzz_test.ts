@@ -258,6 +258,8 @@ interface Origin {
   url: string;
   /** TCP connections accepted so far. */
   readonly connections: number;
+  /** TCP connections not yet closed. */
+  readonly open: number;
   add(path: string, script: Script): void;
   /** Resolves once the script for `path` was written (the first time). */
   written(path: string): Promise<void>;
@@ -324,6 +326,9 @@ async function startOrigin(): Promise<Origin> {
     url: `http://127.0.0.1:${port}`,
     get connections() {
       return connections;
+    },
+    get open() {
+      return sockets.size;
     },
     add(path, script) {
       scripts.set(path, script);
@@ -1334,6 +1339,25 @@ describe("Http1Client fuzz: defects found", () => {
           assert.equal(response.status, 205, path);
           assert.equal(await response.text(), "", path);
         }
+      } finally {
+        client.close();
+      }
+    });
+  });
+
+  it("closes the connection of a 205 framed by close at once, though the origin keeps it open", async () => {
+    // No byte after the head can be a 205's, and a connection framed by
+    // close is never reused: reading on held it for as long as the origin
+    // kept it open.
+    await withOrigin({
+      "/": { wire: "HTTP/1.1 205 Reset Content\r\n\r\n", end: "keep" },
+    }, async (origin) => {
+      const client = new Http1Client();
+      try {
+        const response = await client.fetch(new Request(origin.url + "/"));
+        assert.equal(response.status, 205);
+        assert.equal(await response.text(), "");
+        assert.ok(await until(() => origin.open === 0, 5_000), "still open");
       } finally {
         client.close();
       }
