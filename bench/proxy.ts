@@ -28,7 +28,10 @@
  * runtime, the bare runtime server (`Deno.serve` / `Bun.serve`) returning the
  * origin's body from a `Uint8Array`, the runtime's ceiling (the same server
  * answering with clones of a ready response carrying a hit's fields: the
- * fastest it sends bytes from memory), and the proxy (`startProxy` of
+ * fastest it sends bytes from memory), its sockets without its HTTP server
+ * (`Deno.listen` / `Bun.listen` writing a hit's ready bytes per request
+ * head: what a server written for the cache could reach at most), and the
+ * proxy (`startProxy` of
  * `lib/cli.ts`) in front of the origin twice, on `heap:` stores and on
  * `file:` stores (the command's default), under the runtime measured (Deno
  * with the V8 flags the README recommends, `DENO_PROXY_V8_FLAGS`). nginx (one worker, `proxy_cache`, config from
@@ -94,8 +97,23 @@ interface BunServer {
   stop(closeActive?: boolean): void;
 }
 
+/** A socket of `Bun.listen`, with the state the socket role keeps on it. */
+interface BunSocket {
+  data: { heads: string; queued: Uint8Array[] };
+  write(bytes: Uint8Array): number;
+}
+
 interface BunLike {
   version: string;
+  listen(options: {
+    port: number;
+    hostname: string;
+    socket: {
+      open(socket: BunSocket): void;
+      data(socket: BunSocket, chunk: Uint8Array): void;
+      drain(socket: BunSocket): void;
+    };
+  }): { port: number };
   serve(options: {
     port: number;
     hostname: string;
@@ -184,6 +202,101 @@ function ceilingRole(): void {
       : new Response("not found", { status: 404 });
   });
   console.log(JSON.stringify({ port }));
+}
+
+/** A whole HTTP/1.1 answer with `body` and a hit's fields, as bytes. */
+function rawAnswer(status: string, body: Uint8Array): Uint8Array {
+  const fields = { ...BODY_HEADERS, age: "1", "x-cache": "fresh" };
+  const head = new TextEncoder().encode(
+    `HTTP/1.1 ${status}\r\n${
+      Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`)
+        .join("")
+    }content-length: ${body.byteLength}\r\n\r\n`,
+  );
+  const whole = new Uint8Array(head.byteLength + body.byteLength);
+  whole.set(head);
+  whole.set(body, head.byteLength);
+  return whole;
+}
+
+/**
+ * The runtime's sockets without its HTTP server (`Deno.listen`,
+ * `Bun.listen`): each request head's path read, and a hit's whole answer
+ * written from ready bytes. It parses no more than wrk sends, so no server
+ * written on these sockets could answer faster: how far one written for
+ * the cache could go past the runtime's own.
+ */
+function socketRole(): void {
+  const answers = new Map([
+    ["/13", rawAnswer("200 OK", SMALL)],
+    ["/64k", rawAnswer("200 OK", LARGE)],
+  ]);
+  const notFound = rawAnswer("404 Not Found", new Uint8Array());
+  const decoder = new TextDecoder("latin1");
+  /** The answers to the whole heads in `heads`, and what is left of it. */
+  const answer = (heads: string) => {
+    const out: Uint8Array[] = [];
+    for (let end; (end = heads.indexOf("\r\n\r\n")) >= 0;) {
+      const path = heads.slice(0, end).split(" ", 2)[1];
+      out.push(answers.get(path) ?? notFound);
+      heads = heads.slice(end + 4);
+    }
+    return { out, rest: heads };
+  };
+  if (isBun) {
+    const flush = (socket: BunSocket) => {
+      const queued = socket.data.queued;
+      while (queued.length) {
+        const written = Math.max(socket.write(queued[0]), 0);
+        if (written < queued[0].byteLength) {
+          queued[0] = queued[0].subarray(written); // the rest at drain
+          return;
+        }
+        queued.shift();
+      }
+    };
+    const { port } = bun().listen({
+      port: 0,
+      hostname: HOST,
+      socket: {
+        open: (socket) => void (socket.data = { heads: "", queued: [] }),
+        data(socket, chunk) {
+          const { out, rest } = answer(
+            socket.data.heads + decoder.decode(chunk),
+          );
+          socket.data.heads = rest;
+          socket.data.queued.push(...out);
+          flush(socket);
+        },
+        drain: flush,
+      },
+    });
+    console.log(JSON.stringify({ port }));
+    return;
+  }
+  const listener = Deno.listen({ port: 0, hostname: HOST });
+  const serveConnection = async (connection: Deno.Conn) => {
+    const buffer = new Uint8Array(16 * 1024);
+    let heads = "";
+    try {
+      for (let n; (n = await connection.read(buffer)) !== null;) {
+        const read = answer(heads + decoder.decode(buffer.subarray(0, n)));
+        heads = read.rest;
+        for (const bytes of read.out) {
+          for (let at = 0; at < bytes.byteLength;) {
+            at += await connection.write(bytes.subarray(at));
+          }
+        }
+      }
+    } catch { /* the client went */ }
+    try {
+      connection.close();
+    } catch { /* closed */ }
+  };
+  void (async () => {
+    for await (const connection of listener) void serveConnection(connection);
+  })();
+  console.log(JSON.stringify({ port: (listener.addr as Deno.NetAddr).port }));
 }
 
 /** The origin: the small bodies, a big streamed one, and a request count. */
@@ -455,7 +568,7 @@ interface HitCase {
   label: string;
   runtime: RuntimeName | "nginx";
   /** `proxy`: heap: stores; `file`: the proxy on file: stores (the command's default). */
-  kind: "bare" | "ceiling" | "proxy" | "file" | "nginx";
+  kind: "bare" | "ceiling" | "socket" | "proxy" | "file" | "nginx";
   path: "/13" | "/64k";
   url: string;
   /** The server process (nginx: its master; the worker is its child). */
@@ -561,11 +674,13 @@ async function hits(tmp: string): Promise<string> {
       commandFor(runtime, "bare", []),
       serverCpu,
     );
-    servers[`${runtime} ceiling`] = await startChild(
-      `${runtime} ceiling`,
-      commandFor(runtime, "ceiling", []),
-      serverCpu,
-    );
+    for (const role of ["ceiling", "socket"]) {
+      servers[`${runtime} ${role}`] = await startChild(
+        `${runtime} ${role}`,
+        commandFor(runtime, role, []),
+        serverCpu,
+      );
+    }
     servers[`${runtime} proxy`] = await startChild(
       `${runtime} proxy`,
       commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
@@ -595,7 +710,9 @@ async function hits(tmp: string): Promise<string> {
       errors: [],
     });
     for (const runtime of ["deno", "bun"] as const) {
-      for (const kind of ["bare", "ceiling", "proxy", "file"] as const) {
+      for (
+        const kind of ["bare", "ceiling", "socket", "proxy", "file"] as const
+      ) {
         const server = servers[`${runtime} ${kind}`];
         cases.push({
           label: `${runtime} ${kind} ${path}`,
@@ -724,6 +841,7 @@ async function hits(tmp: string): Promise<string> {
   for (const path of ["/13", "/64k"] as const) {
     for (const runtime of ["deno", "bun"] as const) {
       const ceiling = `${runtime} ceiling ${path}`;
+      const socket = `${runtime} socket ${path}`;
       const ceilingCpu = leastCpu(ceiling);
       ceilingRows.push([
         path === "/13" ? "13 B" : "64 KiB",
@@ -731,6 +849,8 @@ async function hits(tmp: string): Promise<string> {
         fmtNumber(best(ceiling)),
         `${(best(ceiling) / best(`nginx ${path}`)).toFixed(2)}×`,
         `${(leastCpu(`nginx ${path}`) / ceilingCpu).toFixed(2)}×`,
+        `${(best(socket) / best(`nginx ${path}`)).toFixed(2)}×`,
+        `${(leastCpu(`nginx ${path}`) / leastCpu(socket)).toFixed(2)}×`,
         ...(["proxy", "file"] as const).map((kind) =>
           `${(ceilingCpu / leastCpu(`${runtime} ${kind} ${path}`)).toFixed(2)}×`
         ),
@@ -779,7 +899,9 @@ async function hits(tmp: string): Promise<string> {
     "of a ready response holding the body and a hit's fields, the fastest",
     "way it sends bytes from memory. ceiling/nginx above 1.0× means the",
     "runtime can reach nginx's rate at all; the last two columns are the",
-    "proxy's hits per CPU second against the ceiling's.",
+    "proxy's hits per CPU second against the ceiling's. The socket columns:",
+    "the runtime's sockets without its HTTP server (ready bytes written per",
+    "request head), the most a server written for the cache could reach.",
     "",
     table(
       [
@@ -788,6 +910,8 @@ async function hits(tmp: string): Promise<string> {
         "ceiling req/s",
         "ceiling/nginx",
         "ceiling/nginx by CPU",
+        "socket/nginx",
+        "socket/nginx by CPU",
         "proxy heap:/ceiling by CPU",
         "proxy file:/ceiling by CPU",
       ],
@@ -1428,6 +1552,9 @@ switch (role) {
     break;
   case "ceiling":
     ceilingRole();
+    break;
+  case "socket":
+    socketRole();
     break;
   case "origin":
     originRole();
