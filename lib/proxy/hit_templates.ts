@@ -53,11 +53,29 @@ interface Template {
   counted: number;
 }
 
-/** Whether a template made from `a` answers for `b`: the same stored response, as a meta store that re-reads it (file:) gives it back. */
+/**
+ * Whether a template made from `a` answers for `b`: the same stored response,
+ * as a meta store that re-reads it (file:) gives it back. Its fields count
+ * too: a 304 that comes in the millisecond the response was stored (an
+ * origin in the same process) freshens it with the same times.
+ */
 function sameStored(a: StoredResponse, b: StoredResponse): boolean {
   return a === b ||
     (a.entity === b.entity && a.responseTime === b.responseTime &&
-      a.requestTime === b.requestTime && a.ttl === b.ttl);
+      a.requestTime === b.requestTime && a.ttl === b.ttl &&
+      sameFieldPairs(a.headers, b.headers));
+}
+
+function sameFieldPairs(
+  a: [string, string][],
+  b: [string, string][],
+): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i][0] !== b[i][0] || a[i][1] !== b[i][1]) return false;
+  }
+  return true;
 }
 
 /**
