@@ -562,9 +562,13 @@ export function headAnswerDescribes(
 
 /**
  * Whether a 304 with `fields` is about the stored response with `stored`
- * fields (RFC 9111 §4.3.4), so that it may freshen it: validators present in
- * both must agree (the ETags, else the Last-Modified dates). A 304 naming
- * another version says nothing of the one stored.
+ * fields (RFC 9111 §4.3.4), so that it may freshen it: a validator both
+ * carry must agree (the ETags, else the Last-Modified dates). A 304 naming
+ * another version says nothing of the one stored, and neither does one
+ * whose validators the stored response lacks (an ETag on one, only a
+ * Last-Modified on the other): it may freshen a response only with one of
+ * that response's own validators. One side without any validator at all
+ * is taken as agreeing.
  *
  * @example
  * ```ts
@@ -572,6 +576,7 @@ export function headAnswerDescribes(
  * const stored = new Headers({ etag: '"a"' });
  * notModifiedApplies(stored, new Headers({ etag: '"a"' })); // true
  * notModifiedApplies(stored, new Headers({ etag: '"b"' })); // false
+ * notModifiedApplies(stored, new Headers({ "last-modified": "Mon, 06 Jan 2025 12:00:00 GMT" })); // false
  * notModifiedApplies(stored, new Headers()); // true
  * ```
  */
@@ -581,6 +586,10 @@ export function notModifiedApplies(stored: Headers, fields: Headers): boolean {
   if (etag !== null && storedEtag !== null) return weakMatch(etag, storedEtag);
   const modified = fields.get("last-modified");
   const storedModified = stored.get("last-modified");
-  return modified === null || storedModified === null ||
-    parseHttpDate(modified) === parseHttpDate(storedModified);
+  if (modified !== null && storedModified !== null) {
+    return parseHttpDate(modified) === parseHttpDate(storedModified);
+  }
+  // No validator in common: only a side without any says nothing against it.
+  return (etag === null && modified === null) ||
+    (storedEtag === null && storedModified === null);
 }

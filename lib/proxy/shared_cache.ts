@@ -1729,7 +1729,9 @@ export class SharedCache implements PolicyTarget {
             fields,
           )
         ) {
-          kept.push(this.#merge304(variant, fields, times).stored);
+          kept.push(
+            this.#merge304(variant, fields, times, ctx.request).stored,
+          );
           freshened = true;
         } else {
           this.#discard(ctx, variant.entity);
@@ -2032,6 +2034,7 @@ export class SharedCache implements PolicyTarget {
         ctx.stored!,
         response.headers,
         times,
+        ctx.request,
       );
       state.validated = stored;
       state.cookies = cookies;
@@ -2101,11 +2104,14 @@ export class SharedCache implements PolicyTarget {
    * RFC 9111 §3.2: the stored response updated with a 304's fields, and the
    * fields for the client that asked (the 304's `Set-Cookie` included). The
    * stored copy is filtered as any stored response is, and loses its old Age.
+   * A 304 with another `Vary` has it selected by the values `request` (which
+   * the 304 answered) has for the fields it nominates (RFC 9111 §4.1).
    */
   #merge304(
     stored: StoredResponse,
     fields: Headers,
     times: { requestTime: number; responseTime: number },
+    request: Request,
   ): { stored: StoredResponse; fields: Headers; cookies: string[] } {
     const merged = new Headers(stored.headers);
     merged.delete("age");
@@ -2119,10 +2125,15 @@ export class SharedCache implements PolicyTarget {
       merged.set("date", new Date(times.responseTime).toUTCString());
     }
     const kept = this.#storedHeaders(merged, times.responseTime);
+    const varies = incoming.has("vary") &&
+      incoming.get("vary") !== new Headers(stored.headers).get("vary");
     const refreshed: StoredResponse = {
       ...stored,
       headers: headerPairs(kept),
       ...times,
+      vary: varies
+        ? varyValues(merged, request.headers, this.#policy.normalizers)
+        : stored.vary,
     };
     if (stored.ttl !== undefined) {
       // The freshness a policy gave it on arrival counts from the 304 on.

@@ -2,36 +2,58 @@
  * A seeded, model-based fuzz test of the shared cache's decisions.
  *
  * Each case drives one `SharedCache` in process (a `ManualClock`, an origin
- * function) through a random sequence of requests over a handful of URLs:
- * GET, HEAD, POST, PUT and DELETE with random request directives
- * (`max-age`, `max-stale`, `min-fresh`, `no-cache`, `no-store`,
- * `only-if-cached`, `stale-if-error`), `Pragma`, `Authorization`, `Cookie`,
- * conditions, ranges and the fields a response varies on, with the clock
- * moved between steps. The origin is a small, correct HTTP server whose
- * representations change now and then: it answers with random statuses and
- * random caching fields (`max-age`, `s-maxage`, `no-store`, `no-cache` and
- * `private` with and without field names, `public`, `must-revalidate`,
- * `proxy-revalidate`, `stale-while-revalidate`, `stale-if-error`, `Expires`,
- * `Date`, `Age`, `Vary` including `*`, `Set-Cookie`), with 304s to the
- * conditions it is sent and 206s to the ranges it is sent, and `Location` /
- * `Content-Location` on answers to unsafe methods.
+ * function, options drawn at random: bounded, `noop:` and `file:` stores,
+ * `faultTolerant`, `storeSetCookie`, `allowRevalidate`, `allowReload`,
+ * `maxEntrySize`) through a random sequence of steps over a handful of URLs
+ * on two hosts: GET, HEAD, POST, PUT, DELETE, PATCH, an extension method and
+ * OPTIONS, with random request directives (`max-age`, `max-stale`,
+ * `min-fresh`, `no-cache`, `no-store`, `only-if-cached`, `stale-if-error`),
+ * `Pragma`, `Authorization`, `Cookie`, `Connection`, conditions
+ * (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`),
+ * `Range` and `If-Range`, and the fields a response varies on (empty is not
+ * absent); sometimes several clients at once (collapsed fetches, an unsafe
+ * request among them), sometimes the last request again, sometimes a purge
+ * by URL or tag; the clock moves between steps, never within one. The
+ * origin is a small, correct HTTP server whose representations change now
+ * and then (bodies of ~100 bytes, 20 KB and 1.1 MB): it answers with random
+ * statuses and caching fields (`max-age`, `s-maxage`, `no-store`, `no-cache`
+ * and `private` with and without field names, `public`, `must-revalidate`,
+ * `proxy-revalidate`, `stale-while-revalidate`, `stale-if-error`,
+ * `Expires`, `Date` (skewed too), `Age`, `Vary` including `*`,
+ * `Set-Cookie`), with 304s, 412s and 206s to the conditions and ranges it
+ * is sent, now and then a sloppy 304 or a refused connection, and
+ * `Location` / `Content-Location` on answers to unsafe methods.
  *
- * Every origin answer carries its own id (`x-id`), so each answer a client
- * gets names the origin answer it was made from. A reference model, written
- * from RFC 9111 and RFC 9110 (not from the library), keeps what the origin
- * said and when, and for each step tells which outcomes are forbidden: it
- * asserts only those, never one of the behaviours the RFCs leave open (a
- * cache may always go to the origin, may store less, may revalidate sooner).
- * Where the model cannot know (the heuristic freshness a cache may choose,
- * a 304 that may or may not have freshened a stored response), it keeps
- * every possibility and reports a violation only when all of them forbid it.
- * A few checks rest on the library's own documentation rather than on a
- * MUST of the RFCs, and say so in their messages.
+ * Every origin answer with a body carries its own id (`x-id`), so each
+ * answer a client gets names the origin answer it was made from. A reference
+ * model, written from RFC 9111 and RFC 9110 (not from the library), keeps
+ * what the origin said and when, and for each step tells which outcomes are
+ * forbidden: it asserts only those, never one of the behaviours the RFCs
+ * leave open (a cache may always go to the origin, store less, revalidate
+ * sooner, evict). Where the model cannot know (the heuristic freshness a
+ * cache may choose, whether a 304 freshened a stored response), it keeps
+ * every possibility and reports a violation only when all of them forbid
+ * it. Checks that rest on the library's own documentation rather than on a
+ * MUST of the RFCs say so in their messages ("documented").
  *
- * Cases come from a mulberry32 generator with fixed seeds: a failure names
- * its seed, case and step, with the steps before it, and comes back on
- * every run. The tests at the end are the defects this found, each reduced
- * to its sequence.
+ * Cases come from mulberry32 generators with fixed seeds, and steps wait on
+ * turns of the event loop, never on time: a failure names its seed, case and
+ * step with the steps before it, and comes back on every run
+ * (`FUZZ_SEED=… FUZZ_CASE=…`; `FUZZ_HISTORY=50` shows more steps,
+ * `FUZZ_CASES` widens a run, `FUZZ_COVERAGE=1` prints what was reached, and
+ * `FUZZ_FILE_STORES=1` adds `file:` stores, whose disk timing makes a case
+ * replay less exactly). The tests at the end are the defects this found,
+ * each reduced to its sequence.
+ *
+ * Not checked, as the RFCs leave them open or the model cannot know them:
+ * which requests reach the origin beyond those that must (unsafe ones) and
+ * those that must not (`only-if-cached`); the heuristic lifetime a cache
+ * picks; whether a stored response stays stored (except, as documented, the
+ * newest full 200 of a URL on a heap store, for "the most recent" rule);
+ * invalidation by a cross-origin `Location` (a MUST NOT, but a cache may
+ * drop anything anyway); `Age` beyond exact bounds once a 304 may have
+ * freshened a response; multipart ranges; targeted fields (CDN-Cache-Control);
+ * and anything about timing.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -40,11 +62,17 @@ import { setImmediate } from "node:timers";
 import { ManualClock } from "../../lib/clock.ts";
 import { SharedCache } from "../../lib/proxy/shared_cache.ts";
 import { Rng } from "../_rng.ts";
+import { tempDir } from "../_util.ts";
 
-/** `FUZZ_SEED`, `FUZZ_CASES` and `FUZZ_CASE` (one case alone) replay or widen a run. */
-const SEED = Number(process.env.FUZZ_SEED ?? 0x24a5c01);
-/** Sequences per run, each with a cache of its own. */
-const CASES = Number(process.env.FUZZ_CASES ?? 70);
+/**
+ * The seeds, one test each; `FUZZ_SEED` (one seed), `FUZZ_CASES` and
+ * `FUZZ_CASE` (one case alone) replay or widen a run.
+ */
+const SEEDS = process.env.FUZZ_SEED
+  ? [Number(process.env.FUZZ_SEED)]
+  : [0x24a5c01, 0x24a5c02, 0x24a5c03, 0x24a5c04];
+/** Sequences per seed, each with a cache of its own. */
+const CASES = Number(process.env.FUZZ_CASES ?? 100);
 /** Requests per sequence. */
 const STEPS = 50;
 /** 2025-01-06 12:00:00 UTC: a whole second, far from the real clock. */
@@ -255,9 +283,61 @@ const HEURISTIC = new Set([
 ]);
 /** Answers whose origin failed (RFC 5861 §4). */
 const ERRORS = new Set([0, 500, 502, 503, 504]);
+/** The methods stored responses answer. */
 const SAFE = new Set(["GET", "HEAD"]);
+/** The methods that never invalidate (RFC 9110 §9.2.1). */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 // ---------------------------------------------------------------- the model
+
+/** The cache's options in a case, which the model reads as documented. */
+interface CaseOptions {
+  entitystore: "heap:" | "heap:?maxBytes=60000" | "noop:" | "file:";
+  metastore: "heap:" | "file:";
+  faultTolerant: boolean;
+  storeSetCookie: boolean;
+  allowRevalidate: boolean;
+  allowReload: boolean;
+  maxEntrySize?: number;
+}
+
+const DEFAULTS: CaseOptions = {
+  entitystore: "heap:",
+  metastore: "heap:",
+  faultTolerant: false,
+  storeSetCookie: false,
+  allowRevalidate: true,
+  allowReload: false,
+};
+
+/** The options of the case running now. */
+let options: CaseOptions = DEFAULTS;
+
+/** The largest body the case's cache stores (documented: maxEntrySize, by default the entity store's maxBytes). */
+function largestStored(): number {
+  return options.maxEntrySize ??
+    (options.entitystore === "heap:?maxBytes=60000" ? 60_000 : Infinity);
+}
+
+function randomOptions(rng: Rng): CaseOptions {
+  if (rng.chance(0.5)) return DEFAULTS;
+  // file: stores read and write on the disk's time, so a case with them
+  // may not replay step for step: they run only when asked for.
+  const files = Boolean(process.env.FUZZ_FILE_STORES);
+  const entitystore = rng.pick(
+    ["heap:", "heap:", "heap:?maxBytes=60000", "noop:", "file:"] as const,
+  );
+  const metastore = rng.chance(0.2) ? "file:" : "heap:";
+  return {
+    entitystore: entitystore === "file:" && !files ? "heap:" : entitystore,
+    metastore: files ? metastore : "heap:",
+    faultTolerant: rng.chance(0.3),
+    storeSetCookie: rng.chance(0.3),
+    allowRevalidate: rng.chance(0.8),
+    allowReload: rng.chance(0.2),
+    maxEntrySize: rng.chance(0.2) ? 10_000 : undefined,
+  };
+}
 
 /** How the model knows a stored response's headers stand: one possibility. */
 interface State {
@@ -271,6 +351,8 @@ interface State {
   dateLow: number;
   /** Whether `initialAge` is exact (no 304 merged in). */
   exact: boolean;
+  /** The request whose values its Vary-nominated fields must match (RFC 9111 §4.1). */
+  varyRequest: Headers;
 }
 
 /** One answer of the origin. */
@@ -311,6 +393,10 @@ interface Version {
   etag: "strong" | "weak" | "none";
   vary: string[] | "*";
   varyText?: string;
+  /** Bytes beyond the small default: hit templates (16 KiB+) and streams (1 MiB+). */
+  extra: number;
+  /** The fields the body and ETag depend on (`vary` unless revaried). */
+  bodyVary: string[] | "*";
 }
 
 const URLS = [
@@ -328,6 +414,9 @@ const POINTERS = [
   "/p0?q=1",
   "http://b.test/p1",
   "http://c.test/p0",
+  "HTTP://A.TEST/p1",
+  "http://a.test:80/p2",
+  "https://a.test/p1",
 ];
 const VARIES: (string[] | "*")[] = [
   [],
@@ -347,18 +436,31 @@ const VARIES: (string[] | "*")[] = [
 const lifetimeFields = (headers: Headers) =>
   directives(headers.get("cache-control"));
 
-/** The value a request has for a field, for Vary (absent is its own value). */
+/**
+ * The value a request has for a field, for Vary (absent is its own value).
+ * A field its `Connection` names is hop-by-hop (RFC 9110 §7.6.1): never
+ * forwarded, so absent (documented).
+ */
 const fieldValue = (headers: Headers, name: string) =>
-  headers.get(name)?.replace(/[ \t]+/g, " ").trim() ?? "\u0000absent";
+  members(headers.get("connection") ?? "").some((m) => m.toLowerCase() === name)
+    ? "\u0000absent"
+    : headers.get(name)?.replace(/[ \t]+/g, " ").trim() ?? "\u0000absent";
 
 /** The representation's bytes for one version and variant. */
-function representation(url: string, n: number, variant: string): string {
+function representation(
+  url: string,
+  n: number,
+  variant: string,
+  extra = 0,
+): string {
   const head = `${url} v${n} [${variant}] `;
-  const length = 20 + (hash(head) % 90);
+  const length = 20 + (hash(head) % 90) + extra;
   let out = head;
-  for (let i = 0; out.length < length; i++) {
+  for (let i = 0; out.length < Math.min(length, head.length + 120); i++) {
     out += String.fromCharCode(97 + (hash(head + i) % 26));
   }
+  // Large bodies repeat a block: cheap to make, and still told apart.
+  if (out.length < length) out += "#".repeat(length - out.length);
   return out;
 }
 
@@ -392,7 +494,9 @@ class Origin {
     return {
       n,
       lm,
+      bodyVary: vary,
       sendLm: rng.chance(0.75),
+      extra: rng.chance(0.92) ? 0 : rng.chance(0.8) ? 20_000 : 1_100_000,
       etag: rng.pick(["strong", "strong", "weak", "none"] as const),
       vary,
       varyText: vary === "*"
@@ -404,6 +508,22 @@ class Origin {
   }
 
   /** A new representation of `url`, when its last is at least 2 s old. */
+  /**
+   * The same representation (body, validators) under another Vary, as when
+   * an origin's configuration changes: its 304s then carry the new Vary.
+   */
+  revary(url: string): void {
+    const old = this.versions.get(url)!;
+    const vary = this.#rng.pick(VARIES);
+    if (vary === "*") return;
+    this.versions.set(url, {
+      ...old,
+      vary,
+      varyText: vary.length ? vary.join(", ") : undefined,
+      bodyVary: old.bodyVary,
+    });
+  }
+
   change(url: string): void {
     const now = this.#clock.now();
     const old = this.versions.get(url)!;
@@ -528,7 +648,9 @@ class Origin {
     }
     if (!SAFE.has(method)) {
       status = rng.pick([200, 200, 201, 204, 303, 400, 404, 500]);
-      if (status < 300 && this.versions.has(url)) this.change(url);
+      if (
+        status < 300 && this.versions.has(url) && !SAFE_METHODS.has(method)
+      ) this.change(url);
       if (rng.chance(0.5)) headers.set("location", rng.pick(POINTERS));
       if (rng.chance(0.4)) headers.set("content-location", rng.pick(POINTERS));
       const cc = this.#cacheControl(false);
@@ -537,14 +659,16 @@ class Origin {
       if (status !== 204) body = full = `${status} ${method} ${url} #${id}`;
       headers.set("x-id", String(id));
     } else {
-      // 200 16 times in 24, the others alike.
-      status = rng.int(24) < 16
+      // 200 16 times in 24, the others once each (one draw, as a pick).
+      const draw = rng.int(24);
+      status = draw < 16
         ? 200
-        : rng.pick([203, 204, 301, 302, 404, 410, 500, 503]);
+        : [203, 204, 301, 302, 404, 410, 500, 503][draw - 16];
       vary = version.vary;
-      const variant = vary === "*"
+      const bodyVary = version.bodyVary;
+      const variant = bodyVary === "*"
         ? `*${id}`
-        : vary.map((f) => fieldValue(request.headers, f)).join("&");
+        : bodyVary.map((f) => fieldValue(request.headers, f)).join("&");
       const etag = status === 200 || status === 203
         ? this.etagOf(url, version, variant)
         : undefined;
@@ -553,6 +677,10 @@ class Origin {
         : undefined;
       // RFC 9110 §13.2.1: preconditions only for what would be a 2xx.
       let notModified = false;
+      if (
+        status >= 200 && status < 300 &&
+        !preconditionsHold(request.headers, etag, lm)
+      ) status = 412;
       if (status >= 200 && status < 300) {
         const inm = request.headers.get("if-none-match");
         const ims = httpDate(request.headers.get("if-modified-since"));
@@ -582,12 +710,14 @@ class Origin {
         const cc = this.#cacheControl(true);
         if (cc) headers.set("cache-control", cc);
         if (rng.chance(0.05)) headers.set("set-cookie", `s=${id}`);
-        full = representation(url, version.n, variant);
+        full = representation(url, version.n, variant, version.extra);
       } else {
         const cc = this.#cacheControl(false);
         if (cc) headers.set("cache-control", cc);
-        if (etag && rng.chance(0.92)) headers.set("etag", etag);
-        if (lm !== undefined && rng.chance(0.92)) {
+        if (etag && status !== 412 && rng.chance(0.92)) {
+          headers.set("etag", etag);
+        }
+        if (lm !== undefined && status !== 412 && rng.chance(0.92)) {
           headers.set("last-modified", formatDate(lm));
         }
         if (rng.chance(0.07)) headers.set("set-cookie", `s=${id}`);
@@ -600,7 +730,7 @@ class Origin {
           headers.set("location", rng.pick(URLS));
         }
         if (status === 200 || status === 203) {
-          full = representation(url, version.n, variant);
+          full = representation(url, version.n, variant, version.extra);
         } else if (status !== 204) full = `${status} ${url} #${id}`;
         body = full;
         const range = request.headers.get("range");
@@ -650,7 +780,7 @@ class Origin {
       foreground: false,
     };
     [answer.storable, answer.why] = this.#storability(answer);
-    answer.states = [stateOf(answer.headers, now)];
+    answer.states = [stateOf(answer.headers, now, answer.request)];
     this.#record(answer);
     const response = new Response(
       status === 204 || status === 304 || method === "HEAD" ? null : body,
@@ -678,6 +808,17 @@ class Origin {
       ];
     }
     if (status === 304) return ["no", "a 304"];
+    if (
+      status !== 200 &&
+      ["range", "if-range", "if-match", "if-unmodified-since"].some((f) =>
+        request.has(f)
+      )
+    ) {
+      return [
+        "no",
+        `a ${status} to the client's own conditions (documented: only a 200 is stored then)`,
+      ];
+    }
     if (status === 206) return ["no", "a 206 (documented: never stored)"];
     const cc = lifetimeFields(headers);
     if (cc.noStore) return ["no", "response no-store (RFC 9111 §5.2.2.5)"];
@@ -711,7 +852,7 @@ class Origin {
     if (request.has("cookie") && !shareable) {
       return ["no", "Cookie (documented: privateHeaders)"];
     }
-    if (headers.has("set-cookie")) {
+    if (headers.has("set-cookie") && !options.storeSetCookie) {
       return ["no", "Set-Cookie (documented: storeSetCookie is off)"];
     }
     const explicit = cc.maxAge !== undefined || cc.sMaxAge !== undefined ||
@@ -726,7 +867,7 @@ class Origin {
   }
 }
 
-function stateOf(headers: Headers, at: number): State {
+function stateOf(headers: Headers, at: number, request: Headers): State {
   const date = httpDate(headers.get("date"));
   const age = headers.get("age");
   const ageValue = age !== null && /^\d+$/.test(age) ? Number(age) : 0;
@@ -737,6 +878,7 @@ function stateOf(headers: Headers, at: number): State {
     initialAge: Math.max(apparent, ageValue),
     dateLow: date ?? wholeSecond(at),
     exact: true,
+    varyRequest: request,
   };
 }
 
@@ -750,6 +892,8 @@ function merged(state: State, update: Answer): State {
     headers.set(name, value);
   }
   const date = httpDate(update.headers.get("date"));
+  // A 304 without a Date gets the time it came (RFC 9110 §6.6.1).
+  if (date === undefined) headers.set("date", formatDate(update.at));
   return {
     headers,
     at: update.at,
@@ -757,6 +901,11 @@ function merged(state: State, update: Answer): State {
     initialAge: 0,
     dateLow: Math.min(date ?? wholeSecond(update.at), state.dateLow),
     exact: false,
+    // A 304 with another Vary is about the request it answered.
+    varyRequest: update.headers.has("vary") &&
+        update.headers.get("vary") !== state.headers.get("vary")
+      ? update.request
+      : state.varyRequest,
   };
 }
 
@@ -798,6 +947,11 @@ function forbidden(
 ): string | undefined {
   const cc = lifetimeFields(state.headers);
   const rq = requestDirectives(request.headers);
+  if (!options.allowRevalidate) {
+    // Documented: the client's no-cache and max-age are not honoured.
+    delete rq.noCache;
+    delete rq.maxAge;
+  }
   const age = ageLow(state, now);
   const life = lifetime(state, answer.status);
   if (cc.noCache === true) return "response no-cache (RFC 9111 §5.2.2.4)";
@@ -807,7 +961,10 @@ function forbidden(
   // RFC 5861 §4: on an error, stale-if-error allows a stored response
   // "regardless of other freshness information", but not against
   // must-revalidate and its kin (RFC 9111 §4.2.4).
-  const sie = Math.max(cc.sie ?? -1, rq.sie ?? -1);
+  // Documented: faultTolerant serves stale on any origin failure.
+  const sie = options.faultTolerant
+    ? Infinity
+    : Math.max(cc.sie ?? -1, rq.sie ?? -1);
   if (
     originFailed && sie >= 0 && staleness <= sie + SLACK &&
     (!mustRevalidate || staleness < SLACK)
@@ -840,12 +997,23 @@ function forbidden(
   return `${what}, and nothing allows it stale (RFC 9111 §4.2.4)`;
 }
 
-/** Whether `answer`'s Vary-nominated fields match `request` (RFC 9111 §4.1). */
-function varyMatches(answer: Answer, request: Request): boolean {
+/**
+ * Whether `answer`'s Vary-nominated fields match `request` (RFC 9111 §4.1),
+ * in some of the states it may be in (`all`: in every one).
+ */
+function varyMatches(answer: Answer, request: Request, all = false): boolean {
+  const matches = (state: State) => {
+    const fields = members(state.headers.get("vary") ?? "").map((f) =>
+      f.toLowerCase()
+    );
+    if (fields.includes("*")) return false;
+    return fields.every((field) =>
+      fieldValue(state.varyRequest, field) ===
+        fieldValue(request.headers, field)
+    );
+  };
   if (answer.vary === "*") return false;
-  return answer.vary.every((field) =>
-    fieldValue(answer.request, field) === fieldValue(request.headers, field)
-  );
+  return all ? answer.states.every(matches) : answer.states.some(matches);
 }
 
 /** Whether a 304 (or HEAD 200) from the origin can be about `answer` (RFC 9111 §4.3.4). */
@@ -861,8 +1029,14 @@ function describesFields(update: Answer, stored: Headers): boolean {
   if (etag !== null && storedEtag !== null) return weakMatch(etag, storedEtag);
   const lm = update.headers.get("last-modified");
   const storedLm = stored.get("last-modified");
-  return lm === null || storedLm === null ||
-    httpDate(lm) === httpDate(storedLm);
+  if (lm !== null && storedLm !== null) {
+    return httpDate(lm) === httpDate(storedLm);
+  }
+  // RFC 9111 §4.3.4: a validator of the 304 must be the stored response's;
+  // one with none at all is taken as about it (leniently: the RFC asks
+  // that the stored one have none either).
+  return (etag === null && lm === null) ||
+    (storedEtag === null && storedLm === null);
 }
 
 /** The states, each once. */
@@ -876,12 +1050,39 @@ function distinct(states: State[]): State[] {
   });
 }
 
+/**
+ * Whether If-Match, else If-Unmodified-Since, hold for a representation with
+ * `etag` and last modified at `lm` (RFC 9110 §13.1.1, §13.1.4, §13.2.2).
+ */
+function preconditionsHold(
+  request: Headers,
+  etag: string | null | undefined,
+  lm: number | undefined,
+): boolean {
+  const ifMatch = request.get("if-match");
+  if (ifMatch !== null) {
+    return members(ifMatch).some((tag) =>
+      tag === "*" || (etag != null && strongMatch(tag, etag))
+    );
+  }
+  const ius = httpDate(request.get("if-unmodified-since"));
+  return ius === undefined || lm === undefined || lm <= ius;
+}
+
 /** Whether a stored 2xx with `headers`, received at `at`, makes `request`'s conditions false (RFC 9110 §13.1.2-3, RFC 9111 §4.3.2). */
 function notModifiedBy(
   request: Request,
   headers: Headers,
   at: number,
 ): boolean {
+  // A failed If-Match or If-Unmodified-Since comes first: a 412.
+  if (
+    !preconditionsHold(
+      request.headers,
+      headers.get("etag"),
+      httpDate(headers.get("last-modified")),
+    )
+  ) return false;
   const inm = request.headers.get("if-none-match");
   if (inm !== null) {
     const etag = headers.get("etag");
@@ -916,10 +1117,12 @@ const coverage = {
   validated: 0,
   ranges: 0,
   notModified: 0,
+  failedPreconditions: 0,
   onlyIfCached504: 0,
   invalidations: 0,
   forbiddenStored: 0,
   bursts: 0,
+  cut: 0,
 };
 
 /** How often each trace was seen (`FUZZ_COVERAGE`). */
@@ -956,7 +1159,17 @@ function randomRequest(rng: Rng, origin: Origin, burstOf?: string): Request {
     ? "GET"
     : roll < 0.84
     ? "HEAD"
-    : rng.pick(["POST", "PUT", "DELETE"]);
+    : rng.pick([
+      "POST",
+      "PUT",
+      "DELETE",
+      "POST",
+      "PUT",
+      "DELETE",
+      "PATCH",
+      "FOO",
+      "OPTIONS",
+    ]);
   const headers = new Headers();
   if (rng.chance(0.35)) {
     const cc = requestCacheControl(rng);
@@ -974,6 +1187,9 @@ function randomRequest(rng: Rng, origin: Origin, burstOf?: string): Request {
   else if (xv < 0.8) headers.set("x-v", "b");
   else if (xv < 0.85) headers.set("x-v", ""); // empty is not absent (RFC 9111 §4.1)
   if (rng.chance(0.3)) headers.set("x-w", "c");
+  if (rng.chance(0.04)) {
+    headers.set("connection", rng.pick(["x-v", "X-W, x-v"]));
+  }
   if (SAFE.has(method)) {
     const known = origin.answers.filter((a) => a.url === url);
     const tags = known.map((a) => a.headers.get("etag")).filter((t) =>
@@ -1008,6 +1224,23 @@ function randomRequest(rng: Rng, origin: Origin, burstOf?: string): Request {
           : formatDate(base + rng.pick([0, 0, -1000, 1000, 3_600_000])),
       );
     }
+    if (rng.chance(0.07)) {
+      headers.set(
+        "if-match",
+        rng.chance(0.15)
+          ? "*"
+          : tags.length && rng.chance(0.8)
+          ? rng.pick(tags)
+          : '"zz"',
+      );
+    }
+    if (rng.chance(0.04)) {
+      const base = dates.length ? httpDate(rng.pick(dates))! : START;
+      headers.set(
+        "if-unmodified-since",
+        formatDate(base + rng.pick([0, -1000, 1000, -3_600_000])),
+      );
+    }
     if (method === "GET" && rng.chance(0.18)) {
       headers.set(
         "range",
@@ -1040,7 +1273,7 @@ function randomRequest(rng: Rng, origin: Origin, burstOf?: string): Request {
   return new Request(url, {
     method,
     headers,
-    body: method === "POST" || method === "PUT" ? "data" : null,
+    body: ["POST", "PUT", "PATCH", "FOO"].includes(method) ? "data" : null,
   });
 }
 
@@ -1112,8 +1345,8 @@ function violation(
   ) {
     return `a ${status} without Date (RFC 9110 §6.6.1)`;
   }
-  if (status === 304) {
-    return notModifiedViolation(
+  if (status === 304 || (status === 412 && !answer)) {
+    return conditionalViolation(
       origin,
       request,
       response,
@@ -1196,7 +1429,9 @@ function violation(
     return `served from storage a response that may not be stored: ${answer.why} (x-id ${answer.id})`;
   }
   if (!varyMatches(answer, request)) {
-    return `served a variant whose Vary fields (${answer.vary}) do not match the request (RFC 9111 §4.1, x-id ${answer.id})`;
+    return `served a variant whose Vary-nominated fields (${
+      JSON.stringify(response.headers.get("vary"))
+    }) do not match the request's (RFC 9111 §4.1, x-id ${answer.id})`;
   }
   const secret = lifetimeFields(answer.headers).private;
   if (
@@ -1218,11 +1453,23 @@ function violation(
       )
     ),
   ];
-  for (const field of ["cache-control", "etag", "last-modified", "expires"]) {
+  for (
+    const field of [
+      "cache-control",
+      "etag",
+      "last-modified",
+      "expires",
+      "vary",
+      "date",
+    ]
+  ) {
     const value = response.headers.get(field);
+    // A Date the cache gave it on arrival, when it came without one.
+    const given = (s: State) =>
+      field === "date" && !s.headers.has("date") ? formatDate(s.at) : null;
     if (
       !answer.unknownFreshness &&
-      !possible.some((s) => s.headers.get(field) === value)
+      !possible.some((s) => (s.headers.get(field) ?? given(s)) === value)
     ) {
       return `${field} ${
         JSON.stringify(value)
@@ -1295,7 +1542,7 @@ function violation(
     if (
       newer.url !== url || newer.id <= answer.id || newer.step >= step ||
       !surelyStored(newer, origin) || newer.invalid ||
-      !varyMatches(newer, request)
+      !varyMatches(newer, request, true)
     ) continue;
     const newerDate = httpDate(newer.headers.get("date")) ?? newer.at;
     const olderDate = httpDate(answer.headers.get("date")) ?? answer.at;
@@ -1313,6 +1560,12 @@ function violation(
  * the client asked, its conditions or range forwarded, is not).
  */
 function surelyStored(answer: Answer, origin: Origin): boolean {
+  // Stores that evict, keep no bodies or write to disk, and bodies larger
+  // than a store takes, may leave it out.
+  if (
+    options.entitystore !== "heap:" || options.metastore !== "heap:" ||
+    answer.full.length > largestStored()
+  ) return false;
   if (
     answer.storable !== "yes" || !answer.foreground ||
     answer.method !== "GET" || answer.status !== 200
@@ -1427,7 +1680,12 @@ function rangeViolation(
   return undefined;
 }
 
-function notModifiedViolation(
+/**
+ * A 304 or 412 the cache made: justified by some response it could have
+ * answered from (RFC 9110 §13.2.2, RFC 9111 §4.3.2), and (a 304) with the
+ * fields its 200 has.
+ */
+function conditionalViolation(
   origin: Origin,
   request: Request,
   response: Response,
@@ -1436,14 +1694,32 @@ function notModifiedViolation(
   now: number,
   originFailed: boolean,
 ): string | undefined {
-  coverage.notModified++;
+  const status = response.status;
+  if (status === 304) coverage.notModified++;
+  else coverage.failedPreconditions++;
   const method = request.method;
   const inm = request.headers.get("if-none-match");
   const ims = httpDate(request.headers.get("if-modified-since"));
-  if (!SAFE.has(method) || (inm === null && ims === undefined)) {
+  const holds = (headers: Headers) =>
+    preconditionsHold(
+      request.headers,
+      headers.get("etag"),
+      httpDate(headers.get("last-modified")),
+    );
+  const justifies = (headers: Headers, at: number) =>
+    status === 304 ? notModifiedBy(request, headers, at) : !holds(headers);
+  if (
+    status === 304 && (!SAFE.has(method) || (inm === null && ims === undefined))
+  ) {
     return "a 304 to a request with no condition it could answer";
   }
-  if (body !== "") return "a 304 with a body";
+  if (
+    status === 412 &&
+    (!SAFE.has(method) ||
+      (!request.headers.has("if-match") &&
+        !request.headers.has("if-unmodified-since")))
+  ) return "a 412 to a request with neither If-Match nor If-Unmodified-Since";
+  if (body !== "" && status === 304) return "a 304 with a body";
   const url = request.url;
   const onlyIfCached = requestDirectives(request.headers).onlyIfCached;
   /** The fields of every response the 304 may have been made from. */
@@ -1453,15 +1729,19 @@ function notModifiedViolation(
     if (a.step === step && !onlyIfCached) {
       // The origin answered the client's own conditions, or sent what
       // they are evaluated against.
+      // (A HEAD's own 412, passed on, has no x-id.)
+      if (status === 412 && a.status === 412 && a.method === "HEAD") {
+        return undefined;
+      }
       if (
-        a.status === 304 &&
+        status === 304 && a.status === 304 &&
         a.request.get("if-none-match") === inm &&
         a.request.get("if-modified-since") ===
           request.headers.get("if-modified-since")
       ) return undefined;
       if (
         a.status >= 200 && a.status < 300 && a.status !== 206 &&
-        notModifiedBy(request, a.headers, a.at)
+        justifies(a.headers, a.at)
       ) possible.push(a.headers);
       continue;
     }
@@ -1491,15 +1771,17 @@ function notModifiedViolation(
       ),
     ];
     for (const s of states) {
-      if (notModifiedBy(request, s.headers, s.at)) possible.push(s.headers);
+      if (justifies(s.headers, s.at)) possible.push(s.headers);
     }
   }
   if (possible.length) {
     // RFC 9110 §15.4.5: a 304 carries the fields its 200 would have among
     // ETag, Cache-Control, Expires and Vary.
-    const missing = ["etag", "cache-control", "expires", "vary"].filter((f) =>
-      possible.every((h) => h.has(f)) && !response.headers.has(f)
-    );
+    const missing = status !== 304
+      ? []
+      : ["etag", "cache-control", "expires", "vary"].filter((f) =>
+        possible.every((h) => h.has(f)) && !response.headers.has(f)
+      );
     if (missing.length) {
       return `a 304 without the ${
         missing.join(", ")
@@ -1507,7 +1789,7 @@ function notModifiedViolation(
     }
     return undefined;
   }
-  return `a 304 that no stored or fetched response justifies (RFC 9110 §13.1.1-2, RFC 9111 §4.3.2)`;
+  return `a ${status} that no stored or fetched response justifies (RFC 9110 §13.1, §13.2.2, RFC 9111 §4.3.2)`;
 }
 
 /** After a step: what it taught the model (304s, invalidations). */
@@ -1562,7 +1844,7 @@ function learn(
   // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates the
   // target URI, and (documented) same-origin Location and Content-Location.
   for (const request of requests) {
-    if (SAFE.has(request.method)) continue;
+    if (SAFE_METHODS.has(request.method)) continue;
     for (const update of calls) {
       if (update.url !== request.url || update.method !== request.method) {
         continue;
@@ -1610,6 +1892,13 @@ function burstViolation(
       }
     }
     if (clients.length < 2) continue;
+    // One that was validated for its client (a 304 about it) is reused
+    // rightly (RFC 9111 §4.3.4).
+    const validated = origin.answers.some((u) =>
+      u.step === step && u.url === answer.url && u.status === 304 &&
+      describes(u, answer)
+    );
+    if (validated) continue;
     // Collapsed requests: a response given to a client that did not ask
     // for it is reused, and must be reusable for it (RFC 9111 §4;
     // documented: an answer that may not be stored, or not reused without
@@ -1642,8 +1931,24 @@ async function runCase(
   const rng = new Rng(caseSeed);
   const clock = new ManualClock(START);
   const origin = new Origin(new Rng(caseSeed ^ 0x5bd1e995), clock);
-  const cache = new SharedCache({ origin: origin.handle, clock });
+  options = randomOptions(new Rng(caseSeed ^ 0x0badcafe));
+  const folder = options.entitystore === "file:" ||
+      options.metastore === "file:"
+    ? await tempDir()
+    : undefined;
+  const cache = new SharedCache({
+    origin: origin.handle,
+    clock,
+    ...options,
+    entitystore: options.entitystore === "file:"
+      ? `file:${folder!.dir}/body`
+      : options.entitystore,
+    metastore: options.metastore === "file:"
+      ? `file:${folder!.dir}/meta`
+      : options.metastore,
+  });
   const history: Seen[] = [];
+  await cache.ready.catch(() => {});
   const fail = (step: number, problem: string) => {
     const log = history.slice(-Number(process.env.FUZZ_HISTORY ?? 12)).map((
       h,
@@ -1653,10 +1958,13 @@ async function runCase(
       }      answer: ${h.answer}`
     ).join("\n");
     return new Error(
-      `seed ${seed} case ${index} step ${step}: ${problem}\n${log}`,
+      `seed ${seed} case ${index} step ${step}: ${problem}\n  replay: FUZZ_SEED=${seed} FUZZ_CASE=${index} (FUZZ_HISTORY=50 for more steps)\n  options: ${
+        JSON.stringify(options)
+      }\n${log}`,
     );
   };
   try {
+    let again: Request | undefined;
     for (let step = 1; step <= steps; step++) {
       coverage.steps++;
       const roll = rng.next();
@@ -1670,7 +1978,10 @@ async function runCase(
         ? rng.between(61, 900) * 1000
         : rng.between(1, 20_000);
       await clock.advance(advance);
-      for (const url of URLS) if (rng.chance(0.08)) origin.change(url);
+      for (const url of URLS) {
+        if (rng.chance(0.08)) origin.change(url);
+        else if (rng.chance(0.02)) origin.revary(url);
+      }
       if (rng.chance(0.04)) {
         // A purge, by URL or by tag: what it forgot is never served again
         // without the origin (documented: purge, purgeTags).
@@ -1698,7 +2009,18 @@ async function runCase(
         });
         continue;
       }
-      const requests = [randomRequest(rng, origin)];
+      // Clients come back: now and then the last safe request again, so
+      // that chains of hits, refreshes and revalidations build up (often in
+      // the same millisecond, as with an origin in the same process).
+      const requests = [
+        again && rng.chance(0.15)
+          ? new Request(again.url, {
+            method: again.method,
+            headers: again.headers,
+          })
+          : randomRequest(rng, origin),
+      ];
+      if (SAFE.has(requests[0].method)) again = requests[0];
       // Now and then a burst: clients of one URL at once, to collapse, and
       // sometimes an unsafe request among them, to invalidate mid-fetch.
       if (SAFE.has(requests[0].method) && rng.chance(0.12)) {
@@ -1718,19 +2040,23 @@ async function runCase(
       origin.clients = requests;
       const countsBefore = new Map(origin.calls);
       const now = clock.now();
-      let answers: [Response, string][];
-      try {
-        answers = await Promise.all(requests.map(async (request) => {
-          const response = await cache.fetch(request);
-          return [response, await response.text()] as [Response, string];
-        }));
-      } catch (error) {
-        throw new Error(
-          `seed ${seed} case ${index} step ${step}: cache.fetch threw ${
-            (error as Error)?.stack ?? error
-          }\n${shown}`,
-        );
-      }
+      // Each client's answer, or what went wrong: fetch rejected, or its
+      // body failed after the headers (`cut`).
+      const outcomes = await Promise.all(requests.map(async (request) => {
+        let response: Response;
+        try {
+          response = await cache.fetch(request);
+        } catch (error) {
+          return {
+            error: `cache.fetch threw ${(error as Error)?.stack ?? error}`,
+          };
+        }
+        try {
+          return { response, body: await response.text() };
+        } catch (error) {
+          return { response, cut: `its body failed: ${error}` };
+        }
+      }));
       await settle();
       origin.clients = [];
       const calls = origin.answers.filter((a) => a.step === step);
@@ -1745,40 +2071,56 @@ async function runCase(
             JSON.stringify(Object.fromEntries(a.headers))
           } [${a.storable}${a.why ? `: ${a.why}` : ""}]`
         ),
-        answer: answers.map(([response, body]) =>
-          `${response.status} ${
-            JSON.stringify(Object.fromEntries(response.headers))
-          } ${JSON.stringify(body.slice(0, 60))}`
+        answer: outcomes.map(({ response, body, error, cut }) =>
+          error ??
+            `${response!.status} ${
+              JSON.stringify(Object.fromEntries(response!.headers))
+            } ${cut ?? JSON.stringify(body!.slice(0, 60))}`
         ).join("\n      answer: "),
       });
-      for (const [i, [response, body]] of answers.entries()) {
+      for (const [i, { response, body, error, cut }] of outcomes.entries()) {
+        const who = requests.length > 1 ? `client ${i}: ` : "";
+        // Nothing throws out of cache.fetch.
+        if (error !== undefined) throw fail(step, `${who}${error}`);
+        if (cut !== undefined) {
+          // Documented: a body of unknown length that outgrows maxEntrySize
+          // while stored goes on to the client that fetched it, and reaches
+          // the clients that joined it (a burst's) whole only when the origin
+          // answers their ranges; others get a cut body.
+          const answer = origin.byId.get(
+            Number(response!.headers.get("x-id")),
+          );
+          if (
+            requests.length > 1 && answer &&
+            answer.full.length > largestStored()
+          ) {
+            coverage.cut++;
+            continue;
+          }
+          throw fail(step, `${who}${cut}`);
+        }
         const problem = violation(
           origin,
           requests[i],
-          response,
-          body,
+          response!,
+          body!,
           step,
           now,
           countsBefore,
         );
-        if (problem) {
-          throw fail(
-            step,
-            `${requests.length > 1 ? `client ${i}: ` : ""}${problem}`,
-          );
-        }
+        if (problem) throw fail(step, `${who}${problem}`);
         if (process.env.FUZZ_COVERAGE) {
-          const trace = response.headers.get("x-cache") ?? "-";
+          const trace = response!.headers.get("x-cache") ?? "-";
           traces.set(trace, (traces.get(trace) ?? 0) + 1);
         }
         if (
           requestDirectives(requests[i].headers).onlyIfCached &&
-          response.status === 504
+          response!.status === 504
         ) {
           coverage.onlyIfCached504++;
         }
       }
-      const responses = answers.map(([response]) => response);
+      const responses = outcomes.map(({ response }) => response!);
       if (requests.length > 1) {
         coverage.bursts++;
         const problem = burstViolation(origin, requests, responses, step, now);
@@ -1788,31 +2130,46 @@ async function runCase(
     }
   } finally {
     await cache.close();
+    await folder?.cleanup();
+    options = DEFAULTS;
   }
 }
 
 // ------------------------------------------------------------------ tests
 
 describe("shared cache fuzz: decisions against an RFC 9111 model", () => {
-  it(`random sequences never give an answer RFC 9111 forbids (seed ${SEED}, ${CASES} cases of ${STEPS} steps)`, async () => {
-    const only = process.env.FUZZ_CASE;
-    if (only !== undefined) return await runCase(SEED, Number(only));
-    await forAll(SEED, CASES, (seed, index) => runCase(seed, index));
+  for (const seed of SEEDS) {
+    it(`random sequences never give an answer RFC 9111 forbids (seed ${seed}, ${CASES} cases of ${STEPS} steps)`, async () => {
+      const only = process.env.FUZZ_CASE;
+      if (only !== undefined) return await runCase(seed, Number(only));
+      await forAll(seed, CASES, runCase);
+    });
+  }
+
+  it("reaches the cases it is about (hits, validations, ranges, 304s, 412s, invalidations, bursts)", () => {
+    if (process.env.FUZZ_CASE !== undefined || CASES < 100) return;
     if (process.env.FUZZ_COVERAGE) {
       console.log(coverage, [...traces].sort((a, b) => b[1] - a[1]));
     }
-    // The fuzz must keep reaching the cases it is about.
-    assert.ok(coverage.hits > 200, `hits: ${JSON.stringify(coverage)}`);
-    assert.ok(
-      coverage.validated > 20,
-      `validated: ${JSON.stringify(coverage)}`,
-    );
-    assert.ok(coverage.ranges > 20, `ranges: ${JSON.stringify(coverage)}`);
-    assert.ok(coverage.notModified > 20, `304s: ${JSON.stringify(coverage)}`);
-    assert.ok(
-      coverage.invalidations > 20,
-      `invalidations: ${JSON.stringify(coverage)}`,
-    );
+    const floor = SEEDS.length * CASES / 100;
+    const least = {
+      hits: 400,
+      staleHits: 10,
+      validated: 100,
+      ranges: 20,
+      notModified: 50,
+      failedPreconditions: 10,
+      onlyIfCached504: 40,
+      invalidations: 100,
+      bursts: 100,
+    };
+    for (const [name, count] of Object.entries(least)) {
+      const seen = coverage[name as keyof typeof coverage];
+      assert.ok(
+        seen >= count * floor,
+        `${name}: ${seen} < ${count * floor} (${JSON.stringify(coverage)})`,
+      );
+    }
   });
 });
 
@@ -1832,6 +2189,104 @@ function small(make: (clock: ManualClock) => (request: Request) => Response) {
 }
 
 describe("shared cache fuzz: defects found", () => {
+  it("selects a response a 304 gave another Vary by the values the new Vary nominates (it kept the old ones only, and answered requests the 304 said nothing of)", async () => {
+    // Found with origins that change Vary for a representation: the stored
+    // response, revalidated by a request with X-W: c, took the 304's
+    // Vary: X-W but kept only its X-V value, so a request without X-W (or
+    // with another X-V) matched it. RFC 9111 §4.1: the nominated fields of
+    // the request that produced it must match.
+    let calls = 0;
+    const { cache, get, clock } = small((clock) => (request) => {
+      calls++;
+      const date = formatDate(clock.now());
+      if (request.headers.get("if-none-match") === '"e"') {
+        return new Response(null, {
+          status: 304,
+          headers: {
+            date,
+            etag: '"e"',
+            vary: "X-W",
+            "cache-control": "max-age=60",
+          },
+        });
+      }
+      return new Response(`x-w=${request.headers.get("x-w")}`, {
+        headers: {
+          date,
+          etag: '"e"',
+          vary: "X-V",
+          "cache-control": "max-age=1",
+        },
+      });
+    });
+    try {
+      await get("http://a.test/x", { "x-v": "a", "x-w": "c" });
+      await clock.advance(2000);
+      const validated = await get("http://a.test/x", {
+        "x-v": "a",
+        "x-w": "c",
+      });
+      assert.equal(validated.headers.get("vary"), "X-W");
+      assert.equal(calls, 2);
+      const other = await get("http://a.test/x", { "x-v": "a" });
+      assert.equal(other.body, "x-w=null", "no X-W: not the X-W: c answer");
+      assert.equal(calls, 3);
+      const same = await get("http://a.test/x", { "x-v": "b", "x-w": "c" });
+      assert.equal(same.body, "x-w=c");
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("never freshens a stored response with a 304 whose validator it does not have, so never serves one variant's body for another (a 304 with only a Last-Modified freshened a response with only an ETag, and its Vary took over)", async () => {
+    // Seed 7 case 61 step 48: the origin's 304 named another version (its
+    // Last-Modified, its Vary: X-W, no ETag); the cache took it as about
+    // the stored X-V: b variant, whose Vary became X-W, and a request with
+    // X-V: a got the body made for X-V: b. RFC 9111 §4.3.4: a stored
+    // response is freshened only when a validator of the 304 is its own.
+    let calls = 0;
+    const { cache, get, clock } = small((clock) => (request) => {
+      calls++;
+      const date = formatDate(clock.now());
+      if (request.headers.has("if-none-match")) {
+        return new Response(null, {
+          status: 304,
+          headers: {
+            date,
+            "last-modified": formatDate(clock.now() - 60_000),
+            vary: "X-W",
+            "cache-control": "max-age=60",
+          },
+        });
+      }
+      const variant = request.headers.get("x-v");
+      return new Response(`for ${variant}`, {
+        headers: {
+          date,
+          etag: `"${variant}"`,
+          vary: "X-V",
+          "cache-control": "max-age=1",
+        },
+      });
+    });
+    try {
+      await get("http://a.test/x", { "x-v": "b" }); // stored
+      await clock.advance(2000);
+      const again = await get("http://a.test/x", { "x-v": "b" });
+      assert.equal(again.body, "for b");
+      assert.doesNotMatch(
+        again.headers.get("x-cache")!,
+        /^stale, valid\b/,
+        "the 304 is not about the stored response",
+      );
+      const other = await get("http://a.test/x", { "x-v": "a" });
+      assert.equal(other.body, "for a", "X-V: a never gets X-V: b's body");
+      assert.equal(calls, 4);
+    } finally {
+      await cache.close();
+    }
+  });
+
   it("sends the fields a 304 freshened a stored response with, also when the 304 came in the millisecond the response was stored (hits kept sending the old ones)", async () => {
     // Seed 3 case 43 step 17: a background revalidation's 304 in the same
     // millisecond as the stored response left its fields, by every field
