@@ -2115,6 +2115,7 @@ export class SharedCache implements PolicyTarget {
   ): { stored: StoredResponse; fields: Headers; cookies: string[] } {
     const merged = new Headers(stored.headers);
     merged.delete("age");
+    const storedVary = merged.get("vary");
     const incoming = withoutHopByHop(fields);
     incoming.forEach((value, name) => {
       if (!NOT_MERGED.has(name) && name !== "set-cookie") {
@@ -2125,8 +2126,7 @@ export class SharedCache implements PolicyTarget {
       merged.set("date", new Date(times.responseTime).toUTCString());
     }
     const kept = this.#storedHeaders(merged, times.responseTime);
-    const varies = incoming.has("vary") &&
-      incoming.get("vary") !== new Headers(stored.headers).get("vary");
+    const varies = incoming.has("vary") && incoming.get("vary") !== storedVary;
     const refreshed: StoredResponse = {
       ...stored,
       headers: headerPairs(kept),

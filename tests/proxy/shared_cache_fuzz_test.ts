@@ -137,6 +137,25 @@ function members(value: string): string[] {
   );
 }
 
+/** Directives with delta-seconds (malformed: 0), by the key they set. */
+const DELTA_DIRECTIVES = {
+  "max-age": "maxAge",
+  "s-maxage": "sMaxAge",
+  "min-fresh": "minFresh",
+  "stale-while-revalidate": "swr",
+  "stale-if-error": "sie",
+} as const;
+/** Directives without an argument. */
+const FLAG_DIRECTIVES = {
+  "no-store": "noStore",
+  public: "public",
+  "must-revalidate": "mustRevalidate",
+  "proxy-revalidate": "proxyRevalidate",
+  "only-if-cached": "onlyIfCached",
+} as const;
+/** Directives bare or with a list of field names. */
+const LIST_DIRECTIVES = { "no-cache": "noCache", private: "private" } as const;
+
 /** Cache-Control read as RFC 9111 §5.2 says (the generator writes each directive once). */
 function directives(value: string | null): Directives {
   const cc: Directives = {
@@ -154,46 +173,16 @@ function directives(value: string | null): Directives {
       ? Number(raw)
       : undefined;
     const fields = raw?.split(",").map((f) => f.trim().toLowerCase());
-    switch (name) {
-      case "max-age":
-        cc.maxAge = seconds ?? 0;
-        break;
-      case "s-maxage":
-        cc.sMaxAge = seconds ?? 0;
-        break;
-      case "max-stale":
-        cc.maxStale = raw === undefined ? true : seconds ?? 0;
-        break;
-      case "min-fresh":
-        cc.minFresh = seconds ?? 0;
-        break;
-      case "no-cache":
-        cc.noCache = fields ?? true;
-        break;
-      case "private":
-        cc.private = fields ?? true;
-        break;
-      case "no-store":
-        cc.noStore = true;
-        break;
-      case "public":
-        cc.public = true;
-        break;
-      case "must-revalidate":
-        cc.mustRevalidate = true;
-        break;
-      case "proxy-revalidate":
-        cc.proxyRevalidate = true;
-        break;
-      case "only-if-cached":
-        cc.onlyIfCached = true;
-        break;
-      case "stale-while-revalidate":
-        cc.swr = seconds ?? 0;
-        break;
-      case "stale-if-error":
-        cc.sie = seconds ?? 0;
-        break;
+    if (Object.hasOwn(DELTA_DIRECTIVES, name)) {
+      cc[DELTA_DIRECTIVES[name as keyof typeof DELTA_DIRECTIVES]] = seconds ??
+        0;
+    } else if (Object.hasOwn(FLAG_DIRECTIVES, name)) {
+      cc[FLAG_DIRECTIVES[name as keyof typeof FLAG_DIRECTIVES]] = true;
+    } else if (Object.hasOwn(LIST_DIRECTIVES, name)) {
+      cc[LIST_DIRECTIVES[name as keyof typeof LIST_DIRECTIVES]] = fields ??
+        true;
+    } else if (name === "max-stale") {
+      cc.maxStale = raw === undefined ? true : seconds ?? 0;
     }
   }
   return cc;
