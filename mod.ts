@@ -9,7 +9,7 @@
  *   {@link serverSentEvents});
  * - an RFC 9111 shared cache ({@link SharedCache}, {@link sharedCache}) with a
  *   policy language of events and transitions;
- * - runtime adapters ({@link serve});
+ * - runtime adapters ({@link serve}; {@link nodeServe} also forwards 1xx answers);
  *
  * @example
  * ```ts
@@ -26,3 +26,4 @@ export * from "./lib/proxy/mod.ts";
 export { type Clock, ManualClock, systemClock } from "./lib/clock.ts";
 export type { Handler, Middleware } from "./lib/types.ts";
 export { serve, type ServeOptions, type Server } from "./lib/adapters/serve.ts";
+export { nodeServe } from "./lib/adapters/node_serve.ts";

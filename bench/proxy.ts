@@ -351,10 +351,12 @@ function originRole(): void {
 /** The proxy, as the `cistern proxy` command starts it. */
 async function proxyRole(): Promise<void> {
   const { startProxy } = await import("../lib/cli.ts");
-  const { server } = startProxy({
+  const { server } = await startProxy({
     origin: option("origin", "", ""),
     listen: `${HOST}:0`,
     store: option("store", "", "heap:"),
+    // `--server=node` for a proxy on node:http (by hand; the parts use native).
+    server: option("server", "", "native") === "node" ? "node" : "native",
   });
   console.log(JSON.stringify({ port: server.port }));
 }

@@ -14,7 +14,7 @@ const port = process.env.PORT ?? "8080";
 const originPort = Number(process.env.ORIGIN_PORT ?? 8081);
 try {
   const upstream = serve(origin, { port: originPort });
-  const proxy = startProxy({
+  const proxy = await startProxy({
     origin: upstream.url,
     listen: port,
     store: "file:./.cistern",

@@ -4,7 +4,11 @@
  * @module
  */
 import { after } from "node:test";
-import { connect } from "node:net";
+import {
+  connect,
+  createServer as createNetServer,
+  type Socket,
+} from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,4 +110,47 @@ export function rawExchange(port: number, request: string): Promise<string> {
     socket.on("close", () => resolve(answer));
     socket.on("error", reject);
   });
+}
+
+/**
+ * An origin on raw sockets that answers every request with `interim` (raw
+ * 1xx heads) and then a small 200, and counts what it got.
+ */
+export async function interimOrigin(interim: string): Promise<{
+  url: string;
+  requests: string[];
+  close(): Promise<void>;
+}> {
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let head = "";
+    socket.on("data", (data) => {
+      head += data;
+      while (head.includes("\r\n\r\n")) {
+        const end = head.indexOf("\r\n\r\n") + 4;
+        requests.push(head.slice(0, end));
+        head = head.slice(end);
+        socket.write(interim);
+        // The final answer a moment later, as an origin that hints first.
+        setTimeout(() =>
+          socket.write(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncache-control: max-age=60\r\ncontent-length: 5\r\n\r\nhello",
+          ), 20);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }

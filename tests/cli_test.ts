@@ -4,7 +4,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { serve, type Server } from "../lib/adapters/serve.ts";
 import { freePort } from "../scripts/services.ts";
-import { runtimeCommand, tempDir } from "./_util.ts";
+import {
+  interimOrigin,
+  rawExchange,
+  runtimeCommand,
+  tempDir,
+} from "./_util.ts";
 
 const CLI = new URL("../lib/cli.ts", import.meta.url).pathname;
 
@@ -178,6 +183,7 @@ describe("cistern command", () => {
         ["--max-entries", "0"],
         ["--max-entries", "1.5"],
         ["--store", "heap:?maxEntries=0"],
+        ["--server", "apache"],
       ]
     ) {
       const bad = await run([
@@ -191,7 +197,7 @@ describe("cistern command", () => {
       assert.equal(bad.code, 2, flag.join(" "));
       assert.match(
         bad.stderr,
-        /traceHeader|via|codings must be tokens|--max-entries must|maxEntries=0 would keep no bodies/,
+        /traceHeader|via|codings must be tokens|--max-entries must|maxEntries=0 would keep no bodies|--server must be native or node/,
       );
     }
     // A store folder that cannot be made (under a regular file).
@@ -214,20 +220,24 @@ describe("cistern command", () => {
     }
   });
 
-  it("says so when the port is in use", async () => {
+  it("says so when the port is in use, on either server", async () => {
     const busy = serve(() => new Response("busy"), { port: 0 });
     try {
-      const result = await run([
-        "proxy",
-        "--origin",
-        "http://127.0.0.1:1",
-        "--listen",
-        `127.0.0.1:${busy.port}`,
-        "--store",
-        "heap:",
-      ]);
-      assert.equal(result.code, 2);
-      assert.match(result.stderr, /already in use/);
+      for (const server of ["native", "node"]) {
+        const result = await run([
+          "proxy",
+          "--origin",
+          "http://127.0.0.1:1",
+          "--listen",
+          `127.0.0.1:${busy.port}`,
+          "--store",
+          "heap:",
+          "--server",
+          server,
+        ]);
+        assert.equal(result.code, 2, server);
+        assert.match(result.stderr, /already in use/, server);
+      }
     } finally {
       await busy.shutdown();
     }
@@ -445,6 +455,39 @@ describe("cistern command", () => {
       );
     } finally {
       await stop();
+    }
+  });
+
+  it("passes the origin's 103 Early Hints on with --server node, and stops on SIGTERM", async () => {
+    const origin = await interimOrigin(
+      "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n",
+    );
+    const cli = await startCli([
+      "--origin",
+      origin.url,
+      "--store",
+      "heap:",
+      "--server",
+      "node",
+    ]);
+    try {
+      const port = Number(new URL(cli.url).port);
+      const request =
+        "GET /p HTTP/1.1\r\nHost: me\r\nConnection: close\r\n\r\n";
+      const miss = await rawExchange(port, request);
+      assert.match(miss, /^HTTP\/1\.1 103 Early Hints\r\nlink: <\/app\.css>/i);
+      assert.match(
+        miss,
+        /\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*x-cache: miss, store/i,
+      );
+      assert.match(await rawExchange(port, request), /^HTTP\/1\.1 200 OK\r\n/);
+      // process.kill: see "finishes the answers in flight on SIGTERM".
+      process.kill(cli.child.pid!, "SIGTERM");
+      await cli.said("cistern: stopped");
+      assert.equal(await cli.exited, 0);
+    } finally {
+      await cli.stop();
+      await origin.close();
     }
   });
 

@@ -447,10 +447,11 @@ interface Head {
   headers: Headers;
 }
 
-/** Reads one response head, skipping interim (1xx) ones. */
+/** Reads one response head; interim (1xx) ones go to `onInterim`. */
 async function readHead(
   connection: Connection,
   limit: number,
+  onInterim?: (status: number, headers: Headers) => void,
 ): Promise<Head | undefined> {
   for (;;) {
     let line = await connection.line(limit);
@@ -503,12 +504,19 @@ async function readHead(
     if (code === 101) {
       throw new Http1ProtocolError("101 Switching Protocols is not supported");
     }
-    if (code < 200) continue; // interim: the final response follows
+    // Interim answers have no body: the final response follows.
+    if (code < 200 && !onInterim) continue;
     const headers = new Headers();
     try {
       for (const [name, value] of fields) headers.append(name, value);
     } catch (error) {
+      // A malformed interim answer is not passed on; the final one may be fine.
+      if (code < 200) continue;
       throw new Http1ProtocolError(`malformed field value: ${error}`);
+    }
+    if (code < 200) {
+      onInterim!(code, headers);
+      continue;
     }
     return {
       minor: Number(status[1]),
@@ -567,7 +575,8 @@ function framingOf(head: Head, method: string): Framing {
 /**
  * An HTTP/1.1 client that sends exactly the request's fields and returns the
  * origin's bytes exactly as sent (see the module doc). Redirects are
- * returned, not followed; 1xx answers are skipped; a GET that fails on a
+ * returned, not followed; 1xx answers go to the request's `onInterim`, if
+ * it has one, else are skipped; a GET that fails on a
  * pooled connection the origin had closed is sent again on a fresh one.
  *
  * @example
@@ -805,7 +814,7 @@ export class Http1Client {
     }
     let answer: Head | undefined;
     try {
-      answer = await readHead(connection, this.#maxHead);
+      answer = await readHead(connection, this.#maxHead, request.onInterim);
     } catch (error) {
       await Promise.resolve(); // lets a failed send record its error first
       throw sendFailure ?? error;
@@ -1059,6 +1068,20 @@ export interface OutgoingMessage {
    * ```
    */
   readonly signal: AbortSignal;
+  /**
+   * Hears of each interim (1xx) answer before the final one; without it
+   * they are skipped.
+   *
+   * @example
+   * ```ts
+   * import type { OutgoingMessage } from "./http1_client.ts";
+   * const message: OutgoingMessage = {
+   *   method: "GET", headers: new Headers(), body: null, signal: new AbortController().signal,
+   *   onInterim: (status, headers) => console.log(status, headers.get("link")), // 103 </app.css>; …
+   * };
+   * ```
+   */
+  readonly onInterim?: (status: number, headers: Headers) => void;
 }
 
 /** A request body about to be sent: a chunk read ahead, then the rest. */

@@ -66,6 +66,12 @@ export {
 } from "./etag.ts";
 export { formatHttpDate, parseHttpDate } from "./http_date.ts";
 export {
+  forwardsInterim,
+  type InterimSink,
+  interimSinkOf,
+  noteInterimSink,
+} from "./interim.ts";
+export {
   liveBody,
   liveStream,
   type LiveStreamInit,

@@ -9,7 +9,13 @@ import { clientAddressOf } from "../adapters/client_address.ts";
 import { invalidHostAnswer, isValidHost } from "../adapters/host_field.ts";
 import { Http1Client, type OutgoingMessage } from "../adapters/http1_client.ts";
 import type { Handler } from "../types.ts";
+import {
+  forwardsInterim,
+  type InterimSink,
+  interimSinkOf,
+} from "../http/interim.ts";
 import { badGatewayText, CLIENT_CLOSED_TEXT } from "./errors.ts";
+import { withoutHopByHop } from "./headers.ts";
 
 /** Request fields that, forged, would shape an answer the cache keeps for all; dropped in `"replace"` mode. */
 const FORGEABLE = [
@@ -290,7 +296,24 @@ export function proxySender(
     }
     // The parts as they are, not a new Request: the request's method and
     // fields were checked when it was made, and its signal is followed as is.
-    return client.send(target, forward);
+    const sink = interimSinkOf(forward.from);
+    return client.send(
+      target,
+      sink ? { ...forward, onInterim: passInterim(sink) } : forward,
+    );
+  };
+}
+
+/**
+ * What hears of a forwarded request's interim answers: those a proxy passes
+ * on (RFC 9110 §15.2) go to the client's server without their hop-by-hop
+ * fields.
+ */
+function passInterim(
+  sink: InterimSink,
+): (status: number, headers: Headers) => void {
+  return (status, headers) => {
+    if (forwardsInterim(status)) sink(status, withoutHopByHop(headers));
   };
 }
 

@@ -990,7 +990,12 @@ function forbidden(
  * Whether `answer`'s Vary-nominated fields match `request` (RFC 9111 §4.1),
  * in some of the states it may be in (`all`: in every one).
  */
-function varyMatches(answer: Answer, request: Request, all = false): boolean {
+function varyMatches(
+  answer: Answer,
+  request: Request,
+  all = false,
+  states = answer.states,
+): boolean {
   const matches = (state: State) => {
     const fields = members(state.headers.get("vary") ?? "").map((f) =>
       f.toLowerCase()
@@ -1002,7 +1007,7 @@ function varyMatches(answer: Answer, request: Request, all = false): boolean {
     );
   };
   if (answer.vary === "*") return false;
-  return all ? answer.states.every(matches) : answer.states.some(matches);
+  return all ? states.every(matches) : states.some(matches);
 }
 
 /** Whether a 304 (or HEAD 200) from the origin can be about `answer` (RFC 9111 §4.3.4). */
@@ -1417,11 +1422,6 @@ function violation(
     coverage.forbiddenStored++;
     return `served from storage a response that may not be stored: ${answer.why} (x-id ${answer.id})`;
   }
-  if (!varyMatches(answer, request)) {
-    return `served a variant whose Vary-nominated fields (${
-      JSON.stringify(response.headers.get("vary"))
-    }) do not match the request's (RFC 9111 §4.1, x-id ${answer.id})`;
-  }
   const secret = lifetimeFields(answer.headers).private;
   if (
     Array.isArray(secret) &&
@@ -1442,6 +1442,13 @@ function violation(
       )
     ),
   ];
+  // A 304 of this step (a burst's) may have given it another Vary, keyed
+  // by the request it answered.
+  if (!varyMatches(answer, request, false, possible)) {
+    return `served a variant whose Vary-nominated fields (${
+      JSON.stringify(response.headers.get("vary"))
+    }) do not match the request's (RFC 9111 §4.1, x-id ${answer.id})`;
+  }
   for (
     const field of [
       "cache-control",
@@ -1735,13 +1742,20 @@ function conditionalViolation(
       continue;
     }
     if (a.step >= step) continue;
-    if (
-      a.storable === "no" || a.status < 200 || a.status >= 300 ||
-      !varyMatches(a, request)
-    ) continue;
+    if (a.storable === "no" || a.status < 200 || a.status >= 300) continue;
     const updates = origin.answers.filter((u) =>
       u.step === step && u.url === url && u.status === 304 && describes(u, a)
     );
+    const states = [
+      ...a.states,
+      ...updates.flatMap((u) =>
+        a.states.filter((s) => describesFields(u, s.headers)).map((s) =>
+          merged(s, u)
+        )
+      ),
+    ];
+    // A 304 of this step may have given it another Vary (see varyMatches).
+    if (!varyMatches(a, request, false, states)) continue;
     const validated = updates.length > 0;
     if (a.invalid && !validated) continue;
     // Too many possibilities to tell what it can answer.
@@ -1751,14 +1765,6 @@ function conditionalViolation(
         forbidden(a, s, request, now, originFailed) === undefined
       );
     if (!usable) continue;
-    const states = [
-      ...a.states,
-      ...updates.flatMap((u) =>
-        a.states.filter((s) => describesFields(u, s.headers)).map((s) =>
-          merged(s, u)
-        )
-      ),
-    ];
     for (const s of states) {
       if (justifies(s.headers, s.at)) possible.push(s.headers);
     }

@@ -453,7 +453,7 @@ describe("purging by tag", () => {
         }),
       { port: 0 },
     );
-    const { server, cache } = startProxy({
+    const { server, cache } = await startProxy({
       origin: origin.url,
       listen: "127.0.0.1:0",
       store: "heap:",
