@@ -78,8 +78,8 @@ proxy options:
                         surrogate-key; Cloudflare's is cache-tag)
   --hide-tags           keep the tag field from clients, as a CDN does
   --verbose             log one line per request
-  --server native|node  the server clients talk to: native (default: Deno.serve or
-                        Bun.serve, the fastest) or node (node:http: also passes the
+  --server native|node  the server clients talk to: native (default: the runtime's
+                        own HTTP server, the fastest) or node (node:http: also passes the
                         origin's 103 Early Hints and 102 Processing on to clients, at
                         2-4 times the CPU per cache hit)
   -h, --help            this help
@@ -273,8 +273,8 @@ export interface ProxyCommandOptions {
    */
   verbose?: boolean;
   /**
-   * Which server answers clients: `"native"` (`Deno.serve` / `Bun.serve`,
-   * the fastest) or `"node"` (`node:http`, which also passes an origin's
+   * Which server answers clients: `"native"` (the runtime's own HTTP
+   * server, the fastest) or `"node"` (`node:http`, which also passes an origin's
    * `103 Early Hints` and `102 Processing` on, at 2–4 times the CPU per
    * cache hit).
    * Default `"native"`.

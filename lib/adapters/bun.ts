@@ -18,6 +18,7 @@ import type { FixedFileReader } from "./file_io.ts";
 import type { ServeOptions, Server } from "./serve.ts";
 import { noteClientSource } from "./client_address.ts";
 import { invalidHostAnswer } from "./host_field.ts";
+import { internalErrorAnswer } from "./plain_answers.ts";
 import { LiveBodies } from "./live_bodies.ts";
 import { outgoingBody } from "./outgoing_body.ts";
 
@@ -198,10 +199,7 @@ export function bunServe(handler: Handler, options: ServeOptions = {}): Server {
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     error: (error) => {
       console.error(error);
-      return new Response("Internal Server Error", {
-        status: 500,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
+      return internalErrorAnswer();
     },
     fetch(incoming, native) {
       // Bun's own methods want the request it made.

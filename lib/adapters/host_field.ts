@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { refusalAnswer } from "./plain_answers.ts";
 
 /**
  * A host and optional port (RFC 9110 §7.2, RFC 3986 §3.2.2): a registered
@@ -41,11 +42,5 @@ export const INVALID_HOST_TEXT = "400 Bad Request: invalid Host\n";
  * ```
  */
 export function invalidHostAnswer(): Response {
-  return new Response(INVALID_HOST_TEXT, {
-    status: 400,
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      "cache-control": "no-store",
-    },
-  });
+  return refusalAnswer(400, INVALID_HOST_TEXT);
 }

@@ -21,6 +21,7 @@ import { noteInterimSink } from "../http/interim.ts";
 import { noteClientSource } from "./client_address.ts";
 import { invalidHostAnswer, isValidHost } from "./host_field.ts";
 import { LiveBodies } from "./live_bodies.ts";
+import { internalErrorAnswer, refusalAnswer } from "./plain_answers.ts";
 
 /** A request body no bigger than this waits in the stream before the socket pauses. */
 const BODY_HIGH_WATER = 64 * 1024;
@@ -101,10 +102,7 @@ async function answer(
     response = await handler(request);
   } catch (error) {
     console.error(error);
-    response = new Response("Internal Server Error", {
-      status: 500,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
+    response = internalErrorAnswer();
   }
   await send(live.track(response), incoming, outgoing);
 }
@@ -121,7 +119,9 @@ function requestOf(
 ): Request | Response {
   const target = incoming.url ?? "/";
   const method = incoming.method ?? "GET";
-  if (UNSUPPORTED.has(method)) return plainAnswer(501, "Not Implemented");
+  if (UNSUPPORTED.has(method)) {
+    return refusalAnswer(501, "501 Not Implemented\n");
+  }
   let url: string;
   if (target.startsWith("/")) {
     // An HTTP/1.0 request without Host (as health checks send) is
@@ -131,7 +131,7 @@ function requestOf(
     url = host ? `http://${host}${target}` : base + target;
   } else if (/^https?:\/\//i.test(target)) {
     url = target; // absolute form: its host wins over Host (RFC 9112 §3.2.2)
-  } else return plainAnswer(400, "Bad Request");
+  } else return refusalAnswer(400, "400 Bad Request\n");
   const headers = new Headers();
   const body = hasBody(incoming) ? bodyOf(incoming) : null;
   const abort = new AbortController();
@@ -152,7 +152,7 @@ function requestOf(
     } as RequestInit);
   } catch {
     void body?.cancel();
-    return plainAnswer(400, "Bad Request");
+    return refusalAnswer(400, "400 Bad Request\n");
   }
   noteClientSource(request, {
     remoteAddr: { hostname: incoming.socket.remoteAddress },
@@ -317,16 +317,5 @@ function drained(outgoing: ServerResponse): Promise<void> {
     };
     outgoing.on("drain", done);
     outgoing.on("close", done);
-  });
-}
-
-/** A short plain-text answer nobody stores. */
-function plainAnswer(status: number, text: string): Response {
-  return new Response(`${status} ${text}\n`, {
-    status,
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      "cache-control": "no-store",
-    },
   });
 }

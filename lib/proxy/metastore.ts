@@ -432,8 +432,8 @@ async function* recordsOf(
 
 /**
  * Record files read at once by a walk. A purge by tag over 20,000 records,
- * read one at a time, took 2.9–3.4 s on Deno and 1.0–1.7 s on Bun; 32 at a
- * time, 0.7–1.1 s and 0.21–0.27 s (`bench/tag_purge.ts`).
+ * read one at a time, took 2.9–3.4 s and 1.0–1.7 s on the two runtimes; 32
+ * at a time, 0.7–1.1 s and 0.21–0.27 s (`bench/tag_purge.ts`).
  */
 const READS_AT_ONCE = 32;
 
