@@ -134,6 +134,8 @@ function requestOf(
   } else return refusalAnswer(400, "400 Bad Request\n");
   const headers = new Headers();
   const body = hasBody(incoming) ? bodyOf(incoming) : null;
+  // Whatever else came is read and dropped, so the connection goes on.
+  if (!body) incoming.resume();
   const abort = new AbortController();
   // Aborted when the client leaves before its answer is sent, not after.
   outgoing.once("close", () => {
@@ -196,11 +198,8 @@ function interim(
 /** Whether a request comes with a body: a length above 0, or chunked. */
 function hasBody(incoming: IncomingMessage): boolean {
   const method = incoming.method;
-  // A Request takes none for these; whatever came is read and dropped.
-  if (method === "GET" || method === "HEAD") {
-    incoming.resume();
-    return false;
-  }
+  // A Request takes none for these.
+  if (method === "GET" || method === "HEAD") return false;
   const length = incoming.headers["content-length"];
   return incoming.headers["transfer-encoding"] !== undefined ||
     (length !== undefined && length !== "0");
