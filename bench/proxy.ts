@@ -30,7 +30,9 @@
  * answering with clones of a ready response carrying a hit's fields: the
  * fastest it sends bytes from memory), its sockets without its HTTP server
  * (`Deno.listen` / `Bun.listen` writing a hit's ready bytes per request
- * head: what a server written for the cache could reach at most), and the
+ * head: what a server written for the cache could reach at most), a
+ * `SharedCache` on those sockets (each head made a `Request`, the answer
+ * written: the least such a server would do for a hit), and the
  * proxy (`startProxy` of
  * `lib/cli.ts`) in front of the origin twice, on `heap:` stores and on
  * `file:` stores (the command's default), under the runtime measured (Deno
@@ -99,7 +101,7 @@ interface BunServer {
 
 /** A socket of `Bun.listen`, with the state the socket role keeps on it. */
 interface BunSocket {
-  data: { heads: string; queued: Uint8Array[] };
+  data: { heads: string; queued: Uint8Array[]; busy: boolean };
   write(bytes: Uint8Array): number;
 }
 
@@ -219,29 +221,31 @@ function rawAnswer(status: string, body: Uint8Array): Uint8Array {
   return whole;
 }
 
+/** The bytes that answer one request head (without its blank line). */
+type RawAnswerer = (head: string) => Uint8Array[] | Promise<Uint8Array[]>;
+
 /**
- * The runtime's sockets without its HTTP server (`Deno.listen`,
- * `Bun.listen`): each request head's path read, and a hit's whole answer
- * written from ready bytes. It parses no more than wrk sends, so no server
- * written on these sockets could answer faster: how far one written for
- * the cache could go past the runtime's own.
+ * Listens on the runtime's sockets without its HTTP server (`Deno.listen`,
+ * `Bun.listen`), answering each connection's request heads in order; prints
+ * the port. Bodies of requests are not read: wrk's GETs have none.
  */
-function socketRole(): void {
-  const answers = new Map([
-    ["/13", rawAnswer("200 OK", SMALL)],
-    ["/64k", rawAnswer("200 OK", LARGE)],
-  ]);
-  const notFound = rawAnswer("404 Not Found", new Uint8Array());
+function listenRaw(answerer: RawAnswerer): void {
   const decoder = new TextDecoder("latin1");
-  /** The answers to the whole heads in `heads`, and what is left of it. */
-  const answer = (heads: string) => {
-    const out: Uint8Array[] = [];
+  /** Answers the whole heads at the start of `heads`; returns the rest. */
+  const answerAll = async (
+    heads: string,
+    write: (bytes: Uint8Array) => void | Promise<void>,
+  ) => {
     for (let end; (end = heads.indexOf("\r\n\r\n")) >= 0;) {
-      const path = heads.slice(0, end).split(" ", 2)[1];
-      out.push(answers.get(path) ?? notFound);
+      const answer = answerer(heads.slice(0, end));
       heads = heads.slice(end + 4);
+      for (const bytes of answer instanceof Promise ? await answer : answer) {
+        // Ready answers to queued writes (Bun) take no turn of the loop.
+        const written = write(bytes);
+        if (written) await written;
+      }
     }
-    return { out, rest: heads };
+    return heads;
   };
   if (isBun) {
     const flush = (socket: BunSocket) => {
@@ -255,18 +259,31 @@ function socketRole(): void {
         queued.shift();
       }
     };
+    /** Answers the heads received, one after another (answers may wait). */
+    const pump = async (socket: BunSocket) => {
+      const state = socket.data;
+      if (state.busy) return;
+      state.busy = true;
+      while (state.heads.includes("\r\n\r\n")) {
+        const heads = state.heads;
+        state.heads = "";
+        const rest = await answerAll(heads, (bytes) => {
+          state.queued.push(bytes);
+          flush(socket);
+        });
+        state.heads = rest + state.heads;
+      }
+      state.busy = false;
+    };
     const { port } = bun().listen({
       port: 0,
       hostname: HOST,
       socket: {
-        open: (socket) => void (socket.data = { heads: "", queued: [] }),
+        open: (socket) =>
+          void (socket.data = { heads: "", queued: [], busy: false }),
         data(socket, chunk) {
-          const { out, rest } = answer(
-            socket.data.heads + decoder.decode(chunk),
-          );
-          socket.data.heads = rest;
-          socket.data.queued.push(...out);
-          flush(socket);
+          socket.data.heads += decoder.decode(chunk);
+          void pump(socket);
         },
         drain: flush,
       },
@@ -277,16 +294,18 @@ function socketRole(): void {
   const listener = Deno.listen({ port: 0, hostname: HOST });
   const serveConnection = async (connection: Deno.Conn) => {
     const buffer = new Uint8Array(16 * 1024);
+    const write = async (bytes: Uint8Array) => {
+      for (let at = 0; at < bytes.byteLength;) {
+        at += await connection.write(bytes.subarray(at));
+      }
+    };
     let heads = "";
     try {
       for (let n; (n = await connection.read(buffer)) !== null;) {
-        const read = answer(heads + decoder.decode(buffer.subarray(0, n)));
-        heads = read.rest;
-        for (const bytes of read.out) {
-          for (let at = 0; at < bytes.byteLength;) {
-            at += await connection.write(bytes.subarray(at));
-          }
-        }
+        heads = await answerAll(
+          heads + decoder.decode(buffer.subarray(0, n)),
+          write,
+        );
       }
     } catch { /* the client went */ }
     try {
@@ -297,6 +316,68 @@ function socketRole(): void {
     for await (const connection of listener) void serveConnection(connection);
   })();
   console.log(JSON.stringify({ port: (listener.addr as Deno.NetAddr).port }));
+}
+
+/**
+ * The runtime's sockets without its HTTP server: each request head's path
+ * read, and a hit's whole answer written from ready bytes. It parses no more
+ * than wrk sends, so no server written on these sockets could answer faster:
+ * how far one written for the cache could go past the runtime's own.
+ */
+function socketRole(): void {
+  const answers = new Map([
+    ["/13", [rawAnswer("200 OK", SMALL)]],
+    ["/64k", [rawAnswer("200 OK", LARGE)]],
+  ]);
+  const notFound = [rawAnswer("404 Not Found", new Uint8Array())];
+  listenRaw((head) => answers.get(head.split(" ", 2)[1]) ?? notFound);
+}
+
+/**
+ * The least a server of the cache's own on those sockets would do for a hit:
+ * each head made a `Request` (its fields unchecked, no signal, no body),
+ * answered by a `SharedCache` on `heap:` stores in front of `--origin`, and
+ * the answer's status, fields and body written with a `Content-Length`. What
+ * it costs against the proxy on the runtime's server says whether writing
+ * such a server (which would also send every 1xx) would pay.
+ */
+async function socketCacheRole(): Promise<void> {
+  const { SharedCache } = await import("../mod.ts");
+  const cache = new SharedCache({ origin: option("origin", "", "") });
+  const encoder = new TextEncoder();
+  listenRaw(async (head) => {
+    const lines = head.split("\r\n");
+    const [method, target] = lines[0].split(" ", 2);
+    const headers = new Headers();
+    for (let i = 1; i < lines.length; i++) {
+      const colon = lines[i].indexOf(":");
+      headers.append(
+        lines[i].slice(0, colon),
+        lines[i].slice(colon + 1).trim(),
+      );
+    }
+    const request = new Request(`http://${headers.get("host")}${target}`, {
+      method,
+      headers,
+    });
+    const response = await cache.fetch(request);
+    const body = new Uint8Array(await response.arrayBuffer());
+    let text = `HTTP/1.1 ${response.status} ${response.statusText}\r\n`;
+    response.headers.forEach((value, name) => {
+      if (name !== "content-length" && name !== "transfer-encoding") {
+        text += `${name}: ${value}\r\n`;
+      }
+    });
+    const fields = encoder.encode(
+      `${text}content-length: ${body.byteLength}\r\n\r\n`,
+    );
+    if (body.byteLength > 16 * 1024) return [fields, body];
+    // A small answer in one write, as the runtimes' servers send it.
+    const whole = new Uint8Array(fields.byteLength + body.byteLength);
+    whole.set(fields);
+    whole.set(body, fields.byteLength);
+    return [whole];
+  });
 }
 
 /** The origin: the small bodies, a big streamed one, and a request count. */
@@ -570,7 +651,14 @@ interface HitCase {
   label: string;
   runtime: RuntimeName | "nginx";
   /** `proxy`: heap: stores; `file`: the proxy on file: stores (the command's default). */
-  kind: "bare" | "ceiling" | "socket" | "proxy" | "file" | "nginx";
+  kind:
+    | "bare"
+    | "ceiling"
+    | "socket"
+    | "socket-cache"
+    | "proxy"
+    | "file"
+    | "nginx";
   path: "/13" | "/64k";
   url: string;
   /** The server process (nginx: its master; the worker is its child). */
@@ -688,6 +776,16 @@ async function hits(tmp: string): Promise<string> {
       commandFor(runtime, "proxy", [`--origin=${originUrl}`, "--store=heap:"]),
       serverCpu,
     );
+    servers[`${runtime} socket-cache`] = await startChild(
+      `${runtime} socket-cache`,
+      commandFor(
+        runtime,
+        "socket-cache",
+        [`--origin=${originUrl}`],
+        DENO_PROXY_V8_FLAGS,
+      ),
+      serverCpu,
+    );
     const storeDir = await Deno.makeTempDir({ dir: tmp, prefix: "store-" });
     servers[`${runtime} file`] = await startChild(
       `${runtime} file`,
@@ -713,7 +811,14 @@ async function hits(tmp: string): Promise<string> {
     });
     for (const runtime of ["deno", "bun"] as const) {
       for (
-        const kind of ["bare", "ceiling", "socket", "proxy", "file"] as const
+        const kind of [
+          "bare",
+          "ceiling",
+          "socket",
+          "socket-cache",
+          "proxy",
+          "file",
+        ] as const
       ) {
         const server = servers[`${runtime} ${kind}`];
         cases.push({
@@ -746,7 +851,8 @@ async function hits(tmp: string): Promise<string> {
         throw new Error(`${c.label}: ${first.status}, ${second.bytes} bytes`);
       }
       if (
-        (c.kind === "proxy" || c.kind === "file") &&
+        (c.kind === "proxy" || c.kind === "file" ||
+          c.kind === "socket-cache") &&
         !/\bfresh\b/.test(second.cache)
       ) {
         throw new Error(`${c.label}: not a hit (x-cache: ${second.cache})`);
@@ -772,7 +878,7 @@ async function hits(tmp: string): Promise<string> {
       c.cpu.push(cpu);
       if (result.errors) c.errors.push(result.errors);
       console.error(
-        `  round ${round + 1} ${c.label.padEnd(16)} ${
+        `  round ${round + 1} ${c.label.padEnd(22)} ${
           fmtNumber(result.rps).padStart(7)
         } req/s ${cpu.toFixed(1).padStart(5)} µs CPU/req ${result.errors}`,
       );
@@ -856,6 +962,10 @@ async function hits(tmp: string): Promise<string> {
         ...(["proxy", "file"] as const).map((kind) =>
           `${(ceilingCpu / leastCpu(`${runtime} ${kind} ${path}`)).toFixed(2)}×`
         ),
+        `${
+          (leastCpu(`${runtime} proxy ${path}`) /
+            leastCpu(`${runtime} socket-cache ${path}`)).toFixed(2)
+        }×`,
       ]);
     }
   }
@@ -903,7 +1013,10 @@ async function hits(tmp: string): Promise<string> {
     "runtime can reach nginx's rate at all; the last two columns are the",
     "proxy's hits per CPU second against the ceiling's. The socket columns:",
     "the runtime's sockets without its HTTP server (ready bytes written per",
-    "request head), the most a server written for the cache could reach.",
+    "request head), the most a server written for the cache could reach;",
+    "socket-cache: the least such a server would do for a hit (each head",
+    "made a Request, answered by a heap: SharedCache, the answer written),",
+    "its hits per CPU second against the proxy's on the runtime's server.",
     "",
     table(
       [
@@ -916,6 +1029,7 @@ async function hits(tmp: string): Promise<string> {
         "socket/nginx by CPU",
         "proxy heap:/ceiling by CPU",
         "proxy file:/ceiling by CPU",
+        "socket-cache/proxy by CPU",
       ],
       ceilingRows,
     ),
@@ -1557,6 +1671,9 @@ switch (role) {
     break;
   case "socket":
     socketRole();
+    break;
+  case "socket-cache":
+    await socketCacheRole();
     break;
   case "origin":
     originRole();
