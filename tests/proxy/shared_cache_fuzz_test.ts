@@ -37,8 +37,9 @@
  * MUST of the RFCs say so in their messages ("documented").
  *
  * Cases come from mulberry32 generators with fixed seeds, and steps wait on
- * turns of the event loop, never on time: a failure names its seed, case and
- * step with the steps before it, and comes back on every run
+ * turns of the event loop (and a `file:` meta store's writes), never on
+ * time: a failure names its seed, case and step with the steps before it,
+ * and comes back on every run
  * (`FUZZ_SEED=… FUZZ_CASE=…`; `FUZZ_HISTORY=50` shows more steps,
  * `FUZZ_CASES` widens a run, `FUZZ_COVERAGE=1` prints what was reached, and
  * `FUZZ_FILE_STORES=1` adds `file:` stores, whose disk timing makes a case
@@ -61,6 +62,11 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import { ManualClock } from "../../lib/clock.ts";
 import { SharedCache } from "../../lib/proxy/shared_cache.ts";
+import {
+  heapMetaStore,
+  type MetaStore,
+  metaStoreFrom,
+} from "../../lib/proxy/metastore.ts";
 import { Rng } from "../_rng.ts";
 import { tempDir } from "../_util.ts";
 
@@ -1271,12 +1277,50 @@ function randomRequest(rng: Rng, origin: Origin, burstOf?: string): Request {
   });
 }
 
-/** Lets the cache's background work (refreshes, stores) finish. */
-async function settle(): Promise<void> {
+/**
+ * Lets the cache's background work (refreshes, stores) finish: turns of the
+ * event loop, not time, and then the meta store's writes under way (`file:`
+ * ones go to disk), until none is left. The cache updates a key's record
+ * only after the key's earlier writes: a background revalidation's 304 that
+ * queued behind a slow write would land steps later, while the model takes
+ * it as applied.
+ */
+async function settle(writes?: Set<Promise<unknown>>): Promise<void> {
   // Turns of the event loop, not time: the same on a busy machine.
-  for (let i = 0; i < 8; i++) {
-    await new Promise((resolve) => setImmediate(resolve));
+  for (;;) {
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (!writes?.size) return;
+    await Promise.allSettled(writes);
   }
+}
+
+/** `inner`, and the promises of its calls under way, for {@link settle}. */
+function watched(inner: MetaStore): {
+  store: MetaStore;
+  writes: Set<Promise<unknown>>;
+} {
+  const writes = new Set<Promise<unknown>>();
+  const watch = <T>(result: T): T => {
+    if (result instanceof Promise) {
+      const done = result.then(() => {}, () => {}).finally(() =>
+        writes.delete(done)
+      );
+      writes.add(done);
+    }
+    return result;
+  };
+  return {
+    store: {
+      lookup: (key) => watch(inner.lookup(key)),
+      store: (key, variants) => watch(inner.store(key, variants)),
+      purge: (key) => watch(inner.purge(key)),
+      entries: inner.entries?.bind(inner),
+      volatile: inner.volatile,
+    },
+    writes,
+  };
 }
 
 const describeRequest = (request: Request) =>
@@ -1931,6 +1975,9 @@ async function runCase(
       options.metastore === "file:"
     ? await tempDir()
     : undefined;
+  const meta = options.metastore === "file:"
+    ? watched(metaStoreFrom(`file:${folder!.dir}/meta`))
+    : undefined;
   const cache = new SharedCache({
     origin: origin.handle,
     clock,
@@ -1938,9 +1985,7 @@ async function runCase(
     entitystore: options.entitystore === "file:"
       ? `file:${folder!.dir}/body`
       : options.entitystore,
-    metastore: options.metastore === "file:"
-      ? `file:${folder!.dir}/meta`
-      : options.metastore,
+    metastore: meta?.store ?? options.metastore,
   });
   const history: Seen[] = [];
   await cache.ready.catch(() => {});
@@ -1985,7 +2030,7 @@ async function runCase(
         const tag = rng.pick(["t0", "t1", "t2", "all"]);
         const what = byUrl ? `purge ${url}` : `purgeTags ${tag}`;
         await (byUrl ? cache.purge(url) : cache.purgeTags([tag]));
-        await settle();
+        await settle(meta?.writes);
         for (const a of origin.answers) {
           const tagged = (headers: Headers) =>
             (headers.get("surrogate-key") ?? "").split(" ").includes(tag);
@@ -2052,7 +2097,7 @@ async function runCase(
           return { response, cut: `its body failed: ${error}` };
         }
       }));
-      await settle();
+      await settle(meta?.writes);
       origin.clients = [];
       const calls = origin.answers.filter((a) => a.step === step);
       history.push({
@@ -2314,6 +2359,68 @@ describe("shared cache fuzz: defects found", () => {
         "sent with the 304's fields (RFC 9111 §3.2, §4.3.4)",
       );
       assert.equal(hit.headers.get("age"), "5");
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("waits between steps for the meta store's writes, so a background revalidation's 304 queued behind a slow write has landed (the driver went on, and took the old fields it still found for a violation)", async () => {
+    // Seed 2027 case 83 step 48, Bun, file: stores: the write of x-id 37's
+    // record was still on disk when a stale hit's background revalidation
+    // got a 304; the cache applies a key's updates after its earlier writes,
+    // so the 304 landed steps later, and a hit in between got the old
+    // fields, which the model had already replaced. Here every write takes
+    // more turns of the event loop than settle() once waited.
+    const slow = heapMetaStore();
+    const meta = watched({
+      lookup: (key) => slow.lookup(key),
+      store: async (key, variants) => {
+        await slow.store(key, variants);
+        for (let i = 0; i < 50; i++) {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      },
+      purge: (key) => slow.purge(key),
+      volatile: true,
+    });
+    const clock = new ManualClock(START);
+    const cache = new SharedCache({
+      clock,
+      metastore: meta.store,
+      origin: (request) => {
+        const date = formatDate(clock.now());
+        return request.headers.get("if-none-match") === '"a"'
+          ? new Response(null, {
+            status: 304,
+            headers: { etag: '"a"', date, "cache-control": "max-age=60" },
+          })
+          : new Response("hello", {
+            headers: {
+              etag: '"a"',
+              date,
+              "cache-control": "max-age=1, stale-while-revalidate=600",
+            },
+          });
+      },
+    });
+    const get = async () => {
+      const response = await cache.fetch(new Request("http://a.test/x"));
+      await response.text();
+      await settle(meta.writes);
+      return response.headers;
+    };
+    try {
+      await get(); // stored; its record's write takes a while
+      await clock.advance(2000);
+      const stale = await get(); // revalidated behind it: a 304
+      assert.equal(stale.get("x-cache"), "stale");
+      assert.equal(
+        stale.get("cache-control"),
+        "max-age=1, stale-while-revalidate=600",
+      );
+      const hit = await get();
+      assert.equal(hit.get("x-cache"), "fresh", "freshened by the 304");
+      assert.equal(hit.get("cache-control"), "max-age=60");
     } finally {
       await cache.close();
     }
