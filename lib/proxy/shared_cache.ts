@@ -707,7 +707,14 @@ export class SharedCache implements PolicyTarget {
     Promise<Shared | undefined>,
     OriginTimeoutError
   >();
-  readonly #revalidating = new Set<string>();
+  /**
+   * Background revalidations under way, by key: what stops one still
+   * waiting for the origin, and when it is over (at close).
+   */
+  readonly #revalidating = new Map<
+    string,
+    { stop: AbortController; over?: Promise<void> }
+  >();
   /** Keys whose last response could not be stored, until when (ms). */
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
@@ -1019,11 +1026,13 @@ export class SharedCache implements PolicyTarget {
   }
 
   /**
-   * Stops the entity store's timers and waits for the bodies being stored
-   * and the meta store updates under way, so that every body stored has its
-   * record; reaped bodies' variants not yet forgotten are left for lookups
-   * to forget. Answers still being sent should end first (a server's
-   * shutdown).
+   * Stops the background revalidations still waiting for the origin (their
+   * stale entries stay as they were; later ones do not start), stops the
+   * entity store's timers and waits for the bodies being stored and the
+   * meta store updates under way, so that every body stored has its record
+   * and nothing is written once it resolves; reaped bodies' variants not
+   * yet forgotten are left for lookups to forget. Answers still being sent
+   * should end first (a server's shutdown).
    *
    * @example
    * ```ts
@@ -1035,6 +1044,11 @@ export class SharedCache implements PolicyTarget {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    // An origin that is slow to answer a refresh nobody waits for must not
+    // hold the shutdown for up to originTimeout.
+    const revalidations = [...this.#revalidating.values()];
+    for (const { stop } of revalidations) stop.abort();
+    await Promise.all(revalidations.map(({ over }) => over));
     // Stores passed in outlive this cache: they must not keep it.
     for (const unlink of this.#unlinks.splice(0)) unlink();
     await this.#sweeping;
@@ -1468,21 +1482,35 @@ export class SharedCache implements PolicyTarget {
 
   #revalidateInBackground(ctx: CacheContext): void {
     const key = ctx.key;
-    if (this.#revalidating.has(key) || this.#inflight.has(key)) return;
-    this.#revalidating.add(key);
+    if (
+      this.#closing || this.#revalidating.has(key) || this.#inflight.has(key)
+    ) return;
+    const revalidation: { stop: AbortController; over?: Promise<void> } = {
+      stop: new AbortController(),
+    };
+    this.#revalidating.set(key, revalidation);
     // The client's directives (only-if-cached, no-store) and conditions
     // shaped its own answer, not the refresh everyone gets.
     const headers = copyHeaders(ctx.request.headers);
     for (const name of ["cache-control", "pragma", ...CONDITIONS]) {
       headers.delete(name);
     }
-    const request = requestWithHeaders(ctx.request.url, { headers });
+    // Its signal is its client's: aborted, the origin request goes (until
+    // the origin's answer comes; a body then being stored is kept).
+    const request = requestWithHeaders(ctx.request.url, {
+      headers,
+      signal: revalidation.stop.signal,
+    });
     // Under the key the stale entry has: a URL built anew is normalised,
     // and a server may hand over request URLs as sent (Deno: `Host` and the
     // target as they came), so its key could differ.
-    Promise.resolve(this.#handle(request, true, () => key))
+    revalidation.over = Promise.resolve(this.#handle(request, true, () => key))
       .then((response) => response.body?.cancel())
-      .catch((error) => this.#log(`revalidation of ${key} failed: ${error}`))
+      .catch((error) => {
+        if (!this.#closing) {
+          this.#log(`revalidation of ${key} failed: ${error}`);
+        }
+      })
       .finally(() => this.#revalidating.delete(key));
   }
 
@@ -1990,8 +2018,9 @@ export class SharedCache implements PolicyTarget {
           }),
           state.abort,
           // A fetch for this client alone ends when it leaves; a shared one
-          // goes on for the others and the store.
-          sharing ? undefined : ctx.received,
+          // goes on for the others and the store, unless it is a background
+          // revalidation, whose request's signal is aborted at close.
+          sharing && !state.revalidating ? undefined : ctx.received,
         );
       } catch (error) {
         state.settle?.(undefined, error);

@@ -16,6 +16,7 @@ import {
   StreamCache,
 } from "../../mod.ts";
 import { deferred } from "../../lib/deferred.ts";
+import { heapMetaStore } from "../../lib/proxy/metastore.ts";
 import { rawExchange, tick } from "../_util.ts";
 import { responseWithoutHopByHop } from "../../lib/proxy/headers.ts";
 
@@ -1122,6 +1123,52 @@ describe("shared cache: validation", () => {
       answered.resolve();
       await h.close();
     }
+  });
+
+  it("close() stops a background revalidation still waiting for the origin, and nothing is stored after it", async () => {
+    const clock = new ManualClock(Date.now());
+    const refreshing = deferred<Request>();
+    const late = deferred<Response>();
+    let writesAfterClose = 0;
+    let closed = false;
+    const meta = heapMetaStore();
+    const cache = new SharedCache({
+      clock,
+      metastore: {
+        lookup: (key) => meta.lookup(key),
+        store: (key, variants) => {
+          if (closed) writesAfterClose++;
+          return meta.store(key, variants);
+        },
+        purge: (key) => meta.purge(key),
+      },
+      origin: (request) => {
+        if (request.headers.has("if-none-match")) {
+          // The refresh: answered only once the cache has closed.
+          refreshing.resolve(request);
+          return late.promise;
+        }
+        return new Response("v1", {
+          headers: {
+            etag: '"1"',
+            "cache-control": "max-age=10, stale-while-revalidate=60",
+          },
+        });
+      },
+    });
+    const url = "http://a.test/swr";
+    await (await cache.fetch(new Request(url))).text();
+    await clock.advance(20_000);
+    const stale = await cache.fetch(new Request(url));
+    assert.equal(stale.headers.get("x-cache"), "stale");
+    await stale.text();
+    const refresh = await refreshing.promise;
+    await cache.close();
+    closed = true;
+    assert.equal(refresh.signal.aborted, true, "its origin request stopped");
+    late.resolve(new Response(null, { status: 304, headers: { etag: '"1"' } }));
+    await tick(10);
+    assert.equal(writesAfterClose, 0);
   });
 
   it("serves stale when the origin fails or answers 5xx (stale-if-error)", async () => {
