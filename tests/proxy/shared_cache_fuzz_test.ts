@@ -2215,6 +2215,27 @@ describe("shared cache fuzz: decisions against an RFC 9111 model", () => {
 
 // ------------------------------------------------- defects the fuzz found
 
+/**
+ * An origin of one ETag: "hello" with `cacheControl`, and a 304 giving
+ * `max-age=60` to a request that names its ETag.
+ */
+function revalidatedOrigin(
+  clock: ManualClock,
+  cacheControl: string,
+): (request: Request) => Response {
+  return (request) => {
+    const date = formatDate(clock.now());
+    return request.headers.get("if-none-match") === '"a"'
+      ? new Response(null, {
+        status: 304,
+        headers: { etag: '"a"', date, "cache-control": "max-age=60" },
+      })
+      : new Response("hello", {
+        headers: { etag: '"a"', date, "cache-control": cacheControl },
+      });
+  };
+}
+
 /** A cache over the origin `make` gives (it reads the clock), and a GET that reads its answer and lets background work finish. */
 function small(make: (clock: ManualClock) => (request: Request) => Response) {
   const clock = new ManualClock(START);
@@ -2331,21 +2352,9 @@ describe("shared cache fuzz: defects found", () => {
     // Seed 3 case 43 step 17: a background revalidation's 304 in the same
     // millisecond as the stored response left its fields, by every field
     // the hit templates compared (entity, times, ttl), as they were.
-    const { cache, get, clock } = small((clock) => (request) => {
-      const date = formatDate(clock.now());
-      return request.headers.get("if-none-match") === '"a"'
-        ? new Response(null, {
-          status: 304,
-          headers: { etag: '"a"', date, "cache-control": "max-age=60" },
-        })
-        : new Response("hello", {
-          headers: {
-            etag: '"a"',
-            date,
-            "cache-control": "max-age=0, stale-while-revalidate=30",
-          },
-        });
-    });
+    const { cache, get, clock } = small((clock) =>
+      revalidatedOrigin(clock, "max-age=0, stale-while-revalidate=30")
+    );
     try {
       await get("http://a.test/x"); // stored, stale on arrival
       const stale = await get("http://a.test/x"); // revalidated behind it
@@ -2387,21 +2396,7 @@ describe("shared cache fuzz: defects found", () => {
     const cache = new SharedCache({
       clock,
       metastore: meta.store,
-      origin: (request) => {
-        const date = formatDate(clock.now());
-        return request.headers.get("if-none-match") === '"a"'
-          ? new Response(null, {
-            status: 304,
-            headers: { etag: '"a"', date, "cache-control": "max-age=60" },
-          })
-          : new Response("hello", {
-            headers: {
-              etag: '"a"',
-              date,
-              "cache-control": "max-age=1, stale-while-revalidate=600",
-            },
-          });
-      },
+      origin: revalidatedOrigin(clock, "max-age=1, stale-while-revalidate=600"),
     });
     const get = async () => {
       const response = await cache.fetch(new Request("http://a.test/x"));
