@@ -29,7 +29,7 @@ export class Rng {
   chance(p: number): boolean {
     return this.next() < p;
   }
-  pick<T>(items: readonly T[]): T {
+  pick<T>(items: ArrayLike<T>): T {
     return items[this.int(items.length)];
   }
   /** `length` characters drawn from `alphabet`. */

@@ -24,6 +24,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { type AddressInfo, createServer, type Socket } from "node:net";
+import { Rng } from "../_rng.ts";
 import {
   Http1Client,
   Http1ProtocolError,
@@ -40,32 +41,6 @@ const HOSTILE_CASES = 300;
 const CASE_MS = 2000;
 
 // ---------------------------------------------------------------- random
-
-interface Rng {
-  /** A float in [0, 1). */
-  (): number;
-  /** An integer in [lo, hi]. */
-  int(lo: number, hi: number): number;
-  chance(p: number): boolean;
-  pick<T>(items: ArrayLike<T>): T;
-}
-
-/** mulberry32: small, fast, and the same sequence on every runtime. */
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const rng = next as Rng;
-  rng.int = (lo, hi) => lo + Math.floor(next() * (hi - lo + 1));
-  rng.chance = (p) => next() < p;
-  rng.pick = (items) => items[Math.floor(next() * items.length)];
-  return rng;
-}
 
 // ---------------------------------------------------------------- bytes
 
@@ -195,7 +170,7 @@ async function readBody(
   }
   const parts: Uint8Array[] = [];
   let done = false;
-  const stopAfter = how === "cancel" ? rng.int(0, 3) : Infinity;
+  const stopAfter = how === "cancel" ? rng.between(0, 3) : Infinity;
   let byob: ReadableStreamBYOBReader | undefined;
   if (how === "byob") {
     try {
@@ -208,7 +183,7 @@ async function readBody(
   if (byob) {
     const reader = byob;
     for (let reads = 0; reads < stopAfter; reads++) {
-      const size = rng.chance(0.3) ? rng.int(1, 7) : rng.int(1, 40_000);
+      const size = rng.chance(0.3) ? rng.between(1, 7) : rng.between(1, 40_000);
       const next = await reader.read(new Uint8Array(size));
       if (next.done) {
         done = true;
@@ -350,17 +325,19 @@ function segmentation(
   rng: Rng,
   length: number,
 ): { cuts: number[]; delays: number[] } {
-  const pieces = length < 2 ? 1 : rng.int(1, 8);
+  const pieces = length < 2 ? 1 : rng.between(1, 8);
   const cuts = new Set<number>();
   for (let i = 1; i < pieces; i++) {
     cuts.add(
       rng.chance(0.5)
-        ? rng.int(1, Math.min(length - 1, 300))
-        : rng.int(1, length - 1),
+        ? rng.between(1, Math.min(length - 1, 300))
+        : rng.between(1, length - 1),
     );
   }
   const sorted = [...cuts].sort((a, b) => a - b);
-  const delays = [0, ...sorted].map(() => rng.chance(0.5) ? 0 : rng.int(1, 3));
+  const delays = [0, ...sorted].map(() =>
+    rng.chance(0.5) ? 0 : rng.between(1, 3)
+  );
   return { cuts: sorted, delays };
 }
 
@@ -395,7 +372,7 @@ const STATUSES = (
 
 function token(rng: Rng, min: number, max: number): string {
   let text = "";
-  for (let n = rng.int(min, max); n > 0; n--) text += rng.pick(TCHAR);
+  for (let n = rng.between(min, max); n > 0; n--) text += rng.pick(TCHAR);
   return text;
 }
 
@@ -403,16 +380,16 @@ function token(rng: Rng, min: number, max: number): string {
 function fieldValue(rng: Rng): string {
   let value = "";
   for (
-    let n = rng.chance(0.03) ? rng.int(500, 3000) : rng.int(0, 30);
+    let n = rng.chance(0.03) ? rng.between(500, 3000) : rng.between(0, 30);
     n > 0;
     n--
   ) {
-    const r = rng();
+    const r = rng.next();
     value += r < 0.75
-      ? String.fromCharCode(rng.int(0x21, 0x7e))
+      ? String.fromCharCode(rng.between(0x21, 0x7e))
       : r < 0.87
       ? rng.pick([" ", "\t"])
-      : String.fromCharCode(rng.int(0x80, 0xff));
+      : String.fromCharCode(rng.between(0x80, 0xff));
   }
   return value.replace(/^[ \t]+|[ \t]+$/g, "");
 }
@@ -421,9 +398,9 @@ function fieldValue(rng: Rng): string {
 function reason(rng: Rng): string {
   if (rng.chance(0.6)) return rng.pick(["OK", "", "Fine Thanks", "x"]);
   let text = "";
-  for (let n = rng.int(0, 20); n > 0; n--) {
+  for (let n = rng.between(0, 20); n > 0; n--) {
     text += rng.chance(0.85)
-      ? String.fromCharCode(rng.int(0x20, 0x7e))
+      ? String.fromCharCode(rng.between(0x20, 0x7e))
       : rng.pick(["\t", "\x80", "\xe9", "\xff"]);
   }
   return text;
@@ -434,19 +411,19 @@ const ows = (rng: Rng) =>
 
 /** A body: random bytes, sometimes spelling CR LF and status lines. */
 function bodyText(rng: Rng, big: boolean): string {
-  const r = rng();
+  const r = rng.next();
   const length = r < 0.35
-    ? rng.int(0, 100)
+    ? rng.between(0, 100)
     : r < 0.7
-    ? rng.int(100, 5000)
+    ? rng.between(100, 5000)
     : r < 0.92 || !big
-    ? rng.int(5000, 40_000)
+    ? rng.between(5000, 40_000)
     : rng.chance(0.85)
-    ? rng.int(40_000, 150_000)
+    ? rng.between(40_000, 150_000)
     // Past the 256 KiB nodeConnect queues before pausing its socket.
-    : rng.int(300_000, 700_000);
+    : rng.between(300_000, 700_000);
   const bytes = new Uint8Array(length);
-  let x = rng.int(1, 2 ** 31 - 1);
+  let x = rng.between(1, 2 ** 31 - 1);
   for (let i = 0; i < length; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
@@ -454,8 +431,8 @@ function bodyText(rng: Rng, big: boolean): string {
     bytes[i] = x & 0xff;
   }
   let text = toLatin1(bytes);
-  for (let n = rng.int(0, 3); n > 0 && length > 40; n--) {
-    const at = rng.int(0, length - 20);
+  for (let n = rng.between(0, 3); n > 0 && length > 40; n--) {
+    const at = rng.between(0, length - 20);
     const spell = rng.pick([
       "\r\n",
       "\r\n\r\n",
@@ -470,14 +447,14 @@ function bodyText(rng: Rng, big: boolean): string {
 function chunkSize(rng: Rng, size: number): string {
   let hex = size.toString(16);
   if (rng.chance(0.5)) hex = hex.toUpperCase();
-  if (rng.chance(0.1)) hex = "0".repeat(rng.int(1, 12 - hex.length)) + hex;
+  if (rng.chance(0.1)) hex = "0".repeat(rng.between(1, 12 - hex.length)) + hex;
   return hex;
 }
 
 function chunkExtension(rng: Rng): string {
   if (!rng.chance(0.25)) return rng.chance(0.05) ? " " : "";
   let text = "";
-  for (let n = rng.int(1, 2); n > 0; n--) {
+  for (let n = rng.between(1, 2); n > 0; n--) {
     text += `${rng.pick(["", " ", "\t"])};${token(rng, 1, 8)}`;
     if (rng.chance(0.6)) {
       text += "=" +
@@ -493,14 +470,14 @@ function chunked(rng: Rng, body: string, eol: string): string {
   for (let at = 0; at < body.length;) {
     const size = Math.min(
       body.length - at,
-      rng.chance(0.3) ? rng.int(1, 8) : rng.int(1, 20_000),
+      rng.chance(0.3) ? rng.between(1, 8) : rng.between(1, 20_000),
     );
     out += chunkSize(rng, size) + chunkExtension(rng) + eol +
       body.slice(at, at + size) + eol;
     at += size;
   }
   out += rng.pick(["0", "0", "000"]) + chunkExtension(rng) + eol;
-  for (let n = rng.chance(0.3) ? rng.int(1, 3) : 0; n > 0; n--) {
+  for (let n = rng.chance(0.3) ? rng.between(1, 3) : 0; n > 0; n--) {
     out += `t-trailer-${n}:${ows(rng)}${fieldValue(rng)}${eol}`;
   }
   return out + eol;
@@ -551,14 +528,14 @@ function validResponse(rng: Rng, options: PlanOptions = {}): Plan {
     fields.push([name.toLowerCase(), value]);
     wireFields.push(`${name}:${ows(rng)}${value}${ows(rng)}${eol}`);
   };
-  for (let n = rng.int(0, 10); n > 0; n--) {
+  for (let n = rng.between(0, 10); n > 0; n--) {
     const name = rng.chance(0.5) ? rng.pick(NAMES) : `x-${token(rng, 1, 12)}`;
     add(name, fieldValue(rng));
   }
   // The framing and connection fields, at random places among the others.
   const framingFields: [string, string][] = [];
   if (framing === "length") {
-    const length = noBody ? rng.int(0, 100_000) : body.length;
+    const length = noBody ? rng.between(0, 100_000) : body.length;
     framingFields.push([
       rng.pick(["Content-Length", "content-length", "CONTENT-LENGTH"]),
       (rng.chance(0.1) ? "00" : "") + length,
@@ -576,7 +553,7 @@ function validResponse(rng: Rng, options: PlanOptions = {}): Plan {
     : rng.pick(["close", "Close", "keep-alive", "x-foo, close", "x-foo"]);
   if (connection !== undefined) framingFields.push(["Connection", connection]);
   for (const [name, value] of framingFields) {
-    const at = rng.int(0, wireFields.length);
+    const at = rng.between(0, wireFields.length);
     const line = `${name}:${ows(rng)}${value}${ows(rng)}${eol}`;
     wireFields.splice(at, 0, line);
     fields.splice(at, 0, [name.toLowerCase(), value]);
@@ -584,12 +561,12 @@ function validResponse(rng: Rng, options: PlanOptions = {}): Plan {
   let wire = !base && rng.chance(0.05) ? eol : "";
   // Interim answers, skipped by the client (their fields too).
   for (
-    let n = !base && minor === 1 && rng.chance(0.2) ? rng.int(1, 2) : 0;
+    let n = !base && minor === 1 && rng.chance(0.2) ? rng.between(1, 2) : 0;
     n > 0;
     n--
   ) {
     wire += `HTTP/1.1 ${rng.pick([100, 102, 103, 199])} ${reason(rng)}${eol}`;
-    for (let f = rng.int(0, 2); f > 0; f--) {
+    for (let f = rng.between(0, 2); f > 0; f--) {
       wire += `i-interim-${f}:${ows(rng)}${fieldValue(rng)}${eol}`;
     }
     wire += eol;
@@ -810,7 +787,7 @@ const JUNK = [
   "\xff",
 ];
 const junk = (rng: Rng) =>
-  rng.chance(0.8) ? rng.pick(JUNK) : String.fromCharCode(rng.int(0, 255));
+  rng.chance(0.8) ? rng.pick(JUNK) : String.fromCharCode(rng.between(0, 255));
 
 /** Where the (first) head of `wire` ends, past its empty line. */
 function headEnd(wire: string): number {
@@ -846,8 +823,8 @@ const MUTATIONS: Record<string, Mutation> = {
   flip(rng, wire) {
     if (!wire) return wire;
     const at = rng.chance(0.7)
-      ? rng.int(0, Math.min(wire.length, headEnd(wire) + 40) - 1)
-      : rng.int(0, wire.length - 1);
+      ? rng.between(0, Math.min(wire.length, headEnd(wire) + 40) - 1)
+      : rng.between(0, wire.length - 1);
     return wire.slice(0, at) + junk(rng) + wire.slice(at + 1);
   },
   truncate(rng, wire) {
@@ -863,19 +840,19 @@ const MUTATIONS: Record<string, Mutation> = {
       }
       if (lfs.length) return wire.slice(0, rng.pick(lfs));
     }
-    return wire.slice(0, rng.int(0, wire.length));
+    return wire.slice(0, rng.between(0, wire.length));
   },
   insert(rng, wire) {
     const at = rng.chance(0.7)
-      ? rng.int(0, Math.min(wire.length, headEnd(wire) + 40))
-      : rng.int(0, wire.length);
+      ? rng.between(0, Math.min(wire.length, headEnd(wire) + 40))
+      : rng.between(0, wire.length);
     let bytes = "";
-    for (let n = rng.int(1, 6); n > 0; n--) bytes += junk(rng);
+    for (let n = rng.between(1, 6); n > 0; n--) bytes += junk(rng);
     return wire.slice(0, at) + bytes + wire.slice(at);
   },
   erase(rng, wire) {
-    const at = rng.int(0, wire.length);
-    return wire.slice(0, at) + wire.slice(at + rng.int(1, 12));
+    const at = rng.between(0, wire.length);
+    return wire.slice(0, at) + wire.slice(at + rng.between(1, 12));
   },
   badContentLength(rng, wire) {
     const value = rng.pick([
@@ -891,7 +868,7 @@ const MUTATIONS: Record<string, Mutation> = {
       "3, 3",
       " 7\t",
       "\xb2",
-      String(rng.int(0, 20)),
+      String(rng.between(0, 20)),
     ]);
     const line = `Content-Length: ${value}\r\n`;
     return rng.chance(0.5)
@@ -924,7 +901,7 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   lengthAndChunked(rng, wire, plan) {
     if (plan.framing !== "chunked") return wire;
-    return withField(wire, `Content-Length: ${rng.int(0, 50)}\r\n`);
+    return withField(wire, `Content-Length: ${rng.between(0, 50)}\r\n`);
   },
   badChunkSize(rng, wire, plan) {
     if (plan.framing !== "chunked") return wire;
@@ -968,7 +945,7 @@ const MUTATIONS: Record<string, Mutation> = {
       const at = rng.pick(crlfs);
       return wire.slice(0, at + 1) + wire.slice(at + 2);
     }
-    const at = rng.int(0, end);
+    const at = rng.between(0, end);
     return wire.slice(0, at) + "\r" + wire.slice(at);
   },
   obsFold(rng, wire) {
@@ -987,14 +964,14 @@ const MUTATIONS: Record<string, Mutation> = {
   nul(rng, wire) {
     const line = someFieldLine(rng, wire);
     if (!line) return wire;
-    const at = rng.int(line[0], line[1] - 2);
+    const at = rng.between(line[0], line[1] - 2);
     return wire.slice(0, at) + "\0" + wire.slice(at);
   },
   longHead(rng, wire) {
     if (rng.chance(0.5)) {
       return withField(
         wire,
-        `X-Long: ${"a".repeat(rng.int(60_000, 80_000))}\r\n`,
+        `X-Long: ${"a".repeat(rng.between(60_000, 80_000))}\r\n`,
       );
     }
     let fields = "";
@@ -1009,12 +986,12 @@ const MUTATIONS: Record<string, Mutation> = {
       "x",
       "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nEVIL!",
       "HTTP/1.1 200 OK\r\n",
-      junk(rng).repeat(rng.int(1, 200)),
+      junk(rng).repeat(rng.between(1, 200)),
     ]);
   },
   shorterLength(rng, wire, plan) {
     if (plan.framing !== "length" || plan.body.length === 0) return wire;
-    const n = rng.int(0, plan.body.length - 1);
+    const n = rng.between(0, plan.body.length - 1);
     return wire.replace(
       /\ncontent-length:[^\n]*\n/i,
       `\ncontent-length: ${n}\r\n`,
@@ -1022,7 +999,7 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   longerLength(rng, wire, plan) {
     if (plan.framing !== "length") return wire;
-    const n = plan.body.length + rng.int(1, 100_000);
+    const n = plan.body.length + rng.between(1, 100_000);
     return wire.replace(
       /\ncontent-length:[^\n]*\n/i,
       `\ncontent-length: ${n}\r\n`,
@@ -1054,7 +1031,7 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   interim(rng, wire) {
     let before = "";
-    for (let n = rng.int(1, 3); n > 0; n--) {
+    for (let n = rng.between(1, 3); n > 0; n--) {
       before += rng.pick([
         "HTTP/1.1 100 Continue\r\n\r\n",
         "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n",
@@ -1081,7 +1058,7 @@ describe("Http1Client fuzz", () => {
   for (const [mode, make] of clients) {
     describe(mode, () => {
       it(`valid responses in random pieces, in a row on kept connections (seed ${VALID_SEED}, ${VALID_CASES} cases)`, async () => {
-        const rng = mulberry32(VALID_SEED);
+        const rng = new Rng(VALID_SEED);
         const origin = await startOrigin();
         const client = make();
         const unhandled = trapUnhandled();
@@ -1106,7 +1083,7 @@ describe("Http1Client fuzz", () => {
               [plan.status, true],
               `valid #${i}: the reference parser reads ${ref.kind}`,
             );
-            const readRng = mulberry32(rng.int(1, 2 ** 31 - 1));
+            const readRng = new Rng(rng.between(1, 2 ** 31 - 1));
             const what = () =>
               `seed ${VALID_SEED} valid #${i} (${mode}, read ${how}): ${plan.note}: ${
                 show(plan.wire)
@@ -1167,7 +1144,7 @@ describe("Http1Client fuzz", () => {
       });
 
       it(`hostile responses: a clear error or the exact body, never a hang or a poisoned connection (seed ${HOSTILE_SEED}, ${HOSTILE_CASES} cases)`, async () => {
-        const rng = mulberry32(HOSTILE_SEED);
+        const rng = new Rng(HOSTILE_SEED);
         const origin = await startOrigin();
         const client = make();
         const unhandled = trapUnhandled();
@@ -1178,7 +1155,7 @@ describe("Http1Client fuzz", () => {
             const plan = validResponse(rng, { hostileBase: true });
             const applied: string[] = [];
             let wire = plan.wire;
-            for (let n = rng.chance(0.7) ? 1 : rng.int(2, 3); n > 0; n--) {
+            for (let n = rng.chance(0.7) ? 1 : rng.between(2, 3); n > 0; n--) {
               const name = rng.pick(MUTATION_NAMES);
               applied.push(name);
               wire = MUTATIONS[name](rng, wire, plan);
@@ -1191,7 +1168,7 @@ describe("Http1Client fuzz", () => {
             const reset = rng.chance(0.15);
             const segments = segmentation(rng, wire.length);
             const how = rng.pick(["whole", "byob", "default"] as const);
-            const readRng = mulberry32(rng.int(1, 2 ** 31 - 1));
+            const readRng = new Rng(rng.between(1, 2 ** 31 - 1));
             if (ref.status === 205) {
               skipped++; // content dropped whatever it is: tested below
               continue;
