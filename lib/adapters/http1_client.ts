@@ -504,19 +504,16 @@ async function readHead(
     if (code === 101) {
       throw new Http1ProtocolError("101 Switching Protocols is not supported");
     }
-    // Interim answers have no body: the final response follows.
-    if (code < 200 && !onInterim) continue;
-    const headers = new Headers();
-    try {
-      for (const [name, value] of fields) headers.append(name, value);
-    } catch (error) {
-      // A malformed interim answer is not passed on; the final one may be fine.
-      if (code < 200) continue;
-      throw new Http1ProtocolError(`malformed field value: ${error}`);
-    }
     if (code < 200) {
-      onInterim!(code, headers);
+      // Interim answers have no body: the final response follows.
+      if (onInterim) passInterim(code, fields, onInterim);
       continue;
+    }
+    let headers: Headers;
+    try {
+      headers = new Headers(fields);
+    } catch (error) {
+      throw new Http1ProtocolError(`malformed field value: ${error}`);
     }
     return {
       minor: Number(status[1]),
@@ -525,6 +522,21 @@ async function readHead(
       headers,
     };
   }
+}
+
+/** Hands an interim answer on; a malformed one is dropped, as the final one may be fine. */
+function passInterim(
+  code: number,
+  fields: [string, string][],
+  onInterim: (status: number, headers: Headers) => void,
+): void {
+  let headers: Headers;
+  try {
+    headers = new Headers(fields);
+  } catch {
+    return;
+  }
+  onInterim(code, headers);
 }
 
 /** The body's framing (RFC 9112 §6.3). */

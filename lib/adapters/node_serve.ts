@@ -26,6 +26,8 @@ import { internalErrorAnswer, refusalAnswer } from "./plain_answers.ts";
 /** A request body no bigger than this waits in the stream before the socket pauses. */
 const BODY_HIGH_WATER = 64 * 1024;
 
+const BAD_REQUEST_TEXT = "400 Bad Request\n";
+
 /** Methods a `Request` refuses (Fetch's forbidden methods). */
 const UNSUPPORTED = new Set(["CONNECT", "TRACE", "TRACK"]);
 
@@ -131,7 +133,7 @@ function requestOf(
     url = host ? `http://${host}${target}` : base + target;
   } else if (/^https?:\/\//i.test(target)) {
     url = target; // absolute form: its host wins over Host (RFC 9112 §3.2.2)
-  } else return refusalAnswer(400, "400 Bad Request\n");
+  } else return refusalAnswer(400, BAD_REQUEST_TEXT);
   const headers = new Headers();
   const body = hasBody(incoming) ? bodyOf(incoming) : null;
   // Whatever else came is read and dropped, so the connection goes on.
@@ -154,7 +156,7 @@ function requestOf(
     } as RequestInit);
   } catch {
     void body?.cancel();
-    return refusalAnswer(400, "400 Bad Request\n");
+    return refusalAnswer(400, BAD_REQUEST_TEXT);
   }
   noteClientSource(request, {
     remoteAddr: { hostname: incoming.socket.remoteAddress },

@@ -651,6 +651,14 @@ function followClient(
   return () => gone.removeEventListener("abort", leave);
 }
 
+/** A background revalidation under way. */
+interface Revalidation {
+  /** Aborts its origin request until the answer's head comes. */
+  stop: AbortController;
+  /** Settles when it is over (set once it has started). */
+  over?: Promise<void>;
+}
+
 /**
  * A shared HTTP cache (RFC 9111) with Rack::Cache's policy language.
  *
@@ -711,10 +719,7 @@ export class SharedCache implements PolicyTarget {
    * Background revalidations under way, by key: what stops one still
    * waiting for the origin, and when it is over (at close).
    */
-  readonly #revalidating = new Map<
-    string,
-    { stop: AbortController; over?: Promise<void> }
-  >();
+  readonly #revalidating = new Map<string, Revalidation>();
   /** Keys whose last response could not be stored, until when (ms). */
   readonly #uncacheable = new Float64Array(MARKER_SLOTS);
   /** Meta store updates in progress, by key: one at a time per key. */
@@ -1485,9 +1490,7 @@ export class SharedCache implements PolicyTarget {
     if (
       this.#closing || this.#revalidating.has(key) || this.#inflight.has(key)
     ) return;
-    const revalidation: { stop: AbortController; over?: Promise<void> } = {
-      stop: new AbortController(),
-    };
+    const revalidation: Revalidation = { stop: new AbortController() };
     this.#revalidating.set(key, revalidation);
     // The client's directives (only-if-cached, no-store) and conditions
     // shaped its own answer, not the refresh everyone gets.

@@ -261,6 +261,10 @@ function resolveRange(
   return [spec.first, Math.min(spec.last ?? length - 1, length - 1)];
 }
 
+// The model's own readings of the RFCs, written out rather than imported
+// from lib/: an oracle that shared the library's tables would share their
+// mistakes.
+
 /** Statuses heuristically cacheable by default (RFC 9110 §15.1). */
 const HEURISTIC = new Set([
   200,
@@ -1328,16 +1332,24 @@ const describeRequest = (request: Request) =>
     JSON.stringify(Object.fromEntries(request.headers))
   }`;
 
+/** One answer the model judges, and where it stands. */
+interface Judged {
+  origin: Origin;
+  request: Request;
+  response: Response;
+  /** The answer's body, read. */
+  body: string;
+  step: number;
+  /** The clock's time of the step. */
+  now: number;
+}
+
 /** What the model checks of one answer: the first violation it finds. */
 function violation(
-  origin: Origin,
-  request: Request,
-  response: Response,
-  body: string,
-  step: number,
-  now: number,
+  judged: Judged,
   countsBefore: Map<string, number>,
 ): string | undefined {
+  const { origin, request, response, body, step, now } = judged;
   const url = request.url;
   const method = request.method;
   const status = response.status;
@@ -1384,15 +1396,7 @@ function violation(
     return `a ${status} without Date (RFC 9110 §6.6.1)`;
   }
   if (status === 304 || (status === 412 && !answer)) {
-    return conditionalViolation(
-      origin,
-      request,
-      response,
-      body,
-      step,
-      now,
-      originFailed,
-    );
+    return conditionalViolation(judged, originFailed);
   }
   if (!answer) {
     if (status === 504 && rq.onlyIfCached) return undefined;
@@ -1726,14 +1730,10 @@ function rangeViolation(
  * fields its 200 has.
  */
 function conditionalViolation(
-  origin: Origin,
-  request: Request,
-  response: Response,
-  body: string,
-  step: number,
-  now: number,
+  judged: Judged,
   originFailed: boolean,
 ): string | undefined {
+  const { origin, request, response, body, step, now } = judged;
   const status = response.status;
   if (status === 304) coverage.notModified++;
   else coverage.failedPreconditions++;
@@ -2140,12 +2140,14 @@ async function runCase(
           throw fail(step, `${who}${cut}`);
         }
         const problem = violation(
-          origin,
-          requests[i],
-          response!,
-          body!,
-          step,
-          now,
+          {
+            origin,
+            request: requests[i],
+            response: response!,
+            body: body!,
+            step,
+            now,
+          },
           countsBefore,
         );
         if (problem) throw fail(step, `${who}${problem}`);
