@@ -215,6 +215,11 @@ function rawAnswer(status: string, body: Uint8Array): Uint8Array {
         .join("")
     }content-length: ${body.byteLength}\r\n\r\n`,
   );
+  return joined(head, body);
+}
+
+/** `head` then `body` in one buffer, for one write. */
+function joined(head: Uint8Array, body: Uint8Array): Uint8Array {
   const whole = new Uint8Array(head.byteLength + body.byteLength);
   whole.set(head);
   whole.set(body, head.byteLength);
@@ -373,10 +378,7 @@ async function socketCacheRole(): Promise<void> {
     );
     if (body.byteLength > 16 * 1024) return [fields, body];
     // A small answer in one write, as the runtimes' servers send it.
-    const whole = new Uint8Array(fields.byteLength + body.byteLength);
-    whole.set(fields);
-    whole.set(body, fields.byteLength);
-    return [whole];
+    return [joined(fields, body)];
   });
 }
 
